@@ -1,0 +1,1 @@
+"""slack_hitl: human-in-the-loop approvals in Slack."""
