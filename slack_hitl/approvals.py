@@ -1,0 +1,94 @@
+"""Read models of an approval and its rows, as the store returns them and adapters receive them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from slack_hitl.decisions import Decision
+from slack_hitl.requirements import Requirement
+from slack_hitl.status import ApprovalStatus, aggregate_outcome
+
+ExpiryPolicy = Literal["reject", "apply_defaults", "leave_open"]
+
+
+class Row(BaseModel):
+    """One requirement of an approval with its state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    requirement: Requirement
+    position: int
+    decision: Decision | None = None
+    decided_by: str | None = None
+    decided_by_name: str | None = None
+    decided_at: dt.datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return self.requirement.id
+
+    @property
+    def decided(self) -> bool:
+        return self.decision is not None
+
+
+class Approval(BaseModel):
+    """One pause of one run: its rows, where it is shown, and how far it got."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    status: ApprovalStatus
+    adapter: str
+    resume_state: dict[str, Any] = Field(default_factory=dict)
+    rows: tuple[Row, ...] = ()
+    channel: str | None = None
+    thread_ts: str | None = None
+    message_ts: str | None = None
+    parent_id: str | None = None
+    expires_at: dt.datetime | None = None
+    expiry_policy: ExpiryPolicy = "reject"
+    expired: bool = False
+    version: int = 0
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def row(self, row_id: str) -> Row | None:
+        return next((r for r in self.rows if r.id == row_id), None)
+
+    @property
+    def decided_count(self) -> int:
+        return sum(r.decided for r in self.rows)
+
+    @property
+    def all_decided(self) -> bool:
+        return all(r.decided for r in self.rows)
+
+    @property
+    def outcome(self) -> str | None:
+        return aggregate_outcome(r.decision.outcome if r.decision else None for r in self.rows)
+
+    @property
+    def decisions(self) -> dict[str, Decision]:
+        """Decisions keyed by requirement id: adapters answer by id, never by position."""
+        return {r.id: r.decision for r in self.rows if r.decision is not None}
+
+
+class Actor(BaseModel):
+    """Who acts: a Slack user (id, display name, the user groups they belong to) or the system."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str | None = None
+    group_ids: tuple[str, ...] = ()
+
+
+SYSTEM = Actor(id="system", name="slack_hitl")

@@ -1,0 +1,385 @@
+"""Open, decide, resume, expire and recover approvals: the owner of the state machine.
+
+The engine knows nothing of Slack. What people see is the business of a ``Publisher`` (the
+Slack layer implements one); what a run does when it resumes is the business of an ``Adapter``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from slack_hitl.adapter import Adapter
+from slack_hitl.approvals import SYSTEM, Actor, Approval, ExpiryPolicy
+from slack_hitl.decisions import Decision, DecisionInput, validate_decision
+from slack_hitl.errors import (
+    AdapterNotRegistered,
+    AlreadyDecided,
+    ApprovalClosed,
+    DecisionInvalid,
+    NotAllowed,
+    UnknownApproval,
+    UnknownRow,
+)
+from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
+from slack_hitl.requirements import Requirement
+from slack_hitl.status import FINAL_STATUSES, final_status
+from slack_hitl.store import DecideCommand, Store
+
+log = structlog.get_logger("slack_hitl.engine")
+
+
+class ContinuationSink:
+    """Where a resumed run's events go; the Slack layer streams them into the thread."""
+
+    async def send(self, event: ContinuationEvent) -> None:
+        pass
+
+
+class Publisher:
+    """What the engine tells the outside world. The default tells no one; subclass to show approvals."""
+
+    async def approval_opened(self, approval: Approval) -> None:
+        """A new approval was stored: show it (post its message)."""
+
+    def approval_changed(self, approval_id: str) -> None:
+        """Something people should see changed: re-render soon. Must not block."""
+
+    def continuation(self, approval: Approval) -> AbstractAsyncContextManager[ContinuationSink]:
+        return _null_sink()
+
+    async def resume_failed(self, approval: Approval, error: str) -> None:
+        """A resume failed and the approval is retryable: say so where people look."""
+
+
+@asynccontextmanager
+async def _null_sink() -> AsyncIterator[ContinuationSink]:
+    yield ContinuationSink()
+
+
+@dataclass(frozen=True)
+class DecideOutcome:
+    """What a decide did: ``resumed`` when this decision was the last and won the resume."""
+
+    approval_id: str
+    row_id: str
+    resumed: bool
+    repeated: bool = False
+
+
+class ResumeFailed(Exception):
+    """An adapter reported a failed continuation."""
+
+
+def may_decide(requirement: Requirement, actor: Actor) -> bool:
+    deciders = requirement.deciders
+    if deciders.anyone:
+        return True
+    return actor.id in deciders.user_ids or bool(set(actor.group_ids) & set(deciders.group_ids))
+
+
+class Engine:
+    """The framework-agnostic core: give it a store, the adapters it may resume, and a publisher."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        adapters: Iterable[Adapter] = (),
+        publisher: Publisher | None = None,
+        max_attempts: int = 3,
+        retry_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.adapters: dict[str, Adapter] = {a.name: a for a in adapters}
+        self.publisher = publisher or Publisher()
+        self.max_attempts = max_attempts
+        self.retry_backoff_seconds = retry_backoff_seconds
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._changed = asyncio.Condition()
+
+    def register(self, adapter: Adapter) -> None:
+        self.adapters[adapter.name] = adapter
+
+    # -- opening -----------------------------------------------------------------------------
+
+    async def open_approval(
+        self,
+        *,
+        title: str,
+        requirements: Sequence[Requirement],
+        adapter: str | Adapter,
+        resume_state: dict[str, Any] | None = None,
+        channel: str | None = None,
+        thread_ts: str | None = None,
+        parent_id: str | None = None,
+        expires_at: dt.datetime | None = None,
+        expiry_policy: ExpiryPolicy = "reject",
+        idempotency_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        actor: Actor = SYSTEM,
+    ) -> Approval:
+        """Store an approval with its rows and show it. The same idempotency key returns the same approval."""
+        if not requirements:
+            raise ValueError("an approval needs at least one requirement")
+        ids = [r.id for r in requirements]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"requirement ids must be unique within an approval, got {ids}")
+        if not isinstance(adapter, str):
+            self.register(adapter)
+            adapter = adapter.name
+        approval, created = await self.store.insert_approval(
+            title=title,
+            requirements=requirements,
+            adapter=adapter,
+            resume_state=resume_state or {},
+            channel=channel,
+            thread_ts=thread_ts,
+            parent_id=parent_id,
+            expires_at=expires_at,
+            expiry_policy=expiry_policy,
+            idempotency_key=idempotency_key,
+            metadata=metadata,
+            actor=actor,
+        )
+        if created:
+            log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
+            await self.publisher.approval_opened(approval)
+        return approval
+
+    # -- deciding ----------------------------------------------------------------------------
+
+    async def check_decision(
+        self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
+    ) -> tuple[Requirement, Decision]:
+        """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
+        requirement = await self.store.requirement(approval_id, row_id)
+        if requirement is None:
+            await self.store.get(approval_id)  # raises UnknownApproval when that is the problem
+            raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+        if not may_decide(requirement, actor):
+            raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
+        return requirement, validate_decision(requirement, submitted)
+
+    async def decide(
+        self,
+        approval_id: str,
+        row_id: str,
+        submitted: DecisionInput,
+        actor: Actor,
+        *,
+        delivery_key: str | None = None,
+    ) -> DecideOutcome:
+        """Decide one row. Raises UnknownApproval / UnknownRow / NotAllowed / DecisionInvalid /
+        AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
+        _, decision = await self.check_decision(approval_id, row_id, submitted, actor)
+        result = await self.store.decide(DecideCommand(approval_id, row_id, decision, actor, delivery_key))
+        bound = log.bind(approval_id=approval_id, row_id=row_id, slack_user=actor.id)
+        if not result.decided:
+            if result.repeated:
+                bound.info("decision_repeated")
+                return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
+            raise await self._why_not_decided(approval_id, row_id)
+        bound.info("row_decided", outcome=decision.outcome)
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        if result.resume:
+            self._spawn(self._run_resume(approval_id))
+        return DecideOutcome(approval_id, row_id, resumed=result.resume)
+
+    async def _why_not_decided(self, approval_id: str, row_id: str) -> Exception:
+        state = await self.store.row_state(approval_id, row_id)
+        if state is None:
+            return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+        if state["status"] == "decided":
+            return AlreadyDecided(row_id, state["decided_by"], state["decided_by_name"])
+        return ApprovalClosed(approval_id, state["approval_status"])
+
+    # -- resuming ----------------------------------------------------------------------------
+
+    async def retry(self, approval_id: str, actor: Actor = SYSTEM) -> bool:
+        """Resume a retryable approval (every row decided, last resume failed). ``False`` if another won."""
+        approval = await self.store.get(approval_id)
+        if approval.status != "pending" or not approval.all_decided:
+            raise ApprovalClosed(approval_id, approval.status if approval.status != "pending" else "undecided")
+        if not await self.store.claim_resume(approval_id):
+            return False
+        await self.store.log(approval_id, "retry_requested", actor)
+        self._spawn(self._run_resume(approval_id))
+        return True
+
+    async def _run_resume(self, approval_id: str) -> None:
+        approval = await self.store.get(approval_id)
+        bound = log.bind(approval_id=approval_id, adapter=approval.adapter, attempt=approval.attempts)
+        self.publisher.approval_changed(approval_id)
+        renew = asyncio.create_task(self._keep_lease(approval_id))
+        try:
+            adapter = self.adapters.get(approval.adapter)
+            if adapter is None:
+                raise AdapterNotRegistered(
+                    f"approval {approval_id} needs adapter {approval.adapter!r}; this engine has "
+                    f"{', '.join(sorted(self.adapters)) or 'none'}"
+                )
+            output = await self._stream(approval, adapter)
+        except Exception as error:  # any failure of a resume leaves it retryable, never stranded
+            message = f"{type(error).__name__}: {error}"
+            bound.warning("resume_failed", error=message)
+            retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(
+                seconds=self.retry_backoff_seconds * 2 ** max(approval.attempts - 1, 0)
+            )
+            if await self.store.release_for_retry(approval_id, message, retry_at=retry_at):
+                await self.publisher.resume_failed(await self.store.get(approval_id), message)
+        else:
+            status = final_status(
+                (r.decision.outcome if r.decision else None for r in approval.rows), expired=approval.expired
+            )
+            if await self.store.finish(approval_id, status, output=output):
+                bound.info("resume_finished", status=status)
+            else:
+                bound.warning("resume_lost_lease")
+        finally:
+            renew.cancel()
+            self.publisher.approval_changed(approval_id)
+            await self._notify()
+
+    async def _stream(self, approval: Approval, adapter: Adapter) -> Any:
+        output: Any = None
+        async with self.publisher.continuation(approval) as sink:
+            async for event in adapter.resume(approval, idempotency_key=approval.id):
+                if isinstance(event, Failed):
+                    raise ResumeFailed(event.error)
+                await sink.send(event)
+                if isinstance(event, NestedPause):
+                    await self.open_approval(
+                        title=event.title,
+                        requirements=event.requirements,
+                        adapter=approval.adapter,
+                        resume_state=event.resume_state,
+                        channel=approval.channel,
+                        thread_ts=approval.thread_ts or approval.message_ts,
+                        parent_id=approval.id,
+                        expiry_policy=approval.expiry_policy,
+                        idempotency_key=f"{approval.id}:nested:{approval.attempts}",
+                    )
+                elif isinstance(event, Done):
+                    output = event.output
+        return output
+
+    async def _keep_lease(self, approval_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.store.lease_seconds / 3)
+            if not await self.store.renew_lease(approval_id):
+                return
+
+    # -- cancelling, expiring, recovering -------------------------------------------------------
+
+    async def cancel(self, approval_id: str, actor: Actor = SYSTEM, reason: str | None = None) -> bool:
+        approval = await self.store.get(approval_id)
+        if not await self.store.cancel(approval_id, actor, reason):
+            raise ApprovalClosed(approval_id, (await self.store.get(approval_id)).status)
+        log.info("approval_cancelled", approval_id=approval.id, slack_user=actor.id)
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        return True
+
+    async def expire(self, approval_id: str) -> bool:
+        """Apply the approval's expiry policy now; resume it when that decided every row."""
+        approval = await self.store.get(approval_id)
+        if approval.expiry_policy == "leave_open" or approval.status != "pending":
+            return False
+        expiry = Actor(id="system:expiry", name="expiry")
+        decisions = {
+            row.id: expiry_decision(row.requirement, approval.expiry_policy) for row in approval.rows if not row.decided
+        }
+        won = await self.store.expire(approval_id, decisions, expiry)
+        log.info("approval_expired", approval_id=approval_id, policy=approval.expiry_policy, resumed=won)
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        if won:
+            self._spawn(self._run_resume(approval_id))
+        return True
+
+    async def sweep(self) -> dict[str, int]:
+        """One pass of the sweeper: expire due approvals, take over dead resumes, retry failed ones."""
+        expired = [a for a in await self.store.due_for_expiry() if await self.expire(a)]
+        taken = await self.store.take_over_expired_leases()
+        for approval_id in taken:
+            log.info("resume_taken_over", approval_id=approval_id)
+            self._spawn(self._run_resume(approval_id))
+        retried = 0
+        for approval_id in await self.store.due_for_retry(max_attempts=self.max_attempts):
+            if await self.store.claim_resume(approval_id):
+                retried += 1
+                self._spawn(self._run_resume(approval_id))
+        return {"expired": len(expired), "taken_over": len(taken), "retried": retried}
+
+    async def run_sweeper(self, interval_seconds: float = 2.0) -> None:
+        """Sweep forever (cancel the task to stop)."""
+        while True:
+            try:
+                await self.sweep()
+            except Exception as error:  # a bad pass must not end the sweeper
+                log.exception("sweep_failed", error=str(error))
+            await asyncio.sleep(interval_seconds)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    async def wait_until_final(self, approval_id: str, timeout: float | None = None) -> Approval:
+        """Wait until the approval has finished (in this process or another) and return it."""
+
+        async def _wait() -> Approval:
+            while True:
+                approval = await self.store.get(approval_id)
+                if approval.status in FINAL_STATUSES:
+                    return approval
+                async with self._changed:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._changed.wait(), timeout=0.5)
+
+        return await asyncio.wait_for(_wait(), timeout)
+
+    async def drain(self) -> None:
+        """Wait for every resume and background job this engine started."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def expiry_decision(requirement: Requirement, policy: ExpiryPolicy) -> Decision:
+    """What an expired, undecided row becomes: its default (``apply_defaults``) or a rejection."""
+    if policy == "apply_defaults" and requirement.default is not None:
+        try:
+            return validate_decision(requirement, DecisionInput.model_validate(requirement.default))
+        except (DecisionInvalid, ValueError) as problem:
+            log.warning("expiry_default_invalid", row_id=requirement.id, error=str(problem))
+    rejecting = requirement.confirmation and next(
+        (c.value for c in requirement.confirmation.choices if c.rejects), None
+    )
+    return Decision(outcome="rejected", choices=(rejecting,) if rejecting else (), reason="expired")
+
+
+__all__ = [
+    "ContinuationSink",
+    "DecideOutcome",
+    "Engine",
+    "Publisher",
+    "ResumeFailed",
+    "UnknownApproval",
+    "expiry_decision",
+    "may_decide",
+]

@@ -1,0 +1,59 @@
+"""Errors slack_hitl raises. Each names what went wrong in words a user can act on."""
+
+from __future__ import annotations
+
+
+class SlackHitlError(Exception):
+    """Base class of every error slack_hitl raises on purpose."""
+
+
+class ClassificationError(SlackHitlError, ValueError):
+    """A pause item could not be given exactly one kind."""
+
+
+class DecisionInvalid(SlackHitlError, ValueError):
+    """Submitted values do not satisfy the requirement; ``errors`` maps each field to its problem."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in self.errors.items()))
+
+
+class IllegalTransition(SlackHitlError):
+    """An approval was asked to move between two statuses the state machine does not connect."""
+
+
+class UnknownApproval(SlackHitlError, LookupError):
+    """No approval has this id."""
+
+
+class UnknownRow(SlackHitlError, LookupError):
+    """The approval has no row with this id."""
+
+
+class NotAllowed(SlackHitlError, PermissionError):
+    """The person may not decide this row."""
+
+
+class AlreadyDecided(SlackHitlError):
+    """The row was decided before; ``decided_by`` says by whom."""
+
+    def __init__(self, row_id: str, decided_by: str | None, decided_by_name: str | None) -> None:
+        self.row_id = row_id
+        self.decided_by = decided_by
+        self.decided_by_name = decided_by_name
+        who = decided_by_name or decided_by or "someone else"
+        super().__init__(f"row {row_id!r} was already decided by {who}")
+
+
+class ApprovalClosed(SlackHitlError):
+    """The approval no longer takes decisions (it is resuming, finished, expired or cancelled)."""
+
+    def __init__(self, approval_id: str, status: str) -> None:
+        self.approval_id = approval_id
+        self.status = status
+        super().__init__(f"approval {approval_id} is {status} and takes no more decisions")
+
+
+class AdapterNotRegistered(SlackHitlError, LookupError):
+    """An approval names an adapter this engine was not given."""

@@ -1,0 +1,717 @@
+"""Durable state behind the engine: SQLite (the embedded default) or PostgreSQL, by URL.
+
+Every change that must happen once is a conditional UPDATE whose row count says whether this
+caller won: deciding a pending row, ``pending -> resuming`` with a lease, finishing, going back
+to retryable. Concurrent decisions are written by group commit: the decisions that arrive
+while one transaction is in flight share the next one, which keeps latency flat under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, exists, func, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.decisions import Decision
+from slack_hitl.errors import UnknownApproval
+from slack_hitl.requirements import Requirement
+from slack_hitl.tables import ApprovalRecord, DecisionLogRecord, RowRecord, SlackMessageRecord
+
+A = ApprovalRecord.__table__
+R = RowRecord.__table__
+LOG = DecisionLogRecord.__table__
+MSG = SlackMessageRecord.__table__
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """A time as UTC; a naive one is taken to be UTC already."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+def database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver (aiosqlite, asyncpg)."""
+    parsed = make_url(url)
+    driver = {
+        "sqlite": "sqlite+aiosqlite",
+        "postgresql": "postgresql+asyncpg",
+        "postgres": "postgresql+asyncpg",
+    }
+    backend = parsed.drivername.split("+")[0]
+    if backend in driver and "+" not in parsed.drivername:
+        parsed = parsed.set(drivername=driver[backend])
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class DecideCommand:
+    approval_id: str
+    row_id: str
+    decision: Decision
+    actor: Actor
+    delivery_key: str | None = None
+
+
+@dataclass(frozen=True)
+class DecideResult:
+    """What one decide did: ``decided`` if this call decided the row, ``resume`` if it also won the resume."""
+
+    decided: bool
+    resume: bool = False
+    repeated: bool = False
+    """The same delivery decided this row before: nothing changed, and that is fine."""
+
+
+@dataclass
+class _Pending:
+    command: DecideCommand
+    future: asyncio.Future[DecideResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class Store:
+    """The database of approvals. Open with ``await Store.open(url)``; close with ``await store.close()``."""
+
+    def __init__(self, engine: AsyncEngine, *, owner: str | None = None) -> None:
+        self.engine = engine
+        self.is_sqlite = engine.dialect.name == "sqlite"
+        self.owner = owner or f"proc-{uuid.uuid4().hex[:12]}"
+        # SQLite takes one writer at a time: queue this process's writers instead of letting
+        # them spin in SQLite's busy handler. Other processes still wait through busy_timeout.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._queue: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._requirements: dict[tuple[str, str], Requirement] = {}
+
+    @classmethod
+    async def open(cls, url: str, *, create: bool = True, owner: str | None = None) -> Store:
+        url = database_url(url)
+        if url.startswith("sqlite"):
+            engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
+            _tune_sqlite(engine)
+        else:
+            engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        store = cls(engine, owner=owner)
+        if create:
+            await store.create_schema()
+        return store
+
+    async def create_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(SQLModel.metadata.create_all)
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as raw:
+            conn = await raw.execution_options(slack_hitl_write=True)
+            async with conn.begin():
+                yield conn
+
+    # -- opening ---------------------------------------------------------------------------
+
+    async def insert_approval(
+        self,
+        *,
+        title: str,
+        requirements: Sequence[Requirement],
+        adapter: str,
+        resume_state: dict[str, Any],
+        channel: str | None,
+        thread_ts: str | None,
+        parent_id: str | None,
+        expires_at: dt.datetime | None,
+        expiry_policy: ExpiryPolicy,
+        idempotency_key: str | None,
+        actor: Actor,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[Approval, bool]:
+        """Store a new approval; with a known idempotency key, return the existing one and ``False``."""
+        if idempotency_key is not None:
+            existing = await self._approval_id_for_key(idempotency_key)
+            if existing is not None:
+                return await self.get(existing), False
+        now = utcnow()
+        approval_id = uuid.uuid4().hex
+        async with self.write() as conn:
+            await conn.execute(
+                insert(A).values(
+                    id=approval_id,
+                    title=title,
+                    status="pending",
+                    adapter=adapter,
+                    resume_state=resume_state,
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    parent_id=parent_id,
+                    idempotency_key=idempotency_key,
+                    expires_at=_aware(expires_at),
+                    expiry_policy=expiry_policy,
+                    expired=False,
+                    version=0,
+                    rendered_version=-1,
+                    attempts=0,
+                    metadata=metadata or {},
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                insert(R),
+                [
+                    {
+                        "approval_id": approval_id,
+                        "row_id": req.id,
+                        "position": position,
+                        "requirement": req.model_dump(mode="json"),
+                        "status": "pending",
+                    }
+                    for position, req in enumerate(requirements)
+                ],
+            )
+            await self._log(conn, approval_id, "opened", actor, data={"rows": len(requirements)}, at=now)
+        return await self.get(approval_id), True
+
+    async def _approval_id_for_key(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(select(A.c.id).where(A.c.idempotency_key == key))).scalar()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, approval_id: str) -> Approval:
+        async with self.engine.connect() as conn:
+            record = (await conn.execute(select(A).where(A.c.id == approval_id))).mappings().first()
+            if record is None:
+                raise UnknownApproval(f"no approval with id {approval_id!r}")
+            rows = (
+                (await conn.execute(select(R).where(R.c.approval_id == approval_id).order_by(R.c.position)))
+                .mappings()
+                .all()
+            )
+        return _approval(record, rows)
+
+    async def list(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
+        query = select(A.c.id).order_by(A.c.created_at.desc()).limit(limit).offset(offset)
+        if status is not None:
+            query = query.where(A.c.status == status)
+        async with self.engine.connect() as conn:
+            ids = (await conn.execute(query)).scalars().all()
+        return [await self.get(approval_id) for approval_id in ids]
+
+    async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
+        """The row's requirement (immutable, so cached); ``None`` if approval or row is unknown."""
+        key = (approval_id, row_id)
+        cached = self._requirements.get(key)
+        if cached is not None:
+            return cached
+        async with self.engine.connect() as conn:
+            stored = (
+                await conn.execute(select(R.c.requirement).where(R.c.approval_id == approval_id, R.c.row_id == row_id))
+            ).scalar()
+        if stored is None:
+            return None
+        requirement = Requirement.model_validate(stored)
+        if len(self._requirements) > 50_000:
+            self._requirements.clear()
+        self._requirements[key] = requirement
+        return requirement
+
+    async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            entries = (
+                (await conn.execute(select(LOG).where(LOG.c.approval_id == approval_id).order_by(LOG.c.id)))
+                .mappings()
+                .all()
+            )
+        return [{**entry, "at": _aware(entry["at"])} for entry in entries]
+
+    async def approval_ids(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            return list((await conn.execute(select(A.c.id).order_by(A.c.created_at))).scalars())
+
+    # -- deciding (group commit) -------------------------------------------------------------
+
+    async def decide(self, command: DecideCommand) -> DecideResult:
+        """Decide one pending row with a CAS; when it was the last one, also try to win the resume."""
+        pending = _Pending(command)
+        self._queue.append(pending)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_decisions())
+        return await pending.future
+
+    async def _flush_decisions(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                results = await self._decide_batch([p.command for p in batch])
+            except Exception as error:  # every waiter must hear of the failure
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(error)
+                continue
+            for item, result in zip(batch, results, strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
+
+    async def _decide_batch(self, commands: list[DecideCommand]) -> list[DecideResult]:
+        now = utcnow()
+        results: list[DecideResult] = []
+        touched: dict[str, int] = {}
+        async with self.write() as conn:
+            for command in commands:
+                decision = command.decision
+                decided = await conn.execute(
+                    update(R)
+                    .where(
+                        R.c.approval_id == command.approval_id,
+                        R.c.row_id == command.row_id,
+                        R.c.status == "pending",
+                        exists().where(A.c.id == command.approval_id, A.c.status == "pending"),
+                    )
+                    .values(
+                        status="decided",
+                        outcome=decision.outcome,
+                        decision=decision.model_dump(mode="json"),
+                        decided_by=command.actor.id,
+                        decided_by_name=command.actor.name,
+                        decided_at=now,
+                        delivery_key=command.delivery_key,
+                    )
+                )
+                if decided.rowcount != 1:
+                    results.append(DecideResult(decided=False, repeated=await self._repeated(conn, command)))
+                    continue
+                touched[command.approval_id] = touched.get(command.approval_id, 0) + 1
+                await self._log(
+                    conn,
+                    command.approval_id,
+                    "decided",
+                    command.actor,
+                    row_id=command.row_id,
+                    reason=decision.reason,
+                    data=decision.model_dump(mode="json", exclude={"reason"}),
+                    at=now,
+                )
+                results.append(DecideResult(decided=True))
+            won = set()
+            for approval_id, count in touched.items():
+                await conn.execute(
+                    update(A).where(A.c.id == approval_id).values(version=A.c.version + count, updated_at=now)
+                )
+                if await self._claim(conn, approval_id, now):
+                    won.add(approval_id)
+        # Exactly one decision in the batch reports the resume win for its approval: the last decided one.
+        final: list[DecideResult] = []
+        for command, result in reversed(list(zip(commands, results, strict=True))):
+            if result.decided and command.approval_id in won:
+                won.discard(command.approval_id)
+                result = DecideResult(decided=True, resume=True)
+            final.append(result)
+        return final[::-1]
+
+    async def _repeated(self, conn: AsyncConnection, command: DecideCommand) -> bool:
+        if command.delivery_key is None:
+            return False
+        key = (
+            await conn.execute(
+                select(R.c.delivery_key).where(R.c.approval_id == command.approval_id, R.c.row_id == command.row_id)
+            )
+        ).scalar()
+        return key == command.delivery_key
+
+    async def row_state(self, approval_id: str, row_id: str) -> dict[str, Any] | None:
+        """Status and decider of one row, to explain a decide that did not happen."""
+        async with self.engine.connect() as conn:
+            found = (
+                (
+                    await conn.execute(
+                        select(
+                            R.c.status,
+                            R.c.decided_by,
+                            R.c.decided_by_name,
+                            A.c.status.label("approval_status"),
+                        )
+                        .join(A, A.c.id == R.c.approval_id)
+                        .where(R.c.approval_id == approval_id, R.c.row_id == row_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(found) if found else None
+
+    # -- resuming ----------------------------------------------------------------------------
+
+    lease_seconds: float = 60.0
+
+    async def _claim(self, conn: AsyncConnection, approval_id: str, now: dt.datetime) -> bool:
+        """CAS ``pending -> resuming`` with a lease, only when no row is undecided."""
+        no_pending_row = ~exists().where(R.c.approval_id == approval_id, R.c.status == "pending")
+        claimed = await conn.execute(
+            update(A)
+            .where(A.c.id == approval_id, A.c.status == "pending", no_pending_row)
+            .values(
+                status="resuming",
+                lease_owner=self.owner,
+                lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds),
+                attempts=A.c.attempts + 1,
+                version=A.c.version + 1,
+                updated_at=now,
+            )
+        )
+        if claimed.rowcount == 1:
+            await self._log(conn, approval_id, "resuming", None, data={"owner": self.owner}, at=now)
+            return True
+        return False
+
+    async def claim_resume(self, approval_id: str) -> bool:
+        """Win the right to resume a pending approval whose rows are all decided (the Retry path)."""
+        now = utcnow()
+        async with self.write() as conn:
+            return await self._claim(conn, approval_id, now)
+
+    async def take_over_expired_leases(self, *, limit: int = 20) -> list[str]:
+        """Approvals stuck in ``resuming`` whose owner's lease ran out: claim them for this process."""
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            candidates = (
+                await conn.execute(
+                    select(A.c.id, A.c.lease_owner)
+                    .where(A.c.status == "resuming", A.c.lease_expires_at < now)
+                    .limit(limit)
+                )
+            ).all()
+        taken: list[str] = []
+        for approval_id, old_owner in candidates:
+            async with self.write() as conn:
+                claimed = await conn.execute(
+                    update(A)
+                    .where(
+                        A.c.id == approval_id,
+                        A.c.status == "resuming",
+                        A.c.lease_owner == old_owner,
+                        A.c.lease_expires_at < now,
+                    )
+                    .values(
+                        lease_owner=self.owner,
+                        lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds),
+                        attempts=A.c.attempts + 1,
+                        updated_at=now,
+                    )
+                )
+                if claimed.rowcount == 1:
+                    await self._log(conn, approval_id, "lease_taken_over", None, data={"from": old_owner}, at=now)
+                    taken.append(approval_id)
+        return taken
+
+    async def renew_lease(self, approval_id: str) -> bool:
+        now = utcnow()
+        async with self.write() as conn:
+            renewed = await conn.execute(
+                update(A)
+                .where(A.c.id == approval_id, A.c.status == "resuming", A.c.lease_owner == self.owner)
+                .values(lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds))
+            )
+        return renewed.rowcount == 1
+
+    async def finish(self, approval_id: str, status: str, *, output: Any = None) -> bool:
+        """CAS ``resuming -> final`` by the lease owner."""
+        now = utcnow()
+        async with self.write() as conn:
+            finished = await conn.execute(
+                update(A)
+                .where(A.c.id == approval_id, A.c.status == "resuming", A.c.lease_owner == self.owner)
+                .values(
+                    status=status,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                    finished_at=now,
+                    version=A.c.version + 1,
+                    updated_at=now,
+                )
+            )
+            if finished.rowcount == 1:
+                await self._log(conn, approval_id, status, None, data={"output": _jsonable(output)}, at=now)
+        return finished.rowcount == 1
+
+    async def release_for_retry(self, approval_id: str, error: str, *, retry_at: dt.datetime | None) -> bool:
+        """CAS ``resuming -> pending`` by the lease owner; the rows stay decided."""
+        now = utcnow()
+        async with self.write() as conn:
+            released = await conn.execute(
+                update(A)
+                .where(A.c.id == approval_id, A.c.status == "resuming", A.c.lease_owner == self.owner)
+                .values(
+                    status="pending",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=error[:4000],
+                    next_attempt_at=_aware(retry_at),
+                    version=A.c.version + 1,
+                    updated_at=now,
+                )
+            )
+            if released.rowcount == 1:
+                await self._log(conn, approval_id, "resume_failed", None, reason=error[:4000], at=now)
+        return released.rowcount == 1
+
+    async def due_for_retry(self, *, max_attempts: int) -> list[str]:
+        """Pending approvals with every row decided whose automatic retry is due."""
+        now = utcnow()
+        no_pending_row = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pending")
+        async with self.engine.connect() as conn:
+            return list(
+                (
+                    await conn.execute(
+                        select(A.c.id).where(
+                            A.c.status == "pending",
+                            no_pending_row,
+                            A.c.attempts < max_attempts,
+                            (A.c.next_attempt_at.is_(None)) | (A.c.next_attempt_at <= now),
+                        )
+                    )
+                ).scalars()
+            )
+
+    # -- expiring and cancelling -------------------------------------------------------------
+
+    async def due_for_expiry(self) -> list[str]:
+        now = utcnow()
+        async with self.engine.connect() as conn:
+            return list(
+                (
+                    await conn.execute(
+                        select(A.c.id).where(
+                            A.c.status == "pending",
+                            A.c.expired.is_(False),
+                            A.c.expires_at.is_not(None),
+                            A.c.expires_at <= now,
+                        )
+                    )
+                ).scalars()
+            )
+
+    async def expire(self, approval_id: str, decisions: dict[str, Decision], actor: Actor) -> bool:
+        """Mark an approval expired and decide its undecided rows as given (one transaction); then try the resume."""
+        now = utcnow()
+        async with self.write() as conn:
+            marked = await conn.execute(
+                update(A)
+                .where(A.c.id == approval_id, A.c.status == "pending", A.c.expired.is_(False))
+                .values(expired=True, version=A.c.version + 1, updated_at=now)
+            )
+            if marked.rowcount != 1:
+                return False
+            await self._log(conn, approval_id, "expired", actor, at=now)
+            for row_id, decision in decisions.items():
+                decided = await conn.execute(
+                    update(R)
+                    .where(R.c.approval_id == approval_id, R.c.row_id == row_id, R.c.status == "pending")
+                    .values(
+                        status="decided",
+                        outcome=decision.outcome,
+                        decision=decision.model_dump(mode="json"),
+                        decided_by=actor.id,
+                        decided_by_name=actor.name,
+                        decided_at=now,
+                    )
+                )
+                if decided.rowcount == 1:
+                    await self._log(
+                        conn,
+                        approval_id,
+                        "decided",
+                        actor,
+                        row_id=row_id,
+                        reason=decision.reason,
+                        data=decision.model_dump(mode="json", exclude={"reason"}),
+                        at=now,
+                    )
+            return await self._claim(conn, approval_id, now)
+
+    async def cancel(self, approval_id: str, actor: Actor, reason: str | None = None) -> bool:
+        now = utcnow()
+        async with self.write() as conn:
+            cancelled = await conn.execute(
+                update(A)
+                .where(A.c.id == approval_id, A.c.status == "pending")
+                .values(status="cancelled", finished_at=now, version=A.c.version + 1, updated_at=now)
+            )
+            if cancelled.rowcount == 1:
+                await self._log(conn, approval_id, "cancelled", actor, reason=reason, at=now)
+        return cancelled.rowcount == 1
+
+    # -- the Slack messages and their freshness ------------------------------------------------
+
+    async def set_messages(self, approval_id: str, messages: Iterable[tuple[str, str, int, int]]) -> None:
+        """Record where the approval is shown: (channel, ts, first row, last row) per part, main first."""
+        messages = list(messages)
+        async with self.write() as conn:
+            for part, (channel, ts, first, last) in enumerate(messages):
+                await conn.execute(
+                    insert(MSG).values(
+                        approval_id=approval_id,
+                        part=part,
+                        channel=channel,
+                        ts=ts,
+                        first_row=first,
+                        last_row=last,
+                    )
+                )
+            if messages:
+                channel, ts = messages[0][0], messages[0][1]
+                await conn.execute(update(A).where(A.c.id == approval_id).values(channel=channel, message_ts=ts))
+
+    async def messages(self, approval_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(MSG).where(MSG.c.approval_id == approval_id).order_by(MSG.c.part))
+            return [dict(m) for m in found.mappings()]
+
+    async def approval_for_message(self, channel: str, ts: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (
+                await conn.execute(select(MSG.c.approval_id).where(MSG.c.channel == channel, MSG.c.ts == ts))
+            ).scalar()
+
+    async def stale_renders(self, *, limit: int = 100) -> list[str]:
+        """Approvals whose Slack message shows an older version than the store holds."""
+        async with self.engine.connect() as conn:
+            return list(
+                (
+                    await conn.execute(
+                        select(A.c.id)
+                        .where(A.c.rendered_version < A.c.version, A.c.message_ts.is_not(None))
+                        .limit(limit)
+                    )
+                ).scalars()
+            )
+
+    async def mark_rendered(self, approval_id: str, version: int) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                update(A).where(A.c.id == approval_id, A.c.rendered_version < version).values(rendered_version=version)
+            )
+
+    async def bump_version(self, approval_id: str) -> None:
+        async with self.write() as conn:
+            await conn.execute(update(A).where(A.c.id == approval_id).values(version=A.c.version + 1))
+
+    # -- the log -----------------------------------------------------------------------------
+
+    async def log(self, approval_id: str, event_name: str, actor: Actor | None, **details: Any) -> None:
+        async with self.write() as conn:
+            await self._log(conn, approval_id, event_name, actor, **details)
+
+    async def _log(
+        self,
+        conn: AsyncConnection,
+        approval_id: str,
+        event_name: str,
+        actor: Actor | None,
+        *,
+        row_id: str | None = None,
+        reason: str | None = None,
+        data: dict[str, Any] | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        await conn.execute(
+            insert(LOG).values(
+                approval_id=approval_id,
+                row_id=row_id,
+                event=event_name,
+                actor=actor.id if actor else None,
+                actor_name=actor.name if actor else None,
+                reason=reason,
+                data=data or {},
+                at=at or utcnow(),
+            )
+        )
+
+    async def counts(self) -> dict[str, int]:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(select(A.c.status, func.count()).group_by(A.c.status))
+            return {status: count for status, count in found.all()}
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)[:4000]
+
+
+def _approval(record: Any, rows: Sequence[Any]) -> Approval:
+    return Approval(
+        id=record["id"],
+        title=record["title"],
+        status=record["status"],
+        adapter=record["adapter"],
+        resume_state=record["resume_state"] or {},
+        rows=tuple(
+            Row(
+                requirement=Requirement.model_validate(row["requirement"]),
+                position=row["position"],
+                decision=Decision.model_validate(row["decision"]) if row["decision"] else None,
+                decided_by=row["decided_by"],
+                decided_by_name=row["decided_by_name"],
+                decided_at=_aware(row["decided_at"]),
+            )
+            for row in rows
+        ),
+        channel=record["channel"],
+        thread_ts=record["thread_ts"],
+        message_ts=record["message_ts"],
+        parent_id=record["parent_id"],
+        expires_at=_aware(record["expires_at"]),
+        expiry_policy=record["expiry_policy"],
+        expired=bool(record["expired"]),
+        version=record["version"],
+        attempts=record["attempts"],
+        last_error=record["last_error"],
+        created_at=_aware(record["created_at"]),
+        finished_at=_aware(record["finished_at"]),
+        metadata=record["metadata"] or {},
+    )
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves, so that writers take the lock up front (BEGIN IMMEDIATE)
+        # instead of failing to upgrade a read lock later.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("slack_hitl_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

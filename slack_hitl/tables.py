@@ -1,0 +1,93 @@
+"""The durable schema: approvals, their rows, the append-only decision log, and Slack messages.
+
+Per-row state is one row of ``approval_rows`` (never a JSON blob rewritten as a whole), so
+deciding a row is one conditional UPDATE. Times are UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ApprovalRecord(SQLModel, table=True):
+    __tablename__ = "approvals"
+
+    id: str = Field(primary_key=True, max_length=64)
+    title: str
+    status: str = Field(index=True, max_length=16)
+    adapter: str = Field(max_length=100)
+    resume_state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    channel: str | None = Field(default=None, max_length=64)
+    thread_ts: str | None = Field(default=None, max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    parent_id: str | None = Field(default=None, index=True, max_length=64)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
+    expires_at: dt.datetime | None = Field(default=None, index=True)
+    expiry_policy: str = Field(default="reject", max_length=16)
+    expired: bool = False
+    version: int = 0
+    """Bumped by every change a viewer should see; the message is out of date while rendered_version < version."""
+    rendered_version: int = -1
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_expires_at: dt.datetime | None = None
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    last_error: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    finished_at: dt.datetime | None = None
+
+
+class RowRecord(SQLModel, table=True):
+    __tablename__ = "approval_rows"
+
+    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
+    row_id: str = Field(primary_key=True, max_length=200)
+    position: int
+    requirement: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    outcome: str | None = Field(default=None, max_length=16)
+    decision: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    decided_by: str | None = Field(default=None, max_length=100)
+    decided_by_name: str | None = None
+    decided_at: dt.datetime | None = None
+    delivery_key: str | None = Field(default=None, max_length=255)
+    """The Slack delivery that decided the row, so a repeated delivery is recognised as such."""
+
+    __table_args__ = (Index("ix_approval_rows_pending", "approval_id", "status"),)
+
+
+class DecisionLogRecord(SQLModel, table=True):
+    """Append-only: every decision and every change of an approval's status, with who and why."""
+
+    __tablename__ = "decision_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    approval_id: str = Field(index=True, max_length=64)
+    row_id: str | None = Field(default=None, max_length=200)
+    event: str = Field(max_length=32)
+    actor: str | None = Field(default=None, max_length=100)
+    actor_name: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: dt.datetime
+
+
+class SlackMessageRecord(SQLModel, table=True):
+    """The Slack messages that show an approval: part 0 is the main one, later parts hold overflow rows."""
+
+    __tablename__ = "slack_messages"
+
+    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
+    part: int = Field(primary_key=True)
+    channel: str = Field(max_length=64)
+    ts: str = Field(max_length=32)
+    first_row: int
+    last_row: int
+
+    __table_args__ = (UniqueConstraint("channel", "ts"),)
