@@ -198,8 +198,11 @@ class Engine:
         state = await self.store.row_state(approval_id, row_id)
         if state is None:
             return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        if state["status"] == "decided":
+        decided_by_person = state["status"] == "decided" and not str(state["decided_by"]).startswith("system")
+        if decided_by_person:
             return AlreadyDecided(row_id, state["decided_by"], state["decided_by_name"])
+        if state["approval_expired"]:
+            return ApprovalClosed(approval_id, "expired")
         return ApprovalClosed(approval_id, state["approval_status"])
 
     # -- resuming ----------------------------------------------------------------------------

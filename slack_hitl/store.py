@@ -352,6 +352,7 @@ class Store:
                             R.c.decided_by,
                             R.c.decided_by_name,
                             A.c.status.label("approval_status"),
+                            A.c.expired.label("approval_expired"),
                         )
                         .join(A, A.c.id == R.c.approval_id)
                         .where(R.c.approval_id == approval_id, R.c.row_id == row_id)

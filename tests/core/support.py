@@ -1,0 +1,81 @@
+"""Adapters and publishers the core tests resume with: they record what happened."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from slack_hitl import ContinuationSink, Done, Failed, Publisher, Requirement, TextDelta
+from slack_hitl.requirements import InputField, Question
+
+
+class RecordingAdapter:
+    """Counts resumes; can fail the first ``fail_times`` attempts (by raising or by a Failed event)."""
+
+    name = "recording"
+
+    def __init__(self, *, fail_times: int = 0, fail_with_event: bool = False, pause: asyncio.Event | None = None):
+        self.resumes: list[tuple[str, str, dict]] = []
+        self.undecided_at_resume: list[str] = []
+        self.fail_times = fail_times
+        self.fail_with_event = fail_with_event
+        self.pause = pause
+
+    async def resume(self, approval, *, idempotency_key):
+        self.resumes.append((approval.id, idempotency_key, approval.decisions))
+        self.undecided_at_resume.extend(r.id for r in approval.rows if not r.decided)
+        if self.pause is not None:
+            await self.pause.wait()
+        if len(self.resumes) <= self.fail_times:
+            if self.fail_with_event:
+                yield Failed(error="tool server unreachable")
+                return
+            raise RuntimeError("tool server unreachable")
+        yield TextDelta(text="resumed ")
+        yield Done(output={"decided": sorted(approval.decisions)})
+
+
+class RecordingPublisher(Publisher):
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.changed: list[str] = []
+        self.failures: list[tuple[str, str]] = []
+        self.events: list[tuple[str, object]] = []
+
+    async def approval_opened(self, approval) -> None:
+        self.opened.append(approval.id)
+
+    def approval_changed(self, approval_id: str) -> None:
+        self.changed.append(approval_id)
+
+    @asynccontextmanager
+    async def continuation(self, approval):
+        publisher = self
+
+        class Sink(ContinuationSink):
+            async def send(self, event) -> None:
+                publisher.events.append((approval.id, event))
+
+        yield Sink()
+
+    async def resume_failed(self, approval, error: str) -> None:
+        self.failures.append((approval.id, error))
+
+
+def four_kinds() -> list[Requirement]:
+    return [
+        Requirement(id="deploy", kind="confirmation", title="deploy_service", arguments={"env": "prod"}),
+        Requirement(
+            id="size",
+            kind="user_input",
+            title="choose size",
+            fields=[InputField(name="replicas", type="integer", min_value=1, max_value=10)],
+        ),
+        Requirement(
+            id="tone",
+            kind="user_feedback",
+            title="ask_user",
+            questions=[Question(name="tone", question="Which tone?", options=("formal", "casual"))],
+        ),
+        Requirement(id="query", kind="external_execution", title="run_sql", result_format="json"),
+    ]
