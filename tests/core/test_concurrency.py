@@ -1,0 +1,125 @@
+"""Many deciders at once, in one process and in several: each row decided once, each approval resumed once."""
+
+import asyncio
+import collections
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slack_hitl import Actor, AlreadyDecided, ApprovalClosed, Engine, Store
+from tests.core.racer import answer
+from tests.core.support import RecordingAdapter, four_kinds
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def open_approvals(store: Store, count: int) -> list[str]:
+    engine = Engine(store)
+    ids = []
+    for n in range(count):
+        approval = await engine.open_approval(title=f"run {n}", requirements=four_kinds(), adapter="recording")
+        ids.append(approval.id)
+    return ids
+
+
+async def assert_each_row_decided_once(store: Store, approval_ids: list[str]) -> None:
+    for approval_id in approval_ids:
+        approval = await store.get(approval_id)
+        assert approval.status == "approved", approval_id
+        decided = collections.Counter(
+            e["row_id"] for e in await store.decision_log(approval_id) if e["event"] == "decided"
+        )
+        assert decided == {row.id: 1 for row in approval.rows}
+        resumes = [e for e in await store.decision_log(approval_id) if e["event"] == "resuming"]
+        assert len(resumes) == 1
+
+
+async def test_concurrent_tasks_decide_each_row_once_and_resume_once(database_url):
+    store = await Store.open(database_url)
+    approval_ids = await open_approvals(store, 15)
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    work = [(a, row) for a in approval_ids for row in (await store.get(a)).rows] * 3  # every row 3 times
+    random.Random(7).shuffle(work)
+    refused = collections.Counter()
+
+    async def decider(n: int) -> None:
+        actor = Actor(id=f"U{n}", name=f"user{n}")
+        for approval_id, row in work[n::40]:
+            try:
+                await engine.decide(approval_id, row.id, answer(row), actor)
+            except (AlreadyDecided, ApprovalClosed) as error:
+                refused[type(error).__name__] += 1
+
+    await asyncio.gather(*(decider(n) for n in range(40)))
+    await engine.drain()
+    assert sorted(a for a, _, _ in adapter.resumes) == sorted(approval_ids)
+    assert adapter.undecided_at_resume == []
+    assert sum(refused.values()) == len(work) - 15 * 4
+    await assert_each_row_decided_once(store, approval_ids)
+    await store.close()
+
+
+def run_racers(mode: str, url: str, log: Path, approval_ids: list[str], count: int) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.core.racer", mode, url, str(log), ",".join(approval_ids)], cwd=ROOT
+        )
+        for _ in range(count)
+    ]
+
+
+async def test_concurrent_processes_decide_each_row_once_and_resume_once(database_url, tmp_path):
+    store = await Store.open(database_url)
+    approval_ids = await open_approvals(store, 12)
+    log = tmp_path / "resumes.log"
+    racers = run_racers("decide", database_url, log, approval_ids, 3)
+    codes = [await asyncio.to_thread(p.wait, 120) for p in racers]
+    assert codes == [0, 0, 0]
+    lines = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(line[1] for line in lines) == sorted(approval_ids)  # each approval resumed exactly once
+    assert {line[2] for line in lines} == {"0"}  # and never with an undecided row
+    assert len({line[3] for line in lines}) >= 1
+    await assert_each_row_decided_once(store, approval_ids)
+    await store.close()
+
+
+async def test_a_resume_killed_mid_way_is_resumed_once_by_the_sweeper(database_url, tmp_path):
+    store = await Store.open(database_url)
+    (approval_id,) = await open_approvals(store, 1)
+    log = tmp_path / "resumes.log"
+    (child,) = run_racers("hang", database_url, log, [approval_id], 1)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "started" in log.read_text()):
+        assert child.poll() is None, "the child died before it started resuming"
+        assert time.monotonic() < deadline, "the child never started resuming"
+        await asyncio.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    assert await asyncio.to_thread(child.wait, 10) == -signal.SIGKILL
+    assert (await store.get(approval_id)).status == "resuming"
+
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    deadline = time.monotonic() + 30
+    while not adapter.resumes:
+        assert time.monotonic() < deadline, "the sweeper never took over the dead resume"
+        await engine.sweep()
+        await engine.drain()
+        await asyncio.sleep(0.2)
+    for _ in range(3):
+        await engine.sweep()
+        await engine.drain()
+    assert [a for a, _, _ in adapter.resumes] == [approval_id]
+    assert adapter.resumes[0][1] == approval_id  # the idempotency key the dead attempt had too
+    final = await store.get(approval_id)
+    assert final.status == "approved"
+    events = [e["event"] for e in await store.decision_log(approval_id)]
+    assert events.count("resuming") == 1 and events.count("lease_taken_over") == 1
+    await store.close()
