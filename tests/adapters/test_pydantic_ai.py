@@ -1,0 +1,402 @@
+"""The Pydantic AI adapter against the real pydantic-ai package and a scripted model (no network).
+
+The scripted agent cleans up a staging database. Its first turn makes four deferred tool calls of
+Pydantic AI's three kinds: two ``drop_table`` calls that need approval (one is approved, one is
+rejected with a reason), an external ``count_rows`` whose result a person supplies, and an
+``ask_user`` question. Its second turn streams what it saw in several chunks and asks to run
+``notify_team`` (a nested pause); its third turn streams what that call returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pydantic_ai import Agent, CallDeferred, DeferredToolRequests, RunContext
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
+from slack_hitl_pydantic_ai import (
+    NotPaused,
+    PydanticAIAdapter,
+    ResumeStateInvalid,
+    UndecidedRows,
+    deferred_requirements,
+    deferred_results,
+)
+
+from slack_hitl import (
+    Actor,
+    ClassificationError,
+    ContinuationSink,
+    DecisionInput,
+    Done,
+    Engine,
+    NestedPause,
+    Publisher,
+    Status,
+    Store,
+    TextDelta,
+    ToolProgress,
+)
+
+ALICE = Actor(id="U_ALICE", name="Alice")
+BOB = Actor(id="U_BOB", name="Bob")
+REJECT_REASON = "users holds the only copy of the test accounts"
+
+
+# -- the scripted agent ------------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """What the agent's tools and model did, so tests can check the run's side effects."""
+
+    dropped: list[tuple[str, Any]] = field(default_factory=list)
+    notified: list[str] = field(default_factory=list)
+    model_calls: int = 0
+
+
+def _tool_returns(messages: list[ModelMessage]) -> list[ToolReturnPart]:
+    last = messages[-1]
+    if not isinstance(last, ModelRequest):
+        return []
+    return [part for part in last.parts if isinstance(part, ToolReturnPart)]
+
+
+def _call(index: int, name: str, call_id: str, **arguments: Any) -> dict[int, DeltaToolCall]:
+    return {index: DeltaToolCall(name=name, json_args=json.dumps(arguments), tool_call_id=call_id)}
+
+
+def build_agent(ledger: Ledger) -> Agent[None, str | DeferredToolRequests]:
+    """The same agent definition every time: a new process builds it anew and resumes from the database."""
+
+    async def script(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[Any]:
+        ledger.model_calls += 1
+        returns = _tool_returns(messages)
+        if not returns:
+            yield _call(0, "drop_table", "call_drop_sessions", table="sessions")
+            yield _call(1, "drop_table", "call_drop_users", table="users")
+            yield _call(2, "count_rows", "call_count_orders", table="orders")
+            yield _call(3, "ask_user", "call_ask_backup", question="Which backup first?", options=["nightly", "weekly"])
+            return
+        if returns[0].tool_name == "notify_team":
+            yield "Team notified: "
+            yield f"{returns[0].model_response_str()}. "
+            yield "All done."
+            return
+        yield "Here is what happened. "
+        for part in returns:
+            yield f"{part.tool_name}[{part.tool_call_id}] {part.outcome}: {part.model_response_str()}. "
+        yield _call(1, "notify_team", "call_notify", message="staging cleaned")
+
+    async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        """The same script, not streamed: what ``agent.run`` asks for."""
+        text, calls = "", []
+        async for item in script(messages, info):
+            if isinstance(item, str):
+                text += item
+            else:
+                calls += [ToolCallPart(d.name, d.json_args, tool_call_id=d.tool_call_id) for d in item.values()]
+        return ModelResponse(parts=[*([TextPart(text)] if text else []), *calls])
+
+    agent: Agent[None, str | DeferredToolRequests] = Agent(
+        FunctionModel(respond, stream_function=script, model_name="scripted"),
+        output_type=[str, DeferredToolRequests],
+        name="janitor",
+    )
+
+    @agent.tool(requires_approval=True)
+    def drop_table(ctx: RunContext[None], table: str) -> str:
+        ledger.dropped.append((table, ctx.tool_call_metadata))
+        return f"dropped {table}"
+
+    @agent.tool_plain
+    def count_rows(table: str) -> int:
+        raise CallDeferred(metadata={"result_format": "json", "description": f"Count the rows of {table}"})
+
+    @agent.tool_plain
+    def ask_user(question: str, options: list[str]) -> str:
+        raise CallDeferred(kind="question")
+
+    @agent.tool_plain(requires_approval=True)
+    def notify_team(message: str) -> str:
+        ledger.notified.append(message)
+        return f"posted {message!r} to #staging"
+
+    return agent
+
+
+# -- engine-level plumbing (no Slack) ------------------------------------------------------------
+
+
+class RecordingPublisher(Publisher):
+    """Keeps every continuation event per approval, in order."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.events: dict[str, list[Any]] = {}
+        self.failures: list[tuple[str, str]] = []
+
+    async def approval_opened(self, approval) -> None:
+        self.opened.append(approval.id)
+
+    @asynccontextmanager
+    async def continuation(self, approval) -> AsyncIterator[ContinuationSink]:
+        events = self.events.setdefault(approval.id, [])
+
+        class Sink(ContinuationSink):
+            async def send(self, event) -> None:
+                events.append(event)
+
+        yield Sink()
+
+    async def resume_failed(self, approval, error: str) -> None:
+        self.failures.append((approval.id, error))
+
+
+@asynccontextmanager
+async def running_engine(
+    url: str, ledger: Ledger
+) -> AsyncIterator[tuple[Engine, PydanticAIAdapter, RecordingPublisher]]:
+    store = await Store.open(url)
+    publisher = RecordingPublisher()
+    adapter = PydanticAIAdapter(build_agent(ledger))
+    engine = Engine(store, adapters=[adapter], publisher=publisher)
+    try:
+        yield engine, adapter, publisher
+    finally:
+        await engine.drain()
+        await store.close()
+
+
+async def paused_run(agent: Agent[None, Any]):
+    return await agent.run("Clean up the staging database")
+
+
+FIRST_DECISIONS: dict[str, tuple[Actor, DecisionInput]] = {
+    "call_drop_sessions": (ALICE, DecisionInput(choices=("approve",))),
+    "call_drop_users": (ALICE, DecisionInput(choices=("reject",), reason=REJECT_REASON)),
+    "call_count_orders": (BOB, DecisionInput(result="1234")),
+    "call_ask_backup": (BOB, DecisionInput(values={"answer": "weekly"})),
+}
+
+
+def texts(events: list[Any]) -> list[str]:
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+# -- the pause ------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_pause_becomes_one_row_per_deferred_call_with_its_kind_and_id(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        result = await paused_run(adapter.agent)
+        approval = await adapter.pause_to_approval(engine, result, channel="C_OPS", title="Staging cleanup")
+
+        rows = {row.id: row.requirement for row in approval.rows}
+        assert list(rows) == ["call_drop_sessions", "call_drop_users", "call_count_orders", "call_ask_backup"]
+        assert {rid: r.kind for rid, r in rows.items()} == {
+            "call_drop_sessions": "confirmation",
+            "call_drop_users": "confirmation",
+            "call_count_orders": "external_execution",
+            "call_ask_backup": "user_feedback",
+        }
+        assert rows["call_drop_users"].title == "drop_table"
+        assert rows["call_drop_users"].arguments == {"table": "users"}
+        assert rows["call_count_orders"].result_format == "json"
+        assert rows["call_count_orders"].description == "Count the rows of orders"
+        question = rows["call_ask_backup"].questions[0]
+        assert (question.question, question.options, question.multiple) == (
+            "Which backup first?",
+            ("nightly", "weekly"),
+            False,
+        )
+        assert approval.resume_state["run_id"] == result.run_id
+        assert publisher.opened == [approval.id]
+        # Opening the same paused run again is the same approval, not a second message.
+        again = await adapter.pause_to_approval(engine, result, channel="C_OPS", title="Staging cleanup")
+        assert again.id == approval.id
+        assert publisher.opened == [approval.id]
+        assert ledger.dropped == []
+
+
+@pytest.mark.anyio
+async def test_a_finished_run_is_refused_and_opens_nothing(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        finished = await adapter.agent.run("hi", message_history=[], output_type=str, model=_text_model())
+        with pytest.raises(NotPaused, match="not DeferredToolRequests"):
+            await adapter.pause_to_approval(engine, finished, channel="C_OPS", title="nothing")
+        assert publisher.opened == []
+        assert await engine.store.counts() == {}
+
+
+def _text_model() -> FunctionModel:
+    def say(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[TextPart("nothing to approve")])
+
+    return FunctionModel(say)
+
+
+def test_a_question_call_without_a_question_cannot_be_classified():
+    requests = DeferredToolRequests(
+        calls=[ToolCallPart(tool_name="ask_user", args={"topic": "backups"}, tool_call_id="q1")],
+        _kinds={"q1": "question"},
+    )
+    with pytest.raises(ClassificationError, match="no `question` or `questions`"):
+        deferred_requirements(requests)
+
+
+def test_questions_in_the_list_shape_are_answered_by_name():
+    from pydantic_ai.messages import ToolCallPart
+
+    questions = [
+        {"header": "Backup", "question": "Which backup?", "options": [{"label": "nightly"}, {"label": "weekly"}]},
+        {"header": "Regions", "question": "Which regions?", "options": ["eu", "us"], "multi_select": True},
+        {"header": "Note", "question": "Anything else?"},
+    ]
+    requests = DeferredToolRequests(
+        calls=[ToolCallPart(tool_name="ask_user_question", args={"questions": questions}, tool_call_id="q1")],
+        _kinds={"q1": "question"},
+    )
+    [requirement] = deferred_requirements(requests)
+    assert requirement.kind == "user_feedback"
+    assert [(q.name, q.options, q.multiple, q.allow_free_text) for q in requirement.questions] == [
+        ("Backup", ("nightly", "weekly"), False, False),
+        ("Regions", ("eu", "us"), True, False),
+        ("Note", (), False, True),
+    ]
+
+
+# -- deciding and resuming through the engine --------------------------------------------------
+
+
+async def decide_all(engine: Engine, approval_id: str, decisions: dict[str, tuple[Actor, DecisionInput]]) -> None:
+    for row_id, (actor, submitted) in decisions.items():
+        await engine.decide(approval_id, row_id, submitted, actor)
+
+
+@pytest.mark.anyio
+async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        approval = await adapter.pause_to_approval(
+            engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
+        )
+        assert ledger.model_calls == 1
+
+        # Decided in an order unlike the rows' order: answers go by tool call id, never by position.
+        decisions = dict(reversed(list(FIRST_DECISIONS.items())))
+        undecided_last = list(decisions)[-1]
+        for row_id, (actor, submitted) in decisions.items():
+            if row_id == undecided_last:
+                break
+            await engine.decide(approval.id, row_id, submitted, actor)
+        await asyncio.sleep(0.2)
+        assert ledger.model_calls == 1, "the run must not resume while a row is undecided"
+        assert ledger.dropped == []
+        with pytest.raises(UndecidedRows, match=undecided_last):
+            deferred_results(await engine.store.get(approval.id), idempotency_key="k")
+
+        actor, submitted = decisions[undecided_last]
+        outcome = await engine.decide(approval.id, undecided_last, submitted, actor)
+        assert outcome.resumed
+        first = await engine.wait_until_final(approval.id, timeout=10)
+        assert first.status == "completed"  # one row rejected, the others approved or answered
+        assert ledger.model_calls == 2
+
+        # The approved call ran with its arguments and knew who approved it; the rejected one did not run.
+        assert [table for table, _ in ledger.dropped] == ["sessions"]
+        call_metadata = ledger.dropped[0][1]["slack_hitl"]
+        assert call_metadata["approval_id"] == approval.id
+        assert call_metadata["decided_by"] == ALICE.id
+
+        events = publisher.events[approval.id]
+        assert isinstance(events[0], Status)
+        chunks = texts(events)
+        assert len(chunks) > 1
+        streamed = "".join(chunks)
+        assert "drop_table[call_drop_sessions] success: dropped sessions" in streamed
+        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in streamed
+        assert "count_rows[call_count_orders] success: 1234" in streamed
+        assert "ask_user[call_ask_backup] success: weekly" in streamed
+        progress = [(e.name, e.state) for e in events if isinstance(e, ToolProgress)]
+        assert ("drop_table", "started") in progress
+        assert ("drop_table", "finished") in progress
+        assert ("drop_table", "skipped") in progress
+        assert ("notify_team", "skipped") in progress  # waits for the nested approval
+
+        # The new pause is a nested approval in the same thread, resumed by the same adapter.
+        [nested_event] = [e for e in events if isinstance(e, NestedPause)]
+        assert [r.id for r in nested_event.requirements] == ["call_notify"]
+        assert not any(isinstance(e, Done) for e in events)
+        assert ledger.notified == []
+        [nested_id] = [a for a in publisher.opened if a != approval.id]
+        nested = await engine.store.get(nested_id)
+        assert nested.parent_id == approval.id
+        assert nested.adapter == adapter.name
+        assert nested.rows[0].requirement.arguments == {"message": "staging cleaned"}
+
+        await engine.decide(nested_id, "call_notify", DecisionInput(choices=("approve",)), BOB)
+        final = await engine.wait_until_final(nested_id, timeout=10)
+        assert final.status == "approved"
+        assert ledger.notified == ["staging cleaned"]
+        assert ledger.model_calls == 3
+        nested_events = publisher.events[nested_id]
+        assert len(texts(nested_events)) > 1
+        [done] = [e for e in nested_events if isinstance(e, Done)]
+        assert done.output == "Team notified: posted 'staging cleaned' to #staging. All done."
+        assert [(a, e) for a, e in publisher.failures] == []
+
+
+@pytest.mark.anyio
+async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(sqlite_url):
+    first_process = Ledger()
+    async with running_engine(sqlite_url, first_process) as (engine, adapter, _):
+        approval = await adapter.pause_to_approval(
+            engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
+        )
+        rows = list(FIRST_DECISIONS.items())
+        await decide_all(engine, approval.id, dict(rows[:2]))
+
+    second_process = Ledger()  # a new store, engine, adapter and agent: nothing shared in memory
+    async with running_engine(sqlite_url, second_process) as (engine, adapter, publisher):
+        await decide_all(engine, approval.id, dict(rows[2:]))
+        done = await engine.wait_until_final(approval.id, timeout=10)
+        assert done.status == "completed"
+        assert [table for table, _ in second_process.dropped] == ["sessions"]
+        assert first_process.dropped == [] and first_process.model_calls == 1
+        streamed = "".join(texts(publisher.events[approval.id]))
+        assert f"Rejected by Alice: {REJECT_REASON}" in streamed
+        assert "count_rows[call_count_orders] success: 1234" in streamed
+
+
+@pytest.mark.anyio
+async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        requirements = deferred_requirements((await paused_run(adapter.agent)).output)
+        approval = await engine.open_approval(
+            title="hand-made", requirements=requirements[:1], adapter=adapter, resume_state={"thread_id": "t1"}
+        )
+        await engine.decide(approval.id, requirements[0].id, DecisionInput(choices=("approve",)), ALICE)
+        await engine.drain()
+        after = await engine.store.get(approval.id)
+        assert after.status == "pending" and after.all_decided
+        assert ResumeStateInvalid.__name__ in (after.last_error or "")
+        assert publisher.failures and publisher.failures[0][0] == approval.id
+        assert ledger.dropped == []
