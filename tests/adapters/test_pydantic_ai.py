@@ -400,3 +400,22 @@ async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_ur
         assert ResumeStateInvalid.__name__ in (after.last_error or "")
         assert publisher.failures and publisher.failures[0][0] == approval.id
         assert ledger.dropped == []
+
+
+@pytest.mark.anyio
+async def test_an_expired_approval_tells_the_model_why_each_open_call_got_no_answer(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        approval = await adapter.pause_to_approval(
+            engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
+        )
+        await decide_all(engine, approval.id, {"call_drop_sessions": FIRST_DECISIONS["call_drop_sessions"]})
+        assert await engine.expire(approval.id)
+        final = await engine.wait_until_final(approval.id, timeout=10)
+        assert final.status == "expired"
+        assert [table for table, _ in ledger.dropped] == ["sessions"]  # decided before the expiry
+        streamed = "".join(texts(publisher.events[approval.id]))
+        assert "drop_table[call_drop_users] denied: Rejected by expiry: expired" in streamed
+        assert "count_rows[call_count_orders] failed:" in streamed
+        assert "No answer was given (expiry: expired)" in streamed
+        assert "ask_user[call_ask_backup] failed:" in streamed
