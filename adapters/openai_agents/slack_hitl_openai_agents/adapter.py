@@ -1,0 +1,171 @@
+"""Resume OpenAI Agents SDK runs paused on tool approvals, with the decisions made in Slack."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from agents import Agent, RunConfig, RunResult, RunResultStreaming, RunState
+
+from slack_hitl import (
+    Approval,
+    Confirmation,
+    ContinuationEvent,
+    Deciders,
+    Done,
+    Engine,
+    NestedPause,
+    Requirement,
+    Row,
+    Status,
+)
+from slack_hitl_openai_agents.continuation import continuation_events, jsonable_output
+from slack_hitl_openai_agents.errors import RunStateMismatch
+from slack_hitl_openai_agents.human_tools import answer_text, run_with_answers
+from slack_hitl_openai_agents.interruptions import requirements_for
+
+log = structlog.get_logger("slack_hitl_openai_agents")
+
+RUN_STATE = "run_state"
+ROW_SETTINGS = "row_settings"
+
+
+class OpenAIAgentsAdapter:
+    """The slack_hitl adapter for the OpenAI Agents SDK.
+
+    Give it the run's starting agent (the same agent, with the same names and tools, after a
+    restart). ``pause_to_approval`` turns a paused result into an approval; the engine calls
+    ``resume`` once every row is decided.
+    """
+
+    name = "openai_agents"
+
+    def __init__(self, agent: Agent[Any], *, run_config: RunConfig | None = None, max_turns: int = 10) -> None:
+        self.agent = agent
+        self.run_config = run_config
+        self.max_turns = max_turns
+
+    async def pause_to_approval(
+        self,
+        engine: Engine,
+        result: RunResult | RunResultStreaming,
+        *,
+        channel: str,
+        title: str,
+        thread_ts: str | None = None,
+        deciders: Deciders | None = None,
+        confirmation: Confirmation | None = None,
+        idempotency_key: str | None = None,
+    ) -> Approval:
+        """Open an approval with one row per ``result.interruptions`` and the run state to resume.
+
+        Plain ``needs_approval`` tools become confirmations (``confirmation`` sets their choices
+        and reason policy); tools made by ``input_tool``, ``ask_user_tool`` and ``external_tool``
+        become user_input, user_feedback and external_execution rows.
+        """
+        if not result.interruptions:
+            raise ValueError("the run is not paused: result.interruptions is empty")
+        settings = _RowSettings(deciders or Deciders(), confirmation or Confirmation())
+        requirements = settings.requirements(result.interruptions)
+        return await engine.open_approval(
+            title=title,
+            requirements=requirements,
+            adapter=self,
+            resume_state=settings.resume_state(result.to_state()),
+            channel=channel,
+            thread_ts=thread_ts,
+            idempotency_key=idempotency_key,
+        )
+
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+        """Answer each interruption by its call id, run on streamed, and report what the run does."""
+        bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
+        state = await RunState.from_json(self.agent, _stored_run_state(approval))
+        answers, rejected = _apply_decisions(state, approval)
+        bound.info("run_resuming", approved=len(approval.rows) - len(rejected), rejected=len(rejected))
+        yield Status(text="is thinking…")
+        run = run_with_answers(answers, self.agent, state, max_turns=self.max_turns, run_config=self.run_config)
+        tool_names = {
+            row.id: str(row.requirement.metadata.get("tool_name", row.requirement.title)) for row in approval.rows
+        }
+        async for event in continuation_events(run, tool_names=tool_names, rejected=rejected):
+            yield event
+        if run.interruptions:
+            settings = _RowSettings.from_resume_state(approval.resume_state)
+            bound.info("run_paused_again", rows=len(run.interruptions))
+            yield NestedPause(
+                title=f"{approval.title} (follow-up)",
+                requirements=tuple(settings.requirements(run.interruptions)),
+                resume_state=settings.resume_state(run.to_state()),
+            )
+            return
+        bound.info("run_finished")
+        yield Done(summary="run finished", output=jsonable_output(run.final_output))
+
+
+class _RowSettings:
+    """Who decides and how confirmations look; kept in resume_state so follow-up approvals inherit them."""
+
+    def __init__(self, deciders: Deciders, confirmation: Confirmation) -> None:
+        self.deciders = deciders
+        self.confirmation = confirmation
+
+    @classmethod
+    def from_resume_state(cls, resume_state: dict[str, Any]) -> _RowSettings:
+        stored = resume_state.get(ROW_SETTINGS) or {}
+        return cls(
+            Deciders.model_validate(stored.get("deciders") or {}),
+            Confirmation.model_validate(stored.get("confirmation") or {}),
+        )
+
+    def requirements(self, interruptions: Any) -> list[Requirement]:
+        return requirements_for(interruptions, confirmation=self.confirmation, deciders=self.deciders)
+
+    def resume_state(self, state: RunState[Any]) -> dict[str, Any]:
+        return {
+            RUN_STATE: state.to_json(),
+            ROW_SETTINGS: {
+                "deciders": self.deciders.model_dump(mode="json"),
+                "confirmation": self.confirmation.model_dump(mode="json"),
+            },
+        }
+
+
+def _stored_run_state(approval: Approval) -> dict[str, Any]:
+    stored = approval.resume_state.get(RUN_STATE)
+    if not isinstance(stored, dict):
+        raise RunStateMismatch(f"approval {approval.id} has no stored run state; it was not opened by this adapter")
+    return stored
+
+
+def _apply_decisions(state: RunState[Any], approval: Approval) -> tuple[dict[str, str], dict[str, str | None]]:
+    """Approve or reject every interruption by its call id; return the human tools' answers and
+    the rejected call ids with their reasons."""
+    pending = {item.call_id: item for item in state.get_interruptions()}
+    rows = {row.id: row for row in approval.rows}
+    if set(pending) != set(rows):
+        raise RunStateMismatch(
+            f"approval {approval.id} has rows {sorted(rows)} but the run waits on tool calls {sorted(pending)}"
+        )
+    answers: dict[str, str] = {}
+    rejected: dict[str, str | None] = {}
+    for call_id, item in pending.items():
+        row = rows[call_id]
+        decision = _decision(approval, row)
+        if row.requirement.kind != "confirmation":
+            state.approve(item)
+            answers[call_id] = answer_text(row.requirement, decision)
+        elif decision.outcome == "rejected":
+            # The reason is the exact text the model reads as the tool's result.
+            state.reject(item, rejection_message=decision.reason)
+            rejected[call_id] = decision.reason
+        else:
+            state.approve(item)
+    return answers, rejected
+
+
+def _decision(approval: Approval, row: Row) -> Any:
+    if row.decision is None:
+        raise RunStateMismatch(f"approval {approval.id} row {row.id!r} is undecided; a run resumes only when all are")
+    return row.decision

@@ -1,0 +1,381 @@
+"""The OpenAI Agents SDK adapter against the real SDK with a scripted model (no network).
+
+One support run pauses on five tool calls of all four kinds: two plain ``needs_approval`` tools
+(one approved, one rejected with a reason), a person-filled input tool, an ask-user tool and an
+external tool. The model's later turns are written from the tool outputs it actually receives,
+so the final output shows what each decision did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+os.environ.setdefault("OPENAI_API_KEY", "unused-the-model-is-scripted")
+
+import pytest
+from agents import Agent, Runner, UserError, function_tool
+from agents.testing import ModelCall, ModelStep, ScriptedModel, function_call
+from openai.types.responses import ResponseOutputMessage, ResponseOutputText
+from slack_hitl_openai_agents import (
+    HumanAnswerMissing,
+    OpenAIAgentsAdapter,
+    RunStateMismatch,
+    ask_user_tool,
+    external_tool,
+    input_tool,
+)
+
+from slack_hitl import (
+    Actor,
+    Approval,
+    ContinuationSink,
+    DecisionInput,
+    Done,
+    Engine,
+    InputField,
+    NestedPause,
+    Publisher,
+    Store,
+    TextDelta,
+    ToolProgress,
+)
+
+ALICE = Actor(id="U0ALICE", name="alice")
+CHANNEL = "C0SUPPORT"
+
+REFUND, CLOSE, ADDRESS, ASK, STOCK, NOTIFY = (
+    "call_refund",
+    "call_close",
+    "call_address",
+    "call_ask",
+    "call_stock",
+    "call_notify",
+)
+REJECT_REASON = "VIP customer: never close without the account manager"
+
+
+# -- the user's agent: tools, scripted model ----------------------------------------------------
+
+
+class Ledger:
+    """What the real tools did, so a test can tell an approved call ran and a rejected one did not."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+
+def build_agent(model: ScriptedModel, ledger: Ledger) -> Agent[Any]:
+    @function_tool(needs_approval=True)
+    def refund_order(order_id: str, amount: float) -> str:
+        """Refund an order to the customer's card."""
+        ledger.calls.append(("refund_order", {"order_id": order_id, "amount": amount}))
+        return f"refunded {amount:.2f} EUR on {order_id}"
+
+    @function_tool(needs_approval=True)
+    def close_account(customer: str) -> str:
+        """Close the customer's account."""
+        ledger.calls.append(("close_account", {"customer": customer}))
+        return f"closed {customer}"
+
+    @function_tool(needs_approval=True)
+    def notify_customer(message: str) -> str:
+        """Email the customer."""
+        ledger.calls.append(("notify_customer", {"message": message}))
+        return "email sent"
+
+    @external_tool(result_format="json")
+    def warehouse_stock(sku: str) -> dict[str, Any]:
+        """Stock of a SKU; someone with warehouse access looks it up."""
+
+    address = input_tool(
+        "shipping_address",
+        "Shipping address for the replacement",
+        fields=[
+            InputField(name="street"),
+            InputField(name="city"),
+            InputField(name="express", type="boolean", required=False),
+        ],
+    )
+    return Agent(
+        name="support",
+        instructions="Help the customer.",
+        model=model,
+        tools=[refund_order, close_account, notify_customer, warehouse_stock, address, ask_user_tool()],
+    )
+
+
+def tool_outputs(call: ModelCall) -> dict[str, str]:
+    """What the model received for each tool call so far, by tool name."""
+    names = {i["call_id"]: i["name"] for i in call.input if isinstance(i, dict) and i.get("type") == "function_call"}
+    return {
+        names[i["call_id"]]: i["output"]
+        for i in call.input
+        if isinstance(i, dict) and i.get("type") == "function_call_output"
+    }
+
+
+def message(*chunks: str) -> ResponseOutputMessage:
+    """An assistant message in several parts: the scripted model streams one delta per part."""
+    parts = [ResponseOutputText(text=c, type="output_text", annotations=[], logprobs=[]) for c in chunks]
+    return ResponseOutputMessage(id="msg", type="message", role="assistant", status="completed", content=parts)
+
+
+def summary(call: ModelCall) -> list[str]:
+    return [f"{name} -> {output}\n" for name, output in sorted(tool_outputs(call).items())]
+
+
+def first_turn() -> list[Any]:
+    questions = [
+        {"question": "Which carrier?", "options": ["UPS", "DHL"], "multiple": False, "allow_free_text": False},
+        {"question": "A note for the customer?", "options": [], "multiple": False, "allow_free_text": True},
+    ]
+    return [
+        function_call("refund_order", {"order_id": "A-17", "amount": 25.0}, call_id=REFUND),
+        function_call("close_account", {"customer": "bob"}, call_id=CLOSE),
+        function_call("shipping_address", {"message": "Where should the replacement go?"}, call_id=ADDRESS),
+        function_call("ask_user", {"questions": questions}, call_id=ASK),
+        function_call("warehouse_stock", {"sku": "KB-42"}, call_id=STOCK),
+    ]
+
+
+def after_decisions(call: ModelCall) -> ModelStep:
+    """Reports what it received, then asks to email the customer: the nested pause."""
+    return ModelStep(
+        output=[
+            message("Here is what happened:\n", *summary(call)),
+            function_call("notify_customer", {"message": "Your replacement is on its way"}, call_id=NOTIFY),
+        ]
+    )
+
+
+def final_answer(call: ModelCall) -> ModelStep:
+    return ModelStep(output=[message("All done.\n", *summary(call))])
+
+
+def resumed_steps() -> list[Any]:
+    return [ModelStep.respond(after_decisions), ModelStep.respond(final_answer)]
+
+
+async def paused_run(agent: Agent[Any]) -> Any:
+    result = Runner.run_streamed(agent, "Bob's keyboard arrived broken; sort it out.")
+    async for _ in result.stream_events():
+        pass
+    return result
+
+
+FIRST_DECISIONS: dict[str, DecisionInput] = {
+    REFUND: DecisionInput(choices=("approve",)),
+    CLOSE: DecisionInput(choices=("reject",), reason=REJECT_REASON),
+    ADDRESS: DecisionInput(values={"street": "1 Main St", "city": "Lyon", "express": True}),
+    ASK: DecisionInput(values={"q1": {"selected": ["DHL"]}, "q2": "Sorry for the trouble"}),
+    STOCK: DecisionInput(result='{"sku": "KB-42", "in_stock": 3}'),
+}
+
+
+# -- engine level: a store on a SQLite file and a publisher that records ------------------------
+
+
+class RecordingPublisher(Publisher):
+    def __init__(self) -> None:
+        self.opened: list[Approval] = []
+        self.events: dict[str, list[Any]] = {}
+
+    async def approval_opened(self, approval: Approval) -> None:
+        self.opened.append(approval)
+
+    @asynccontextmanager
+    async def continuation(self, approval: Approval) -> AsyncIterator[ContinuationSink]:
+        events = self.events.setdefault(approval.id, [])
+
+        class Sink(ContinuationSink):
+            async def send(self, event: Any) -> None:
+                events.append(event)
+
+        yield Sink()
+
+
+@asynccontextmanager
+async def engine_on(database: Path, adapter: OpenAIAgentsAdapter) -> AsyncIterator[tuple[Engine, RecordingPublisher]]:
+    store = await Store.open(f"sqlite:///{database}")
+    publisher = RecordingPublisher()
+    try:
+        yield Engine(store, adapters=[adapter], publisher=publisher), publisher
+    finally:
+        await store.close()
+
+
+async def decide_all(engine: Engine, approval_id: str, decisions: dict[str, DecisionInput]) -> None:
+    for row_id, submitted in decisions.items():
+        await engine.decide(approval_id, row_id, submitted, ALICE)
+
+
+def texts(events: list[Any]) -> list[str]:
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+def assert_first_resume(model: ScriptedModel, ledger: Ledger, events: list[Any]) -> None:
+    """What the first resume must show: each decision reached the tools and the model."""
+    assert ("refund_order", {"order_id": "A-17", "amount": 25.0}) in ledger.calls
+    assert all(name != "close_account" for name, _ in ledger.calls)
+    seen = tool_outputs(model.calls[-1])
+    assert seen["refund_order"] == "refunded 25.00 EUR on A-17"
+    assert seen["close_account"] == REJECT_REASON
+    assert json.loads(seen["shipping_address"]) == {"street": "1 Main St", "city": "Lyon", "express": True}
+    assert json.loads(seen["ask_user"]) == [
+        {"question": "Which carrier?", "selected": ["DHL"], "text": None},
+        {"question": "A note for the customer?", "selected": [], "text": "Sorry for the trouble"},
+    ]
+    assert json.loads(seen["warehouse_stock"]) == {"sku": "KB-42", "in_stock": 3}
+    streamed = texts(events)
+    assert len(streamed) >= 6 and streamed[0] == "Here is what happened:\n"
+    assert "close_account -> " + REJECT_REASON + "\n" in streamed
+    progress = {(e.name, e.state) for e in events if isinstance(e, ToolProgress)}
+    assert {("refund_order", "finished"), ("close_account", "skipped"), ("notify_customer", "started")} <= progress
+    nested = [e for e in events if isinstance(e, NestedPause)]
+    assert [r.id for r in nested[0].requirements] == [NOTIFY]
+    assert not any(isinstance(e, Done) for e in events)
+
+
+@pytest.mark.anyio
+async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
+    ledger = Ledger()
+    model = ScriptedModel([first_turn(), *resumed_steps()])
+    agent = build_agent(model, ledger)
+    adapter = OpenAIAgentsAdapter(agent)
+    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, publisher):
+        result = await paused_run(agent)
+        approval = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="Bob's broken keyboard")
+
+        kinds = {row.id: row.requirement.kind for row in approval.rows}
+        assert kinds == {
+            REFUND: "confirmation",
+            CLOSE: "confirmation",
+            ADDRESS: "user_input",
+            ASK: "user_feedback",
+            STOCK: "external_execution",
+        }
+        assert approval.row(REFUND).requirement.arguments == {"order_id": "A-17", "amount": 25.0}
+        assert [q.question for q in approval.row(ASK).requirement.questions] == [
+            "Which carrier?",
+            "A note for the customer?",
+        ]
+        assert ledger.calls == []
+
+        # Answered out of order: rows are matched by call id, and nothing resumes before the last.
+        order = [STOCK, CLOSE, ASK, REFUND, ADDRESS]
+        for row_id in order[:-1]:
+            outcome = await engine.decide(approval.id, row_id, FIRST_DECISIONS[row_id], ALICE)
+            assert not outcome.resumed
+        assert len(model.calls) == 1
+        last = await engine.decide(approval.id, ADDRESS, FIRST_DECISIONS[ADDRESS], ALICE)
+        assert last.resumed
+        first = await engine.wait_until_final(approval.id, timeout=20)
+        assert first.status == "completed"  # one rejection among approvals and answers
+        assert_first_resume(model, ledger, publisher.events[approval.id])
+
+        follow_up = publisher.opened[-1]
+        assert follow_up.parent_id == approval.id and follow_up.channel == CHANNEL
+        assert [r.requirement.kind for r in follow_up.rows] == ["confirmation"]
+        await engine.decide(follow_up.id, NOTIFY, DecisionInput(choices=("approve",)), ALICE)
+        done = await engine.wait_until_final(follow_up.id, timeout=20)
+
+    assert done.status == "approved"
+    assert ("notify_customer", {"message": "Your replacement is on its way"}) in ledger.calls
+    final = [e for e in publisher.events[follow_up.id] if isinstance(e, Done)]
+    assert len(final) == 1
+    output = final[0].output
+    assert output.startswith("All done.\n")
+    for line in (
+        "refund_order -> refunded 25.00 EUR on A-17",
+        f"close_account -> {REJECT_REASON}",
+        "notify_customer -> email sent",
+        '"city": "Lyon"',
+        '"in_stock": 3',
+    ):
+        assert line in output
+    model.assert_complete()
+
+
+@pytest.mark.anyio
+async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_path: Path) -> None:
+    database = tmp_path / "hitl.db"
+    before = Ledger()
+    agent_before = build_agent(ScriptedModel([first_turn()]), before)
+    adapter_before = OpenAIAgentsAdapter(agent_before)
+    async with engine_on(database, adapter_before) as (engine, _):
+        result = await paused_run(agent_before)
+        approval = await adapter_before.pause_to_approval(engine, result, channel=CHANNEL, title="keyboard")
+        await engine.decide(approval.id, REFUND, FIRST_DECISIONS[REFUND], ALICE)
+
+    # A new process: a new agent object (same definition), a new adapter, engine and store.
+    after = Ledger()
+    model_after = ScriptedModel(resumed_steps())
+    adapter_after = OpenAIAgentsAdapter(build_agent(model_after, after))
+    async with engine_on(database, adapter_after) as (engine, publisher):
+        await decide_all(engine, approval.id, {k: v for k, v in FIRST_DECISIONS.items() if k != REFUND})
+        resumed = await engine.wait_until_final(approval.id, timeout=20)
+        assert resumed.status == "completed"
+        assert_first_resume(model_after, after, publisher.events[approval.id])
+        assert before.calls == []
+
+        follow_up = publisher.opened[-1]
+        await engine.decide(follow_up.id, NOTIFY, DecisionInput(choices=("reject",), reason="not yet"), ALICE)
+        done = await engine.wait_until_final(follow_up.id, timeout=20)
+    assert done.status == "rejected"
+    assert tool_outputs(model_after.calls[-1])["notify_customer"] == "not yet"
+    assert all(name != "notify_customer" for name, _ in after.calls)
+
+
+@pytest.mark.anyio
+async def test_state_that_does_not_match_the_rows_fails_the_resume_and_stays_retryable(tmp_path: Path) -> None:
+    ledger = Ledger()
+    agent = build_agent(ScriptedModel([first_turn()]), ledger)
+    adapter = OpenAIAgentsAdapter(agent)
+    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, _):
+        result = await paused_run(agent)
+        paused = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="x")
+        # An approval whose rows name a call the stored run is not waiting on.
+        approval = await engine.open_approval(
+            title="mismatch",
+            requirements=[paused.row(REFUND).requirement.model_copy(update={"id": "call_other"})],
+            adapter=adapter,
+            resume_state=paused.resume_state,
+        )
+        await engine.decide(approval.id, "call_other", DecisionInput(choices=("approve",)), ALICE)
+        await engine.drain()
+        failed = await engine.store.get(approval.id)
+    assert failed.status == "pending" and failed.all_decided
+    assert failed.last_error is not None and RunStateMismatch.__name__ in failed.last_error
+    assert ledger.calls == []
+
+
+@pytest.mark.anyio
+async def test_a_human_tool_approved_outside_slack_hitl_fails_clearly() -> None:
+    ledger = Ledger()
+    model = ScriptedModel([[function_call("warehouse_stock", {"sku": "KB-42"}, call_id=STOCK)]])
+    agent = build_agent(model, ledger)
+    result = await paused_run(agent)
+    state = result.to_state()
+    state.approve(result.interruptions[0])
+    with pytest.raises(UserError, match="answered by a person in Slack") as raised:
+        await Runner.run(agent, state)
+    assert isinstance(raised.value.__cause__, HumanAnswerMissing)
+
+
+@pytest.mark.anyio
+async def test_a_run_that_is_not_paused_is_refused(tmp_path: Path) -> None:
+    model = ScriptedModel([[message("nothing to approve")]])
+    agent = build_agent(model, Ledger())
+    adapter = OpenAIAgentsAdapter(agent)
+    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, publisher):
+        result = await paused_run(agent)
+        with pytest.raises(ValueError, match="not paused"):
+            await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="nothing")
+        assert publisher.opened == []
+        assert await engine.store.list() == []
