@@ -87,8 +87,8 @@ def build_agent(ledger: Ledger) -> Agent[None, str | DeferredToolRequests]:
         returns = _tool_returns(messages)
         if not returns:
             yield _call(0, "drop_table", "call_drop_sessions", table="sessions")
-            yield _call(1, "drop_table", "call_drop_users", table="users")
-            yield _call(2, "count_rows", "call_count_orders", table="orders")
+            yield _call(1, "count_rows", "call_count_orders", table="orders")
+            yield _call(2, "drop_table", "call_drop_users", table="users")
             yield _call(3, "ask_user", "call_ask_backup", question="Which backup first?", options=["nightly", "weekly"])
             return
         if returns[0].tool_name == "notify_team":
@@ -187,8 +187,8 @@ async def paused_run(agent: Agent[None, Any]):
 
 FIRST_DECISIONS: dict[str, tuple[Actor, DecisionInput]] = {
     "call_drop_sessions": (ALICE, DecisionInput(choices=("approve",))),
-    "call_drop_users": (ALICE, DecisionInput(choices=("reject",), reason=REJECT_REASON)),
     "call_count_orders": (BOB, DecisionInput(result="1234")),
+    "call_drop_users": (ALICE, DecisionInput(choices=("reject",), reason=REJECT_REASON)),
     "call_ask_backup": (BOB, DecisionInput(values={"answer": "weekly"})),
 }
 
@@ -208,7 +208,8 @@ async def test_a_pause_becomes_one_row_per_deferred_call_with_its_kind_and_id(sq
         approval = await adapter.pause_to_approval(engine, result, channel="C_OPS", title="Staging cleanup")
 
         rows = {row.id: row.requirement for row in approval.rows}
-        assert list(rows) == ["call_drop_sessions", "call_drop_users", "call_count_orders", "call_ask_backup"]
+        # In the order the model made the calls (Pydantic AI lists approvals before other calls).
+        assert list(rows) == ["call_drop_sessions", "call_count_orders", "call_drop_users", "call_ask_backup"]
         assert {rid: r.kind for rid, r in rows.items()} == {
             "call_drop_sessions": "confirmation",
             "call_drop_users": "confirmation",

@@ -80,11 +80,12 @@ class PydanticAIAdapter:
                 f"the run did not pause: its output is a {type(requests).__name__}, not DeferredToolRequests; "
                 "list DeferredToolRequests in the agent's output_type"
             )
+        history = result.all_messages()
         approval = await engine.open_approval(
             title=title,
-            requirements=deferred_requirements(requests, deciders=deciders),
+            requirements=deferred_requirements(requests, deciders=deciders, history=history),
             adapter=self,
-            resume_state=resume_state(result.all_messages(), deciders=deciders, run_id=result.run_id),
+            resume_state=resume_state(history, deciders=deciders, run_id=result.run_id),
             channel=channel,
             thread_ts=thread_ts,
             expires_at=expires_at,
@@ -115,12 +116,13 @@ class PydanticAIAdapter:
         if finished is None:  # the stream always ends with the run's result; guard the contract anyway
             raise RuntimeError(f"the resumed run of approval {approval.id} ended without a result")
         if isinstance(finished.output, DeferredToolRequests):
-            requirements = deferred_requirements(finished.output, deciders=deciders)
+            history = finished.all_messages()
+            requirements = deferred_requirements(finished.output, deciders=deciders, history=history)
             bound.info("run_paused_again", rows=len(requirements))
             yield NestedPause(
                 title=approval.title,
                 requirements=tuple(requirements),
-                resume_state=resume_state(finished.all_messages(), deciders=deciders, run_id=finished.run_id),
+                resume_state=resume_state(history, deciders=deciders, run_id=finished.run_id),
             )
             return
         bound.info("run_finished")

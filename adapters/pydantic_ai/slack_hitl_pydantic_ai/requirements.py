@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic_ai import DeferredToolRequests
-from pydantic_ai.messages import ToolCallPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_core import to_jsonable_python
 
 from slack_hitl import ClassificationError, Deciders, Question, Requirement, classify
 
@@ -33,18 +34,33 @@ _FLAGS: dict[DeferredKind, str] = {
 }
 
 
-def deferred_requirements(requests: DeferredToolRequests, *, deciders: Deciders = ANYONE) -> list[Requirement]:
-    """One requirement per deferred tool call, in the order the model made them (approvals first).
+def deferred_requirements(
+    requests: DeferredToolRequests, *, deciders: Deciders = ANYONE, history: Sequence[ModelMessage] = ()
+) -> list[Requirement]:
+    """One requirement per deferred tool call: in the order the model made the calls when the run's
+    message ``history`` is given, else approvals first.
 
     Raises ``ClassificationError`` when a question call carries no question it can show.
     """
-    calls = [*requests.approvals, *requests.calls]
+    made = {call_id: index for index, call_id in enumerate(_tool_call_ids(history))}
+    calls = sorted([*requests.approvals, *requests.calls], key=lambda call: made.get(call.tool_call_id, len(made)))
     return [_requirement(call, requests, deciders) for call in calls]
+
+
+def _tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
+    return [
+        part.tool_call_id
+        for message in history
+        if isinstance(message, ModelResponse)
+        for part in message.parts
+        if isinstance(part, ToolCallPart)
+    ]
 
 
 def _requirement(call: ToolCallPart, requests: DeferredToolRequests, deciders: Deciders) -> Requirement:
     deferred_kind: DeferredKind = requests.kind(call.tool_call_id)
-    framework_metadata = requests.metadata.get(call.tool_call_id) or {}
+    # Stored as JSON with the row; what JSON cannot hold is kept as its text.
+    framework_metadata = to_jsonable_python(requests.metadata.get(call.tool_call_id) or {}, fallback=str)
     arguments = call.args_as_dict()
     flags: dict[str, Any] = {_FLAGS[deferred_kind]: True}
     questions: tuple[Question, ...] = ()
