@@ -1,0 +1,490 @@
+"""An approval rendered as Slack messages: one main message plus continuation messages in its thread.
+
+Every row stays decidable and no row is dropped: rows that do not fit Slack's 50-block and
+~13k-character limits go to continuation messages ("rows 21-40 of 57"). Limits hold by
+construction: every text is cut to a fixed budget, so one row never needs more than
+``ROW_TEXT_BUDGET`` characters and two blocks, and rows are packed into parts against those
+budgets. The packing depends only on the requirements, never on who decided what, so a row
+stays in the same message on every update.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from slack_hitl.approvals import Approval, Row
+from slack_hitl.decisions import Decision
+from slack_hitl.requirements import Choice, Requirement
+from slack_hitl.slack.ids import action_id, button_value
+from slack_hitl.slack.limits import (
+    ACTIONS_ELEMENTS,
+    BUTTON_TEXT,
+    HEADER_TEXT,
+    MESSAGE_BLOCKS,
+    MESSAGE_BLOCKS_TEXT,
+    MESSAGE_TEXT,
+    SECTION_FIELDS,
+    SECTION_TEXT,
+    blocks_text_length,
+)
+from slack_hitl.slack.markdown import cut, cut_mrkdwn, escape, one_line, to_mrkdwn
+
+DEFAULT_ROWS_PER_PART = 20
+INLINE_CHOICES = ACTIONS_ELEMENTS
+"""Confirmations with more choices (or with input fields) are decided in a modal."""
+CUT_MARK = "… (cut)"
+
+TITLE_CAP = 300
+FIELD_CAP = 450
+ARGUMENT_NAME_CAP = 100
+NAME_CAP = 60
+CHOICE_LABELS_CAP = 100
+REASON_CAP = 250
+SUMMARY_CAP = 200
+ERROR_CAP = 1000
+DECIDERS_SHOWN = 5
+DECIDED_EXTRA = 800
+"""Upper bound of what a decision adds to a row's title line (outcome, who, when, reason, summary)."""
+
+MAIN_OVERHEAD_BLOCKS = 5  # header, context, status, retry, divider
+CONTINUATION_OVERHEAD_BLOCKS = 1  # context
+PART_OVERHEAD_TEXT = 2000
+ROW_TEXT_BUDGET = MESSAGE_BLOCKS_TEXT - PART_OVERHEAD_TEXT
+# A pending row at most: section text + 10 cut fields + 25 buttons. It must fit a part alone.
+assert SECTION_TEXT + SECTION_FIELDS * FIELD_CAP + INLINE_CHOICES * BUTTON_TEXT <= ROW_TEXT_BUDGET
+
+_OPEN_LABELS = {
+    "confirmation": "Decide…",
+    "user_input": "Provide input",
+    "user_feedback": "Answer",
+    "external_execution": "Submit result",
+}
+_OUTCOMES = {
+    "approved": ":white_check_mark: *Approved*",
+    "rejected": ":x: *Rejected*",
+    "answered": ":speech_balloon: *Answered*",
+}
+_FINAL_STATUS = {
+    "approved": ":white_check_mark: *Approved.* The run continues in the thread.",
+    "rejected": ":x: *Rejected.* The run continues in the thread.",
+    "completed": ":ballot_box_with_check: *Completed* (some rows were rejected). The run continues in the thread.",
+    "expired": ":alarm_clock: *Expired.* Undecided rows were settled by the expiry policy.",
+    "cancelled": ":no_entry_sign: *Cancelled.* No more decisions are taken.",
+}
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+@dataclass(frozen=True)
+class MessagePart:
+    """One Slack message of an approval: blocks (as dicts), fallback text, and which rows it shows.
+
+    ``first_row``/``last_row`` are 0-based row positions, inclusive (``last_row`` is
+    ``first_row - 1`` for an approval without rows). Part 0 is the main message; the others
+    are posted in its thread.
+    """
+
+    blocks: list[dict[str, Any]]
+    text: str
+    first_row: int
+    last_row: int
+
+
+def render_approval(
+    approval: Approval, *, now: dt.datetime | None = None, rows_per_part: int | None = None
+) -> list[MessagePart]:
+    """The messages that show ``approval``: the main message first, then continuations.
+
+    ``now`` decides whether the expiry is shown as past; ``rows_per_part`` caps the rows of one
+    message (default 20; fewer when the rows are too large to fit Slack's limits together).
+    """
+    per_part = DEFAULT_ROWS_PER_PART if rows_per_part is None else rows_per_part
+    if per_part < 1:
+        raise ValueError(f"rows_per_part must be at least 1, got {per_part}")
+    now = _aware(now or dt.datetime.now(dt.UTC))
+    ranges = split_rows(approval, per_part)
+    parts = []
+    for index, (first, last) in enumerate(ranges):
+        row_blocks = [
+            block for position in range(first, last + 1) for block in _row_blocks(approval, position, decidable=None)
+        ]
+        if index == 0:
+            blocks = [*_main_blocks(approval, now, ranges), *row_blocks]
+            text = _main_text(approval)
+        else:
+            blocks = [_continuation_context(approval, first, last), *row_blocks]
+            text = cut(f"{_plain_title(approval)}: {_rows_label(first, last, len(approval.rows))}", MESSAGE_TEXT)
+        parts.append(MessagePart([block.to_dict() for block in blocks], text, first, last))
+    return parts
+
+
+def split_rows(approval: Approval, rows_per_part: int = DEFAULT_ROWS_PER_PART) -> list[tuple[int, int]]:
+    """The (first, last) row positions of each message part.
+
+    Depends only on the requirements (each row is weighed at its largest state), so the rows
+    of a part never move to another part when rows are decided.
+    """
+    if not approval.rows:
+        return [(0, -1)]
+    ranges: list[tuple[int, int]] = []
+    first, blocks, text = 0, 0, 0
+    for position in range(len(approval.rows)):
+        row_blocks, row_text = _row_weight(approval, position)
+        block_cap = MESSAGE_BLOCKS - (MAIN_OVERHEAD_BLOCKS if not ranges else CONTINUATION_OVERHEAD_BLOCKS)
+        full = position - first >= rows_per_part or blocks + row_blocks > block_cap or text + row_text > ROW_TEXT_BUDGET
+        if full and position > first:
+            ranges.append((first, position - 1))
+            first, blocks, text = position, 0, 0
+        blocks += row_blocks
+        text += row_text
+    ranges.append((first, len(approval.rows) - 1))
+    return ranges
+
+
+def render_final_text(approval: Approval) -> str:
+    """A plain summary of the approval and each row's outcome (mrkdwn, at most 4000 characters)."""
+    counts = {outcome: 0 for outcome in _OUTCOMES}
+    for row in approval.rows:
+        if row.decision is not None:
+            counts[row.decision.outcome] += 1
+    tally = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
+    head = f"Approval {approval.status}: {_safe(_plain_title(approval), 500)}"
+    lines = [f"{head} ({tally or 'nothing decided'})"]
+    for position, row in enumerate(approval.rows):
+        lines.append(f"• {position + 1}. {_title_text(row.requirement, 200)}: {_short_outcome(row)}")
+    text = "\n".join(lines)
+    if len(text) <= MESSAGE_TEXT:
+        return text
+    shown = []
+    for line in lines:
+        if len("\n".join([*shown, line])) > MESSAGE_TEXT - 40:
+            break
+        shown.append(line)
+    return "\n".join([*shown, f"…and {len(lines) - len(shown)} more rows"])
+
+
+# -- parts --------------------------------------------------------------------------------------
+
+
+def _main_blocks(approval: Approval, now: dt.datetime, ranges: Sequence[tuple[int, int]]) -> list[Block]:
+    version = approval.version
+    blocks: list[Block] = [
+        HeaderBlock(block_id=f"head.v{version}", text=PlainTextObject(text=cut(_plain_title(approval), HEADER_TEXT))),
+        ContextBlock(block_id=f"ctx.v{version}", elements=_context_elements(approval, now, ranges)),
+    ]
+    status = _status_text(approval)
+    if status:
+        blocks.append(SectionBlock(block_id=f"status.v{version}", text=mrkdwn(status)))
+    if _retryable(approval):
+        retry = ButtonElement(
+            text=PlainTextObject(text="Retry"),
+            action_id=action_id("retry", 0),
+            value=button_value(approval.id, None, None),
+            style="primary",
+        )
+        blocks.append(ActionsBlock(block_id=f"retry.v{version}", elements=[retry]))
+    if approval.rows:
+        blocks.append(DividerBlock(block_id=f"div.v{version}"))
+    return blocks
+
+
+def _context_elements(
+    approval: Approval, now: dt.datetime, ranges: Sequence[tuple[int, int]]
+) -> list[MarkdownTextObject]:
+    texts = [f"*{approval.decided_count} of {len(approval.rows)} decided*"]
+    if approval.expired or (approval.expires_at is not None and _aware(approval.expires_at) <= now):
+        texts.append(":alarm_clock: Expired")
+    elif approval.expires_at is not None:
+        texts.append(f":hourglass: Expires {_slack_date(approval.expires_at)}")
+    if len(ranges) > 1:
+        first, last = ranges[0]
+        texts.append(f"{_rows_label(first, last, len(approval.rows))} here; the others are in the thread")
+    return [mrkdwn(text) for text in texts]
+
+
+def _continuation_context(approval: Approval, first: int, last: int) -> ContextBlock:
+    label = _rows_label(first, last, len(approval.rows)).capitalize()
+    text = f"*{_safe(_plain_title(approval), 200)}* (continued): {label}"
+    return ContextBlock(block_id=f"ctx.v{approval.version}", elements=[mrkdwn(text)])
+
+
+def _status_text(approval: Approval) -> str | None:
+    if _retryable(approval):
+        error = cut_mrkdwn(escape(approval.last_error or ""), ERROR_CAP)
+        return f":warning: *The run could not resume* (attempt {approval.attempts}). Retry when the cause is fixed.\n```{error}```"
+    if approval.status == "resuming":
+        return ":hourglass_flowing_sand: Every row is decided. Resuming the run…"
+    final = _FINAL_STATUS.get(approval.status)
+    if final and approval.finished_at is not None:
+        return f"{final} ({_slack_date(approval.finished_at)})"
+    return final
+
+
+def _retryable(approval: Approval) -> bool:
+    return approval.status == "pending" and approval.all_decided and bool(approval.last_error)
+
+
+def _main_text(approval: Approval) -> str:
+    title = cut_mrkdwn(escape(_plain_title(approval)), 3000)
+    decided = f"{approval.decided_count} of {len(approval.rows)} decided"
+    if _retryable(approval):
+        text = f"Resume failed, retry needed: {title}"
+    elif approval.status == "pending":
+        text = f"Approval needed: {title} ({decided})"
+    elif approval.status == "resuming":
+        text = f"Resuming: {title} ({decided})"
+    else:
+        text = f"Approval {approval.status}: {title} ({decided})"
+    return cut(text, MESSAGE_TEXT)
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def _row_blocks(approval: Approval, position: int, *, decidable: bool | None) -> list[Block]:
+    """A row's blocks; ``decidable=None`` means as the approval stands now."""
+    row = approval.rows[position]
+    block_id = f"r{position}.v{approval.version}"
+    if decidable is None:
+        decidable = approval.status == "pending" and not row.decided
+    if row.decision is not None and not decidable:
+        return [SectionBlock(block_id=block_id, text=mrkdwn(_decided_text(row, position)))]
+    if not decidable:
+        text = f"{_title_line(row.requirement, position)}\n_Not decided_"
+        return [SectionBlock(block_id=block_id, text=mrkdwn(text))]
+    return _pending_blocks(approval, row, position, block_id)
+
+
+def _row_weight(approval: Approval, position: int) -> tuple[int, int]:
+    """Blocks and characters a row needs at most, in any state."""
+    pending = [block.to_dict() for block in _row_blocks(approval, position, decidable=True)]
+    title_line = _title_line(approval.rows[position].requirement, position)
+    return len(pending), max(blocks_text_length(pending), min(SECTION_TEXT, len(title_line) + DECIDED_EXTRA))
+
+
+def _pending_blocks(approval: Approval, row: Row, position: int, block_id: str) -> list[Block]:
+    requirement = row.requirement
+    text = mrkdwn(_pending_text(requirement, position))
+    fields = argument_fields(requirement.arguments) or None
+    inline = _inline_choices(requirement)
+    if inline is None:
+        opener = ButtonElement(
+            text=PlainTextObject(text=_OPEN_LABELS[requirement.kind]),
+            action_id=action_id("open", 0),
+            value=button_value(approval.id, row.id, None),
+            style="primary",
+        )
+        return [SectionBlock(block_id=block_id, text=text, fields=fields, accessory=opener)]
+    buttons = _choice_buttons(approval.id, row.id, inline)
+    return [
+        SectionBlock(block_id=block_id, text=text, fields=fields),
+        ActionsBlock(block_id=f"{block_id}.a", elements=buttons),
+    ]
+
+
+def _inline_choices(requirement: Requirement) -> tuple[Choice, ...] | None:
+    """The choices shown as buttons, or None when the row is decided in a modal."""
+    confirmation = requirement.confirmation
+    if confirmation is None or requirement.fields or confirmation.multiple:
+        return None
+    if len(confirmation.choices) > INLINE_CHOICES:
+        return None
+    return confirmation.choices
+
+
+def opens_modal(requirement: Requirement) -> bool:
+    """Whether the row's button opens a modal (``open``) instead of offering one button per choice."""
+    return _inline_choices(requirement) is None
+
+
+def _choice_buttons(approval_id: str, row_id: str, choices: Iterable[Choice]) -> list[ButtonElement]:
+    buttons = []
+    primary_given = False
+    for index, choice in enumerate(choices):
+        style = None
+        if choice.rejects:
+            style = "danger"
+        elif not primary_given:
+            style, primary_given = "primary", True
+        buttons.append(
+            ButtonElement(
+                text=PlainTextObject(text=button_label(choice, index)),
+                action_id=action_id("choose", index),
+                value=button_value(approval_id, row_id, choice.value),
+                style=style,
+            )
+        )
+    return buttons
+
+
+def button_label(choice: Choice, index: int) -> str:
+    """A choice's label as Slack can show it on a button or an option (one line, at most 75 characters)."""
+    return cut(one_line(choice.text), BUTTON_TEXT) or f"Choice {index + 1}"
+
+
+def _pending_text(requirement: Requirement, position: int) -> str:
+    pieces = [_title_line(requirement, position)]
+    if requirement.description.strip():
+        pieces.append(to_mrkdwn(requirement.description.strip()))
+    deciders = _deciders_text(requirement)
+    if deciders:
+        # Who may decide goes first so a long description cannot cut it off.
+        pieces.insert(1, deciders)
+    return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
+
+
+def _deciders_text(requirement: Requirement) -> str | None:
+    deciders = requirement.deciders
+    if deciders.anyone:
+        return None
+    names = [_mention(user) for user in deciders.user_ids] + [_group_mention(group) for group in deciders.group_ids]
+    shown = ", ".join(names[:DECIDERS_SHOWN])
+    more = f" and {len(names) - DECIDERS_SHOWN} more" if len(names) > DECIDERS_SHOWN else ""
+    return f"_Only {shown}{more} may decide._"
+
+
+def argument_fields(arguments: dict[str, Any]) -> list[MarkdownTextObject]:
+    """A row's arguments as section fields: at most 10, long values cut with a clear mark."""
+    items = list(arguments.items())
+    shown = items if len(items) <= SECTION_FIELDS else items[: SECTION_FIELDS - 1]
+    fields = [mrkdwn(_argument_field(str(name), value)) for name, value in shown]
+    if len(items) > len(shown):
+        fields.append(mrkdwn(f"_+{len(items) - len(shown)} more arguments_"))
+    return fields
+
+
+def _argument_field(name: str, value: Any) -> str:
+    head = f"*{_safe(name, ARGUMENT_NAME_CAP) or '(unnamed)'}*\n"
+    shown = escape(show_value(value)) or "_(empty)_"
+    return head + cut_mrkdwn(shown, FIELD_CAP - len(head), CUT_MARK)
+
+
+def show_value(value: Any) -> str:
+    """A value as a person reads it: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _decided_text(row: Row, position: int) -> str:
+    decision = row.decision
+    assert decision is not None  # only decided rows get here
+    title_line = _title_line(row.requirement, position)
+    outcome = _OUTCOMES[decision.outcome]
+    labels = _choice_labels(row.requirement, decision)
+    if labels:
+        outcome += f" ({labels})"
+    outcome += f" by {_who(row)}"
+    if row.decided_at is not None:
+        outcome += f" · {_slack_date(row.decided_at)}"
+    pieces = [title_line, outcome]
+    if decision.reason:
+        pieces.append(">" + _safe(decision.reason, REASON_CAP))
+    summary = _decision_summary(row.requirement, decision)
+    if summary:
+        pieces.append(_safe(summary, SUMMARY_CAP))
+    return cut_mrkdwn("\n".join(pieces), min(SECTION_TEXT, len(title_line) + DECIDED_EXTRA))
+
+
+def _choice_labels(requirement: Requirement, decision: Decision) -> str:
+    confirmation = requirement.confirmation
+    if confirmation is None or not decision.choices:
+        return ""
+    labels = []
+    for value in decision.choices:
+        choice = confirmation.choice(value)
+        labels.append(one_line(choice.text if choice else value))
+    return _safe(", ".join(labels), CHOICE_LABELS_CAP)
+
+
+def _who(row: Row) -> str:
+    name = _safe(row.decided_by_name or "", NAME_CAP)
+    if row.decided_by and _SLACK_USER_ID.match(row.decided_by):
+        return f"<@{row.decided_by}>" + (f" ({name})" if name else "")
+    return name or _safe(row.decided_by or "someone", NAME_CAP)
+
+
+def _decision_summary(requirement: Requirement, decision: Decision) -> str:
+    if decision.result is not None:
+        return f"Result: {one_line(show_value(decision.result))}"
+    titles = {f.name: f.title for f in requirement.fields} | {q.name: q.question for q in requirement.questions}
+    parts = []
+    for name, value in decision.values.items():
+        if isinstance(value, dict) and set(value) <= {"selected", "text"}:
+            answer = [*value.get("selected", []), *([value["text"]] if value.get("text") else [])]
+            value = ", ".join(str(item) for item in answer)
+        parts.append(f"{one_line(cut(titles.get(name, name), 60))}: {one_line(show_value(value))}")
+    return "; ".join(parts)
+
+
+def _short_outcome(row: Row) -> str:
+    if row.decision is None:
+        return "not decided"
+    who = row.decided_by_name or row.decided_by or "someone"
+    return f"{row.decision.outcome} by {_safe(who, NAME_CAP)}"
+
+
+# -- small pieces ---------------------------------------------------------------------------------
+
+
+def _title_line(requirement: Requirement, position: int) -> str:
+    return f"*{position + 1}. {_title_text(requirement, TITLE_CAP)}*"
+
+
+def _title_text(requirement: Requirement, limit: int) -> str:
+    return _safe(requirement.title, limit) or "(untitled)"
+
+
+def _plain_title(approval: Approval) -> str:
+    return one_line(approval.title) or "Approval needed"
+
+
+def _rows_label(first: int, last: int, total: int) -> str:
+    return f"rows {first + 1}-{last + 1} of {total}"
+
+
+def _safe(text: str, limit: int) -> str:
+    """User text on one line, escaped for mrkdwn and cut to ``limit`` characters."""
+    return cut_mrkdwn(escape(one_line(text)), limit)
+
+
+def mrkdwn(text: str) -> MarkdownTextObject:
+    """A verbatim mrkdwn text object for already-escaped ``text``."""
+    # verbatim: Slack must not turn user text like "@here" or "#channel" into mentions.
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+def _mention(user_id: str) -> str:
+    return f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else _safe(user_id, NAME_CAP)
+
+
+def _group_mention(group_id: str) -> str:
+    return f"<!subteam^{group_id}>" if _SLACK_GROUP_ID.match(group_id) else _safe(group_id, NAME_CAP)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _slack_date(moment: dt.datetime) -> str:
+    """A Slack date token: shown in each reader's time zone, with a UTC fallback."""
+    moment = _aware(moment)
+    fallback = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
