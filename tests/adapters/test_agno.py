@@ -1,0 +1,455 @@
+"""The Agno adapter against the real agno package and a scripted model (no network, no LLM).
+
+The scripted agent cleans up a staging database. Its first turn makes five tool calls that
+pause the run with all four of Agno's requirement kinds: ``archive_table`` (confirmation,
+approved), ``drop_table`` (confirmation, rejected with a reason), ``send_report`` (user
+input: the recipient), ``count_rows`` (external execution) and ``ask_user`` (user feedback).
+Its second turn streams, in several chunks, what each call returned as the model saw it,
+then calls ``deploy_cleanup`` for the window the person picked: a nested pause. Its third
+turn streams what that call returned.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from agno.agent import Agent
+from agno.db.sqlite import SqliteDb
+from agno.models.message import Message
+from agno.run.base import RunStatus
+from agno.tools import tool
+from agno.tools.user_feedback import UserFeedbackTools
+from slack_hitl_agno import AgnoAdapter, NotPaused
+from slack_hitl_agno.testing import ScriptedModel, ToolCall, Turn, tool_results
+
+from slack_hitl import (
+    Actor,
+    Approval,
+    ContinuationSink,
+    DecisionInput,
+    Done,
+    Engine,
+    NestedPause,
+    Publisher,
+    Status,
+    Store,
+    TextDelta,
+    ToolProgress,
+)
+
+os.environ.setdefault("AGNO_TELEMETRY", "false")
+
+ALICE = Actor(id="U_ALICE", name="Alice")
+BOB = Actor(id="U_BOB", name="Bob")
+REJECT_REASON = "users holds the only copy of the test accounts"
+RECIPIENT = "ops@example.com"
+ROW_COUNT = "1234 rows"
+WINDOW_QUESTION = "When should the cleanup run?"
+
+FIRST_CALLS = (
+    ToolCall("archive_table", {"table": "orders_2019"}, id="call_archive"),
+    ToolCall("drop_table", {"table": "users"}, id="call_drop"),
+    ToolCall("send_report", {"subject": "Staging cleanup"}, id="call_report"),
+    ToolCall("count_rows", {"table": "orders"}, id="call_count"),
+    ToolCall(
+        "ask_user",
+        {
+            "questions": [
+                {
+                    "question": WINDOW_QUESTION,
+                    "header": "Window",
+                    "options": [{"label": "tonight"}, {"label": "weekend"}],
+                    "multi_select": False,
+                }
+            ]
+        },
+        id="call_ask",
+    ),
+)
+
+
+# -- the scripted agent ------------------------------------------------------------------------
+
+
+@dataclass
+class Ledger:
+    """What the agent's tools did, so a test can check the run's side effects."""
+
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def ran(self, name: str) -> list[dict[str, Any]]:
+        return [arguments for tool_name, arguments in self.calls if tool_name == name]
+
+
+def _chosen_window(results: dict[str, str]) -> str | None:
+    answer = results.get("call_ask", "")
+    if not answer.startswith("User feedback received: "):
+        return None  # the question went unanswered
+    return json.loads(answer.removeprefix("User feedback received: "))[0]["selected"][0]
+
+
+def script(messages: list[Message]) -> Turn:
+    """The model's next turn, from the conversation alone: a new process gets the same answers."""
+    results = tool_results(messages)
+    if not results:
+        return Turn(chunks=["Planning the cleanup. "], tool_calls=FIRST_CALLS)
+    if "call_deploy" not in results:
+        seen = [f"{call.name}: {results.get(call.id, '<no result>')}\n" for call in FIRST_CALLS]
+        window = _chosen_window(results)
+        if window is None:
+            return Turn(chunks=["Here is what happened.\n", *seen, "Nothing scheduled."])
+        return Turn(
+            chunks=["Here is what happened.\n", *seen],
+            tool_calls=[ToolCall("deploy_cleanup", {"window": window}, id="call_deploy")],
+        )
+    return Turn(chunks=["Deployed: ", results["call_deploy"], ". All done."])
+
+
+def build_agent(ledger: Ledger, db: SqliteDb | None = None) -> Agent:
+    """The same agent definition every time: a new process builds it anew and resumes from the database."""
+
+    @tool(requires_confirmation=True)
+    def archive_table(table: str) -> str:
+        """Archive a table."""
+        ledger.calls.append(("archive_table", {"table": table}))
+        return f"archived {table}"
+
+    @tool(requires_confirmation=True)
+    def drop_table(table: str) -> str:
+        """Drop a table."""
+        ledger.calls.append(("drop_table", {"table": table}))
+        return f"dropped {table}"
+
+    @tool(requires_user_input=True, user_input_fields=["recipient"])
+    def send_report(subject: str, recipient: str) -> str:
+        """Mail the cleanup report."""
+        ledger.calls.append(("send_report", {"subject": subject, "recipient": recipient}))
+        return f"sent {subject!r} to {recipient}"
+
+    @tool(external_execution=True)
+    def count_rows(table: str) -> str:
+        """Count a table's rows (a person runs it)."""
+        ledger.calls.append(("count_rows", {"table": table}))
+        return "the agent must never run this itself"
+
+    @tool(requires_confirmation=True)
+    def deploy_cleanup(window: str) -> str:
+        """Schedule the cleanup."""
+        ledger.calls.append(("deploy_cleanup", {"window": window}))
+        return f"cleanup scheduled for {window}"
+
+    return Agent(
+        name="janitor",
+        model=ScriptedModel(script=script),
+        tools=[archive_table, drop_table, send_report, count_rows, deploy_cleanup, UserFeedbackTools()],
+        db=db,
+        telemetry=False,
+    )
+
+
+# -- engine-level plumbing (no Slack) ------------------------------------------------------------
+
+
+class RecordingPublisher(Publisher):
+    """Keeps every continuation event per approval, in order."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[Any]] = {}
+        self.failures: list[tuple[str, str]] = []
+
+    @asynccontextmanager
+    async def continuation(self, approval: Approval) -> AsyncIterator[ContinuationSink]:
+        events = self.events.setdefault(approval.id, [])
+
+        class Sink(ContinuationSink):
+            async def send(self, event: Any) -> None:
+                events.append(event)
+
+        yield Sink()
+
+    async def resume_failed(self, approval: Approval, error: str) -> None:
+        self.failures.append((approval.id, error))
+
+
+@asynccontextmanager
+async def running_engine(
+    url: str, ledger: Ledger, db: SqliteDb | None = None
+) -> AsyncIterator[tuple[Engine, AgnoAdapter, RecordingPublisher]]:
+    store = await Store.open(url)
+    publisher = RecordingPublisher()
+    adapter = AgnoAdapter(build_agent(ledger, db))
+    engine = Engine(store, adapters=[adapter], publisher=publisher)
+    try:
+        yield engine, adapter, publisher
+    finally:
+        await engine.drain()
+        await store.close()
+
+
+def row_id(approval: Approval, tool_call_id: str) -> str:
+    """The row of one tool call: rows are keyed by Agno's requirement id, not by position."""
+    return next(r.id for r in approval.rows if r.requirement.metadata["tool_call_id"] == tool_call_id)
+
+
+FIRST_DECISIONS: dict[str, tuple[Actor, DecisionInput]] = {
+    "call_archive": (ALICE, DecisionInput(choices=("approve",))),
+    "call_drop": (ALICE, DecisionInput(choices=("reject",), reason=REJECT_REASON)),
+    "call_report": (BOB, DecisionInput(values={"recipient": RECIPIENT})),
+    "call_count": (BOB, DecisionInput(result=ROW_COUNT)),
+    "call_ask": (BOB, DecisionInput(values={"window": "weekend"})),
+}
+
+
+async def decide_first(engine: Engine, approval: Approval, order: list[str] | None = None) -> None:
+    for call_id in order or list(FIRST_DECISIONS):
+        actor, submitted = FIRST_DECISIONS[call_id]
+        await engine.decide(approval.id, row_id(approval, call_id), submitted, actor)
+
+
+def texts(events: list[Any]) -> list[str]:
+    return [e.text for e in events if isinstance(e, TextDelta)]
+
+
+async def nested_of(engine: Engine, parent: Approval) -> Approval:
+    children = [a for a in await engine.store.list() if a.parent_id == parent.id]
+    assert len(children) == 1, f"expected one nested approval, got {[a.id for a in children]}"
+    return children[0]
+
+
+# -- the pause ------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, _):
+        run = await adapter.agent.arun("Clean up the staging database")
+        assert run.is_paused
+        approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
+        again = await adapter.pause_to_approval(engine, run, channel="C_OPS")
+
+    assert again.id == approval.id, "the same pause must open the same approval"
+    assert approval.adapter == "agno"
+    assert approval.title == "janitor needs 5 decisions"
+    assert [r.id for r in approval.rows] == [r.id for r in run.requirements], "row ids are Agno's requirement ids"
+    kinds = {r.requirement.metadata["tool_call_id"]: r.requirement.kind for r in approval.rows}
+    assert kinds == {
+        "call_archive": "confirmation",
+        "call_drop": "confirmation",
+        "call_report": "user_input",
+        "call_count": "external_execution",
+        "call_ask": "user_feedback",
+    }
+    report = approval.row(row_id(approval, "call_report")).requirement
+    assert [f.name for f in report.fields] == ["recipient"], "only the field the model left to the person"
+    assert report.arguments == {"subject": "Staging cleanup"}
+    count = approval.row(row_id(approval, "call_count")).requirement
+    assert (count.title, count.arguments) == ("count_rows", {"table": "orders"})
+    (question,) = approval.row(row_id(approval, "call_ask")).requirement.questions
+    assert (question.name, question.question, question.options) == ("window", WINDOW_QUESTION, ("tonight", "weekend"))
+    assert approval.resume_state["run"]["status"] == "PAUSED"
+    assert ledger.calls == [], "nothing runs before people decide"
+
+
+@pytest.mark.anyio
+async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_url):
+    async with running_engine(sqlite_url, Ledger()) as (engine, adapter, _):
+        finished = await Agent(
+            model=ScriptedModel(script=lambda _: Turn(chunks=["nothing to do"])), telemetry=False
+        ).arun("hello")
+        assert finished.status == RunStatus.completed
+        with pytest.raises(NotPaused, match="nothing for a person to decide"):
+            await adapter.pause_to_approval(engine, finished, channel="C_OPS")
+        with pytest.raises(NotPaused, match="expected the agno RunOutput"):
+            await adapter.pause_to_approval(engine, {"run_id": "x"}, channel="C_OPS")  # type: ignore[arg-type]
+        assert await engine.store.list() == []
+
+
+# -- resuming through the engine ---------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_resumes_again(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
+        await decide_first(engine, approval, order=["call_ask", "call_count", "call_report", "call_drop"])
+        assert ledger.calls == [], "no resume while a row is undecided"
+        await engine.decide(approval.id, row_id(approval, "call_archive"), DecisionInput(choices=("approve",)), ALICE)
+
+        first = await engine.wait_until_final(approval.id, timeout=10)
+        nested = await nested_of(engine, approval)
+        assert first.status == "completed", "one call was rejected, the others approved or answered"
+
+        events = publisher.events[approval.id]
+        assert isinstance(events[0], Status)
+        chunks = texts(events)
+        assert len(chunks) > 1, "the continuation streams in several chunks"
+        said = "".join(chunks)
+        assert "archive_table: archived orders_2019" in said
+        assert f"drop_table: {REJECT_REASON}" in said, "the model saw the rejection reason"
+        assert f"send_report: sent 'Staging cleanup' to {RECIPIENT}" in said
+        assert f"count_rows: {ROW_COUNT}" in said
+        assert '"selected": ["weekend"]' in said
+        assert ToolProgress(name="drop_table", state="skipped", detail=f"rejected: {REJECT_REASON}") in events
+        assert ToolProgress(name="archive_table", state="started", detail="table='orders_2019'") in events
+        assert [e for e in events if isinstance(e, NestedPause)], "the new pause was reported"
+        assert not [e for e in events if isinstance(e, Done)], "a paused continuation is not done"
+
+        assert ledger.ran("archive_table") == [{"table": "orders_2019"}]
+        assert ledger.ran("drop_table") == [], "a rejected call never runs"
+        assert ledger.ran("send_report") == [{"subject": "Staging cleanup", "recipient": RECIPIENT}]
+        assert ledger.ran("count_rows") == [], "an external call is run by a person, not by the agent"
+
+        (deploy,) = nested.rows
+        assert (deploy.requirement.kind, deploy.requirement.title) == ("confirmation", "deploy_cleanup")
+        assert deploy.requirement.arguments == {"window": "weekend"}, "the person's answer reached the model"
+        assert nested.channel == "C_OPS"
+        await engine.decide(nested.id, deploy.id, DecisionInput(choices=("approve",)), ALICE)
+        done = await engine.wait_until_final(nested.id, timeout=10)
+
+    assert done.status == "approved"
+    assert ledger.ran("deploy_cleanup") == [{"window": "weekend"}]
+    nested_events = publisher.events[nested.id]
+    assert len(texts(nested_events)) > 1
+    assert "".join(texts(nested_events)) == "Deployed: cleanup scheduled for weekend. All done."
+    (final,) = [e for e in nested_events if isinstance(e, Done)]
+    assert "cleanup scheduled for weekend" in final.output
+    assert len(ledger.ran("archive_table")) == 1, "each approved call ran exactly once"
+    assert publisher.failures == []
+
+
+@pytest.mark.anyio
+async def test_an_agent_with_its_own_agno_database_records_the_run_as_completed(sqlite_url, tmp_path):
+    ledger = Ledger()
+    agno_db = SqliteDb(db_file=str(tmp_path / "agno.db"))
+    async with running_engine(sqlite_url, ledger, db=agno_db) as (engine, adapter, _):
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
+        await decide_first(engine, approval)
+        await engine.wait_until_final(approval.id, timeout=10)
+        nested = await nested_of(engine, approval)
+        await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("reject",), reason="not today"), BOB)
+        done = await engine.wait_until_final(nested.id, timeout=10)
+        stored = await adapter.agent.aget_run_output(run_id=run.run_id, session_id=run.session_id)
+
+    assert done.status == "rejected"
+    assert ledger.ran("deploy_cleanup") == []
+    assert stored is not None and stored.status == RunStatus.completed
+    assert "not today" in (stored.content or ""), "the rejection reason reached the model"
+
+
+@pytest.mark.anyio
+async def test_expired_rows_reach_the_model_as_rejections_and_their_calls_never_run(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await adapter.pause_to_approval(engine, run, channel="C_OPS", expiry_policy="reject")
+        await decide_first(engine, approval, order=["call_archive", "call_drop"])
+        assert await engine.expire(approval.id)
+        await engine.wait_until_final(approval.id, timeout=10)
+        said = "".join(texts(publisher.events[approval.id]))
+
+    assert ledger.ran("archive_table") == [{"table": "orders_2019"}]
+    assert ledger.ran("send_report") == [] and ledger.ran("count_rows") == []
+    assert "send_report: expired" in said and "count_rows: expired" in said and "ask_user: expired" in said
+    skipped = {e.name for e in publisher.events[approval.id] if isinstance(e, ToolProgress) and e.state == "skipped"}
+    assert skipped == {"drop_table", "send_report", "count_rows", "ask_user"}
+
+
+@pytest.mark.anyio
+async def test_rows_that_do_not_match_the_paused_run_fail_the_resume_and_leave_it_retryable(sqlite_url):
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        run = await adapter.agent.arun("Clean up the staging database")
+        rows = adapter.rows_for(run)
+        stray = rows[0].model_copy(update={"id": "not-an-agno-requirement"})
+        approval = await engine.open_approval(
+            title="tampered",
+            requirements=[stray, *rows[1:]],
+            adapter=adapter,
+            resume_state=(await adapter.pause_to_approval(engine, run, channel="C_X")).resume_state,
+        )
+        for row in approval.rows:
+            kind = row.requirement.kind
+            submitted = {
+                "confirmation": DecisionInput(choices=("approve",)),
+                "user_input": DecisionInput(values={"recipient": RECIPIENT}),
+                "external_execution": DecisionInput(result=ROW_COUNT),
+                "user_feedback": DecisionInput(values={"window": "tonight"}),
+            }[kind]
+            await engine.decide(approval.id, row.id, submitted, ALICE)
+        await engine.drain()
+        after = await engine.store.get(approval.id)
+
+    assert after.status == "pending" and after.all_decided, "retryable: rows stay decided"
+    assert "not-an-agno-requirement" in (after.last_error or "")
+    assert publisher.failures and publisher.failures[0][0] == approval.id
+    assert ledger.calls == [], "nothing of the run happened"
+
+
+# -- a resume in another process ------------------------------------------------------------------------
+
+TESTS_DIR = Path(__file__).resolve().parents[1]
+PAUSE_IN_ANOTHER_PROCESS = textwrap.dedent(
+    """
+    import asyncio, sys
+    sys.path.insert(0, {tests_dir!r})
+    from slack_hitl import Engine, Store
+    from slack_hitl_agno import AgnoAdapter
+    from adapters.test_agno import Ledger, build_agent
+
+    async def main():
+        store = await Store.open({url!r})
+        adapter = AgnoAdapter(build_agent(Ledger()))
+        engine = Engine(store, adapters=[adapter])
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
+        await store.close()
+        print(approval.id)
+
+    asyncio.run(main())
+    """
+)
+
+
+def pause_in_another_process(url: str) -> str:
+    """Run the agent until it pauses and open its approval in a separate Python process."""
+    code = PAUSE_IN_ANOTHER_PROCESS.format(tests_dir=str(TESTS_DIR), url=url)
+    env = {**os.environ, "AGNO_TELEMETRY": "false"}
+    finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert finished.returncode == 0, finished.stderr
+    return finished.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.anyio
+async def test_a_run_paused_in_one_process_resumes_in_another_from_the_database_alone(sqlite_url):
+    approval_id = await anyio.to_thread.run_sync(pause_in_another_process, sqlite_url)
+
+    ledger = Ledger()
+    async with running_engine(sqlite_url, ledger) as (engine, _, publisher):
+        approval = await engine.store.get(approval_id)
+        await decide_first(engine, approval)
+        await engine.wait_until_final(approval.id, timeout=10)
+        nested = await nested_of(engine, approval)
+        await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("approve",)), ALICE)
+        done = await engine.wait_until_final(nested.id, timeout=10)
+
+    assert done.status == "approved"
+    assert ledger.ran("archive_table") == [{"table": "orders_2019"}]
+    assert ledger.ran("drop_table") == []
+    assert ledger.ran("send_report") == [{"subject": "Staging cleanup", "recipient": RECIPIENT}]
+    assert ledger.ran("deploy_cleanup") == [{"window": "weekend"}]
+    assert f"drop_table: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
