@@ -218,6 +218,7 @@ async def test_a_pause_becomes_one_row_per_deferred_call_with_its_kind_and_id(sq
         }
         assert rows["call_drop_users"].title == "drop_table"
         assert rows["call_drop_users"].arguments == {"table": "users"}
+        assert rows["call_drop_users"].reason_policy == "required_on_reject"  # the model is told why
         assert rows["call_count_orders"].result_format == "json"
         assert rows["call_count_orders"].description == "Count the rows of orders"
         question = rows["call_ask_backup"].questions[0]

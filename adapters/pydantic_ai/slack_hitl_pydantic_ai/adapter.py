@@ -25,10 +25,11 @@ from slack_hitl import (
     Engine,
     ExpiryPolicy,
     NestedPause,
+    Requirement,
     Status,
 )
 from slack_hitl_pydantic_ai.progress import continuation_events
-from slack_hitl_pydantic_ai.requirements import ANYONE, deferred_requirements
+from slack_hitl_pydantic_ai.requirements import ANYONE, ReasonPolicy, deferred_requirements
 from slack_hitl_pydantic_ai.results import deferred_results
 
 log = structlog.get_logger("slack_hitl.adapters.pydantic_ai")
@@ -48,13 +49,22 @@ class PydanticAIAdapter:
     """Resumes paused runs of one Pydantic AI agent with the decisions made in Slack.
 
     ``agent`` must list ``DeferredToolRequests`` in its ``output_type`` (that is how Pydantic AI
-    pauses). ``deps`` are passed to every resumed run. Give each agent its own ``name`` when one
-    engine resumes several agents.
+    pauses). ``deps`` are passed to every resumed run. ``reject_reason`` says when rejecting a
+    tool call asks for a reason (the model reads it; by default a reject always asks). Give each
+    agent its own ``name`` when one engine resumes several agents.
     """
 
-    def __init__(self, agent: AbstractAgent[Any, Any], *, deps: Any = None, name: str = "pydantic_ai") -> None:
+    def __init__(
+        self,
+        agent: AbstractAgent[Any, Any],
+        *,
+        deps: Any = None,
+        reject_reason: ReasonPolicy = "required_on_reject",
+        name: str = "pydantic_ai",
+    ) -> None:
         self.agent = agent
         self.deps = deps
+        self.reject_reason: ReasonPolicy = reject_reason
         self.name = name
 
     async def pause_to_approval(
@@ -83,7 +93,7 @@ class PydanticAIAdapter:
         history = result.all_messages()
         approval = await engine.open_approval(
             title=title,
-            requirements=deferred_requirements(requests, deciders=deciders, history=history),
+            requirements=self._requirements(requests, deciders, history),
             adapter=self,
             resume_state=resume_state(history, deciders=deciders, run_id=result.run_id),
             channel=channel,
@@ -117,7 +127,7 @@ class PydanticAIAdapter:
             raise RuntimeError(f"the resumed run of approval {approval.id} ended without a result")
         if isinstance(finished.output, DeferredToolRequests):
             history = finished.all_messages()
-            requirements = deferred_requirements(finished.output, deciders=deciders, history=history)
+            requirements = self._requirements(finished.output, deciders, history)
             bound.info("run_paused_again", rows=len(requirements))
             yield NestedPause(
                 title=approval.title,
@@ -127,6 +137,11 @@ class PydanticAIAdapter:
             return
         bound.info("run_finished")
         yield Done(output=to_jsonable_python(finished.output, fallback=repr))
+
+    def _requirements(
+        self, requests: DeferredToolRequests, deciders: Deciders, history: Sequence[ModelMessage]
+    ) -> list[Requirement]:
+        return deferred_requirements(requests, deciders=deciders, history=history, reject_reason=self.reject_reason)
 
 
 def resume_state(messages: Sequence[ModelMessage], *, deciders: Deciders, run_id: str) -> dict[str, Any]:

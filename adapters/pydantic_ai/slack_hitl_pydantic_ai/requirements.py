@@ -15,9 +15,10 @@ from pydantic_ai import DeferredToolRequests
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_core import to_jsonable_python
 
-from slack_hitl import ClassificationError, Deciders, Question, Requirement, classify
+from slack_hitl import ClassificationError, Confirmation, Deciders, Question, Requirement, classify
 
 DeferredKind = Literal["approval", "external", "question"]
+ReasonPolicy = Literal["none", "optional", "required_on_reject", "always"]
 AnswerShape = Literal["single", "by_name"]
 
 ANYONE = Deciders()
@@ -35,16 +36,22 @@ _FLAGS: dict[DeferredKind, str] = {
 
 
 def deferred_requirements(
-    requests: DeferredToolRequests, *, deciders: Deciders = ANYONE, history: Sequence[ModelMessage] = ()
+    requests: DeferredToolRequests,
+    *,
+    deciders: Deciders = ANYONE,
+    history: Sequence[ModelMessage] = (),
+    reject_reason: ReasonPolicy = "required_on_reject",
 ) -> list[Requirement]:
     """One requirement per deferred tool call: in the order the model made the calls when the run's
-    message ``history`` is given, else approvals first.
+    message ``history`` is given, else approvals first. ``reject_reason`` says when rejecting an
+    approval asks for a reason (the model reads it).
 
     Raises ``ClassificationError`` when a question call carries no question it can show.
     """
     made = {call_id: index for index, call_id in enumerate(_tool_call_ids(history))}
     calls = sorted([*requests.approvals, *requests.calls], key=lambda call: made.get(call.tool_call_id, len(made)))
-    return [_requirement(call, requests, deciders) for call in calls]
+    confirmation = Confirmation(reason=reject_reason)
+    return [_requirement(call, requests, deciders, confirmation) for call in calls]
 
 
 def _tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
@@ -57,7 +64,9 @@ def _tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
     ]
 
 
-def _requirement(call: ToolCallPart, requests: DeferredToolRequests, deciders: Deciders) -> Requirement:
+def _requirement(
+    call: ToolCallPart, requests: DeferredToolRequests, deciders: Deciders, confirmation: Confirmation
+) -> Requirement:
     deferred_kind: DeferredKind = requests.kind(call.tool_call_id)
     # Stored as JSON with the row; what JSON cannot hold is kept as its text.
     framework_metadata = to_jsonable_python(requests.metadata.get(call.tool_call_id) or {}, fallback=str)
@@ -84,6 +93,7 @@ def _requirement(call: ToolCallPart, requests: DeferredToolRequests, deciders: D
         description=str(framework_metadata.get("description", "")),
         arguments=arguments,
         deciders=deciders,
+        confirmation=confirmation if kind == "confirmation" else None,
         questions=questions,
         result_format="json" if framework_metadata.get("result_format") == "json" else "text",
         metadata=metadata,
