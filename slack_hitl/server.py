@@ -1,0 +1,78 @@
+"""The slack_hitl web app: Slack's interactivity endpoint, a health check, and the background work.
+
+``build_app`` is a small factory so that other surfaces (the HTTP API, settings) can be added
+to the same app. Its lifespan runs the engine's sweeper (expiry, retries, take-over of dead
+resumes) and re-renders the Slack messages that were out of date when the last process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable
+
+import structlog
+from fastapi import FastAPI
+
+from slack_hitl.engine import Engine
+from slack_hitl.slack.interactions import InteractionHandler, interactions_router
+from slack_hitl.slack.publisher import SlackPublisher
+
+log = structlog.get_logger("slack_hitl.server")
+
+
+def build_app(
+    *,
+    engine: Engine,
+    publisher: SlackPublisher,
+    signing_secret: str,
+    sweep_interval: float = 2.0,
+    stale_sweep_interval: float = 30.0,
+    shutdown_grace_seconds: float = 10.0,
+) -> FastAPI:
+    """The app serving ``/slack/interactions`` and ``/healthz``; ``engine`` must publish through ``publisher``."""
+    if engine.publisher is not publisher:
+        raise ValueError(
+            "the engine publishes through another publisher: build it with Engine(..., publisher=publisher)"
+        )
+    handler = InteractionHandler(engine, publisher.client)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        background = [
+            asyncio.create_task(engine.run_sweeper(sweep_interval)),
+            asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
+        ]
+        await publisher.rerender_stale()
+        log.info("app_started")
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            # Finish what is under way; whatever does not finish in time is picked up after restart.
+            await _within(handler.drain(), shutdown_grace_seconds)
+            await _within(engine.drain(), shutdown_grace_seconds)
+            await _within(publisher.drain(), shutdown_grace_seconds)
+            await publisher.close()
+            log.info("app_stopped")
+
+    app = FastAPI(title="slack_hitl", lifespan=lifespan)
+    app.state.engine = engine
+    app.state.publisher = publisher
+    app.state.interactions = handler
+    app.include_router(interactions_router(handler, signing_secret))
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+async def _within(work: Awaitable[None], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(work, seconds)
+    except TimeoutError:
+        log.warning("shutdown_work_abandoned", seconds=seconds)

@@ -1,0 +1,515 @@
+"""The Slack interactions endpoint: clicks and modal submissions become decisions.
+
+``InteractionHandler`` takes a verified, parsed interaction payload and returns the body of
+the ack; it knows nothing of HTTP, so a Bolt app can call it from its own listeners.
+``interactions_router`` serves it at ``/slack/interactions`` for FastAPI: it verifies the
+signature on the raw body first and acts on nothing that does not verify.
+
+The order of work follows Slack's clock: a modal is opened before anything else (its
+trigger_id lives 3 seconds), a decision is durably written before the ack (no acknowledged
+decision is ever lost), and whatever talks to Slack afterwards (telling the clicker why a
+click did nothing, re-rendering the message, resuming the run) runs after the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+import structlog
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from slack_hitl.approvals import Actor, Approval, Row
+from slack_hitl.decisions import DecisionInput
+from slack_hitl.engine import Engine, may_decide
+from slack_hitl.errors import (
+    AlreadyDecided,
+    ApprovalClosed,
+    DecisionInvalid,
+    NotAllowed,
+    SlackHitlError,
+    UnknownApproval,
+    UnknownRow,
+)
+from slack_hitl.requirements import Choice, Requirement
+from slack_hitl.slack.client import UserGroupDirectory, slack_error
+from slack_hitl.slack.ids import (
+    ACTION_PREFIX,
+    MODAL_CALLBACK_ID,
+    ActionRef,
+    MalformedAction,
+    decode_metadata,
+    parse_action,
+)
+from slack_hitl.slack.limits import SlackLimitError, validate_view
+from slack_hitl.slack.markdown import escape
+from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
+from slack_hitl.slack.signature import SignatureRejected, SlackSignature
+
+log = structlog.get_logger("slack_hitl.slack.interactions")
+
+INTERACTIONS_PATH = "/slack/interactions"
+
+AckBody = dict[str, Any] | None
+"""What to answer Slack with: ``None`` is an empty 200 (which also closes a submitted modal)."""
+
+
+class MalformedPayload(SlackHitlError, ValueError):
+    """A signed request whose payload is not a Slack interaction this endpoint understands."""
+
+
+# -- the parts of Slack's payloads we read ---------------------------------------------------
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _User(_Part):
+    id: str = Field(min_length=1)
+    username: str | None = None
+    name: str | None = None
+
+    @property
+    def display_name(self) -> str | None:
+        return self.username or self.name
+
+
+class _Action(_Part):
+    action_id: str = Field(min_length=1)
+    value: str | None = None
+    action_ts: str | None = None
+
+
+class _Container(_Part):
+    message_ts: str | None = None
+    channel_id: str | None = None
+    thread_ts: str | None = None
+
+
+class _Channel(_Part):
+    id: str
+
+
+class BlockActions(_Part):
+    type: Literal["block_actions"]
+    user: _User
+    actions: list[_Action] = Field(min_length=1)
+    trigger_id: str | None = None
+    container: _Container = _Container()
+    channel: _Channel | None = None
+
+
+class _ViewState(_Part):
+    values: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+
+
+class _View(_Part):
+    id: str
+    hash: str | None = None
+    callback_id: str = ""
+    private_metadata: str = ""
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+    state: _ViewState = _ViewState()
+
+
+class ViewSubmission(_Part):
+    type: Literal["view_submission"]
+    user: _User
+    view: _View
+
+
+def parse_interaction_body(body: bytes) -> dict[str, Any]:
+    """The JSON ``payload`` field of Slack's form-encoded interaction request."""
+    try:
+        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
+        payload = json.loads(fields["payload"][0])
+    except (UnicodeDecodeError, ValueError, KeyError):
+        raise MalformedPayload("the body must be form-encoded with one JSON `payload` field") from None
+    if not isinstance(payload, dict):
+        raise MalformedPayload("the interaction payload must be a JSON object")
+    return payload
+
+
+# -- where a click happened, and what to tell the clicker ------------------------------------
+
+
+@dataclass(frozen=True)
+class _Place:
+    """The message a click came from: where an ephemeral answer to the clicker goes."""
+
+    channel: str | None
+    message_ts: str | None
+    thread_ts: str | None
+
+
+def _deciders_text(requirement: Requirement) -> str:
+    people = [f"<@{user}>" for user in requirement.deciders.user_ids]
+    groups = [f"<!subteam^{group}>" for group in requirement.deciders.group_ids]
+    return ", ".join(people + groups)
+
+
+def not_allowed_text(requirement: Requirement) -> str:
+    return f"You may not decide *{escape(requirement.title)}*; it is for {_deciders_text(requirement)}."
+
+
+def already_decided_text(title: str, decided_by: str | None, clicker: str) -> str:
+    if decided_by == clicker:
+        return f"You already decided *{escape(title)}*."
+    if decided_by is None or decided_by.startswith("system"):
+        return f"*{escape(title)}* was already decided by slack_hitl (the approval expired)."
+    return f"*{escape(title)}* was already decided by <@{decided_by}>."
+
+
+def closed_text(approval: Approval | None, status: str) -> str:
+    if status == "expired" or (approval is not None and approval.expired):
+        return "This approval expired; it takes no more decisions."
+    if status == "resuming":
+        return "Every row of this approval is decided and the run is resuming; it takes no more decisions."
+    if status == "cancelled":
+        return "This approval was cancelled; it takes no more decisions."
+    if status == "undecided":
+        return "Some rows of this approval are still undecided; there is nothing to retry yet."
+    return f"This approval is finished ({status}); it takes no more decisions."
+
+
+UNKNOWN_TEXT = "This approval is not known here any more; nothing was recorded."
+
+
+def _needs_modal(requirement: Requirement, choice: Choice) -> bool:
+    # An Airflow task's params ride on its confirmation: approving means filling them in.
+    return reason_required(requirement, choice) or bool(requirement.fields and not choice.rejects)
+
+
+def _delivery_key(*parts: str) -> str:
+    """One Slack delivery, so a redelivery of it is recognised (fits the store's 255 characters)."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+# -- the handler ------------------------------------------------------------------------------
+
+
+class InteractionHandler:
+    """Turns Slack interaction payloads into engine calls and returns what to ack.
+
+    ``handle`` returns once the decision is durably stored (or refused); replies to the
+    clicker are sent afterwards in background tasks (``drain`` waits for them).
+    """
+
+    def __init__(self, engine: Engine, client: AsyncWebClient, *, groups: UserGroupDirectory | None = None) -> None:
+        self.engine = engine
+        self.client = client
+        self.groups = groups or UserGroupDirectory(client)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, payload: dict[str, Any]) -> AckBody:
+        """The ack body for one interaction payload. Raises ``MalformedPayload`` for what Slack never sends."""
+        kind = payload.get("type")
+        try:
+            if kind == "block_actions":
+                return await self._on_block_actions(BlockActions.model_validate(payload))
+            if kind == "view_submission":
+                return await self._on_view_submission(ViewSubmission.model_validate(payload))
+        except ValidationError as error:
+            raise MalformedPayload(f"malformed {kind} payload: {_first_problem(error)}") from None
+        if not isinstance(kind, str):
+            raise MalformedPayload("the interaction payload has no type")
+        return None  # view_closed, shortcuts...: nothing of ours to do
+
+    @property
+    def busy(self) -> bool:
+        """Whether replies to clickers are still being sent."""
+        return bool(self._tasks)
+
+    async def drain(self) -> None:
+        """Wait until every reply to a clicker has been sent."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- clicks ------------------------------------------------------------------------------
+
+    async def _on_block_actions(self, payload: BlockActions) -> AckBody:
+        action = payload.actions[0]
+        if not action.action_id.startswith(f"{ACTION_PREFIX}:"):
+            return None  # another part of the app owns this button
+        try:
+            ref = parse_action(action.action_id, action.value or "")
+        except MalformedAction as error:
+            raise MalformedPayload(f"malformed slack_hitl action: {error}") from None
+        place = _Place(
+            channel=payload.container.channel_id or (payload.channel.id if payload.channel else None),
+            message_ts=payload.container.message_ts,
+            thread_ts=payload.container.thread_ts,
+        )
+        bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=payload.user.id)
+        bound.debug("click", verb=ref.verb)
+        if ref.verb == "retry":
+            await self._retry(ref, payload, place)
+            return None
+        requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
+        if requirement is None:
+            self._tell(place, payload.user.id, UNKNOWN_TEXT)
+            return None
+        actor = await self._actor(payload.user, [requirement])
+        choice = requirement.confirmation.choice(ref.choice or "") if requirement.confirmation else None
+        if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
+            await self._open_modal(ref, actor, payload.trigger_id, place, choice=None)
+        elif choice is None:
+            self._tell(place, actor.id, f"*{escape(requirement.title)}* has no choice {ref.choice!r}.")
+        elif _needs_modal(requirement, choice):
+            await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
+        else:
+            await self._decide_by_click(ref, requirement, choice, actor, payload, place)
+        return None
+
+    async def _decide_by_click(
+        self,
+        ref: ActionRef,
+        requirement: Requirement,
+        choice: Choice,
+        actor: Actor,
+        payload: BlockActions,
+        place: _Place,
+    ) -> None:
+        action = payload.actions[0]
+        key = _delivery_key("click", actor.id, action.action_ts or "", action.action_id, action.value or "")
+        try:
+            await self.engine.decide(
+                ref.approval_id,
+                ref.row_id,
+                DecisionInput(choices=(choice.value,)),
+                actor,
+                delivery_key=key if action.action_ts else None,
+            )
+        except DecisionInvalid:
+            # The button alone is not a complete decision for this row: ask for the rest.
+            await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
+        except SlackHitlError as refusal:
+            self._explain(refusal, ref, requirement, actor, place)
+
+    async def _open_modal(
+        self, ref: ActionRef, actor: Actor, trigger_id: str | None, place: _Place, *, choice: str | None
+    ) -> None:
+        bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
+        try:
+            approval = await self.engine.store.get(ref.approval_id)
+        except UnknownApproval:
+            self._tell(place, actor.id, UNKNOWN_TEXT)
+            return
+        row = approval.row(ref.row_id)
+        refusal = _why_not(approval, row, actor)
+        if refusal is not None or row is None:
+            self._tell(place, actor.id, refusal or UNKNOWN_TEXT)
+            return
+        if not trigger_id or not place.channel or not place.message_ts:
+            raise MalformedPayload("a click that opens a modal needs trigger_id, channel and message_ts")
+        view = build_modal(approval, row, choice=choice, channel=place.channel, message_ts=place.message_ts)
+        try:
+            validate_view(view)
+            await self.client.views_open(trigger_id=trigger_id, view=view)
+        except SlackLimitError as error:
+            bound.error("modal_too_large", error=str(error))
+            self._tell(place, actor.id, f"This row cannot be shown in a Slack modal: {error}")
+        except SlackApiError as error:
+            bound.warning("modal_not_opened", error=slack_error(error))
+            self._tell(place, actor.id, "Slack could not open the form in time; please click again.")
+        else:
+            bound.info("modal_opened", choice=choice)
+
+    async def _retry(self, ref: ActionRef, payload: BlockActions, place: _Place) -> None:
+        try:
+            approval = await self.engine.store.get(ref.approval_id)
+        except UnknownApproval:
+            self._tell(place, payload.user.id, UNKNOWN_TEXT)
+            return
+        requirements = [row.requirement for row in approval.rows]
+        actor = await self._actor(payload.user, requirements)
+        if not any(may_decide(requirement, actor) for requirement in requirements):
+            self._tell(place, actor.id, "Only the people who may decide this approval may retry it.")
+            return
+        try:
+            won = await self.engine.retry(ref.approval_id, actor)
+        except ApprovalClosed as closed:
+            self._tell(place, actor.id, closed_text(approval, closed.status))
+            return
+        log.info("retry_clicked", approval_id=ref.approval_id, slack_user=actor.id, won=won)
+        if not won:
+            self._tell(place, actor.id, "Someone else is already retrying this approval.")
+
+    # -- modal submissions ---------------------------------------------------------------------
+
+    async def _on_view_submission(self, payload: ViewSubmission) -> AckBody:
+        view = payload.view
+        if view.callback_id != MODAL_CALLBACK_ID:
+            return None
+        try:
+            ref = decode_metadata(view.private_metadata)
+        except ValueError as error:
+            raise MalformedPayload(f"malformed slack_hitl modal metadata: {error}") from None
+        requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
+        if requirement is None:
+            return _modal_error(view, UNKNOWN_TEXT)
+        actor = await self._actor(payload.user, [requirement])
+        bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
+        try:
+            submitted = parse_submission(requirement, view.state.values, choice=ref.choice)
+        except MalformedAction as error:
+            raise MalformedPayload(f"malformed submission of row {ref.row_id!r}: {error}") from None
+        try:
+            await self.engine.decide(
+                ref.approval_id,
+                ref.row_id,
+                submitted,
+                actor,
+                delivery_key=_delivery_key("view", view.id, view.hash or ""),
+            )
+        except DecisionInvalid as invalid:
+            bound.info("submission_invalid", errors=invalid.errors)
+            errors = submission_errors(requirement, invalid, choice=ref.choice)
+            if not errors:
+                return _modal_error(view, f"Not recorded: {invalid}")
+            return {"response_action": "errors", "errors": errors}
+        except AlreadyDecided as decided:
+            return _modal_error(view, already_decided_text(requirement.title, decided.decided_by, actor.id))
+        except NotAllowed:
+            return _modal_error(view, not_allowed_text(requirement))
+        except ApprovalClosed as closed:
+            approval = await self._approval_or_none(ref.approval_id)
+            return _modal_error(view, closed_text(approval, closed.status))
+        except (UnknownApproval, UnknownRow):
+            return _modal_error(view, UNKNOWN_TEXT)
+        return None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _actor(self, user: _User, requirements: Iterable[Requirement]) -> Actor:
+        group_ids = sorted({group for r in requirements for group in r.deciders.group_ids})
+        groups = await self.groups.groups_of(user.id, group_ids) if group_ids else ()
+        return Actor(id=user.id, name=user.display_name, group_ids=groups)
+
+    async def _approval_or_none(self, approval_id: str) -> Approval | None:
+        try:
+            return await self.engine.store.get(approval_id)
+        except UnknownApproval:
+            return None
+
+    def _explain(
+        self, refusal: SlackHitlError, ref: ActionRef, requirement: Requirement, actor: Actor, place: _Place
+    ) -> None:
+        log.info(
+            "click_refused",
+            approval_id=ref.approval_id,
+            row_id=ref.row_id,
+            slack_user=actor.id,
+            refusal=type(refusal).__name__,
+        )
+        if isinstance(refusal, AlreadyDecided):
+            self._tell(place, actor.id, already_decided_text(requirement.title, refusal.decided_by, actor.id))
+        elif isinstance(refusal, NotAllowed):
+            self._tell(place, actor.id, not_allowed_text(requirement))
+        elif isinstance(refusal, ApprovalClosed):
+            self._spawn(self._tell_closed(ref.approval_id, refusal.status, actor.id, place))
+        elif isinstance(refusal, UnknownApproval | UnknownRow):
+            self._tell(place, actor.id, UNKNOWN_TEXT)
+        else:
+            raise refusal
+
+    async def _tell_closed(self, approval_id: str, status: str, user_id: str, place: _Place) -> None:
+        approval = await self._approval_or_none(approval_id)
+        await self._post_ephemeral(place, user_id, closed_text(approval, status))
+
+    def _tell(self, place: _Place, user_id: str, text: str) -> None:
+        self._spawn(self._post_ephemeral(place, user_id, text))
+
+    async def _post_ephemeral(self, place: _Place, user_id: str, text: str) -> None:
+        if place.channel is None:
+            log.warning("ephemeral_without_channel", slack_user=user_id, text=text)
+            return
+        try:
+            await self.client.chat_postEphemeral(
+                channel=place.channel, user=user_id, text=text, thread_ts=place.thread_ts
+            )
+        except SlackApiError as error:
+            log.warning("ephemeral_failed", slack_user=user_id, error=slack_error(error))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
+    """Why ``actor`` may not open the modal of ``row`` (None when they may)."""
+    if row is None:
+        return UNKNOWN_TEXT
+    if not may_decide(row.requirement, actor):
+        return not_allowed_text(row.requirement)
+    if row.decided:
+        return already_decided_text(row.requirement.title, row.decided_by, actor.id)
+    if approval.status != "pending":
+        return closed_text(approval, approval.status)
+    return None
+
+
+def _input_block_ids(view: _View) -> list[str]:
+    return [str(block["block_id"]) for block in view.blocks if block.get("type") == "input" and "block_id" in block]
+
+
+def _modal_error(view: _View, text: str) -> AckBody:
+    """A refusal in the modal itself, on its first input block (Slack shows errors only there)."""
+    inputs = _input_block_ids(view)
+    if not inputs:
+        return {"response_action": "update", "view": _notice_view(text)}
+    return {"response_action": "errors", "errors": {inputs[0]: text[:2000]}}
+
+
+def _notice_view(text: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Not recorded"},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}],
+    }
+
+
+def _first_problem(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}"
+
+
+# -- FastAPI ----------------------------------------------------------------------------------
+
+
+def interactions_router(
+    handler: InteractionHandler, signing_secret: str, *, path: str = INTERACTIONS_PATH
+) -> APIRouter:
+    """A router serving Slack's interactivity request URL; mount it into any FastAPI app."""
+    signature = SlackSignature(signing_secret)
+    router = APIRouter()
+
+    @router.post(path, include_in_schema=False)
+    async def slack_interactions(request: Request) -> Response:
+        body = await request.body()
+        try:
+            signature.check(body, request.headers)
+        except SignatureRejected as rejected:
+            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
+            return JSONResponse({"error": "invalid_signature", "detail": str(rejected)}, status_code=401)
+        try:
+            ack = await handler.handle(parse_interaction_body(body))
+        except MalformedPayload as malformed:
+            log.warning("payload_malformed", detail=str(malformed))
+            return JSONResponse({"error": "malformed_payload", "detail": str(malformed)}, status_code=400)
+        return Response(status_code=200) if ack is None else JSONResponse(ack)
+
+    return router

@@ -1,0 +1,243 @@
+"""Everything slack_hitl needs, running for real on loopback: for end-to-end tests of adapters and apps.
+
+``HitlHarness`` starts a ``SlackEmulator``, opens a ``Store`` (a SQLite file in a temporary
+directory unless given a database URL), builds a ``SlackPublisher`` whose real slack_sdk
+client talks to the emulator, an ``Engine`` with your adapters, and serves the app with
+uvicorn on a free 127.0.0.1 port, in the test's own event loop::
+
+    async with HitlHarness(adapters=[MyAdapter()]) as hitl:
+        approval = await hitl.engine.open_approval(title="Deploy", requirements=[...], adapter="mine")
+        approval = await hitl.store.get(approval.id)  # now it has its message_ts
+        alice = hitl.user("U0ALICE", "alice")
+        await alice.click(hitl.channel, approval.message_ts, button_text="Approve", near="deploy")
+        final = await hitl.engine.wait_until_final(approval.id, timeout=10)
+        await hitl.settle()  # the message is re-rendered and the continuation streamed
+        print(hitl.emulator.message(hitl.channel, approval.message_ts).blocks)
+        print([m.text for m in hitl.thread(approval)])
+
+``restart()`` stops the app and the engine (as a deploy would) and starts new ones on the same
+database and the same emulator: use it to check that work due at the restart is picked up.
+Tests must run on asyncio (slack_sdk's async client uses aiohttp).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import uvicorn
+from fastapi import FastAPI
+
+from slack_hitl.adapter import Adapter
+from slack_hitl.approvals import Approval
+from slack_hitl.engine import Engine
+from slack_hitl.server import build_app
+from slack_hitl.slack.client import build_slack_client
+from slack_hitl.slack.interactions import INTERACTIONS_PATH, InteractionHandler
+from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.store import Store
+from slack_hitl.testing.emulator import EmulatedMessage, SlackEmulator
+from slack_hitl.testing.slack_user import SlackTestUser
+
+
+class _Server(uvicorn.Server):
+    """uvicorn serving inside a test's event loop; signals stay with the test runner."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class HitlHarness:
+    """slack_hitl end to end on loopback: emulator, store, engine, publisher and the app under uvicorn.
+
+    Parameters:
+        adapters: the adapters the engine may resume with (more can be added with ``engine.register``).
+        database_url: where the store lives; a SQLite file in a temporary directory by default.
+        channel: the channel approvals are posted to (the publisher's default channel).
+        signing_secret: what the app verifies and the test users sign with.
+        update_window_seconds: how long the publisher gathers changes before re-rendering a message.
+        stream_limits: when the continuation rotates to a new reply (shrink them to test rotation).
+        sweep_interval: seconds between passes of the engine's sweeper (expiry, retries, take-over).
+        engine_options: more keyword arguments for ``Engine`` (``max_attempts``, ``retry_backoff_seconds``).
+        emulator: an emulator to use instead of starting one (it is then not stopped on exit).
+
+    Attributes, once entered: ``emulator``, ``store``, ``engine``, ``publisher``, ``handler``,
+    ``app`` and ``url`` (the app's root URL; Slack's interactivity URL is ``interactions_url``).
+    """
+
+    def __init__(
+        self,
+        adapters: Iterable[Adapter] = (),
+        *,
+        database_url: str | None = None,
+        channel: str = "C0APPROVALS",
+        signing_secret: str = "harness-signing-secret",
+        update_window_seconds: float = 0.1,
+        stream_limits: StreamLimits | None = None,
+        sweep_interval: float = 0.5,
+        engine_options: dict[str, Any] | None = None,
+        emulator: SlackEmulator | None = None,
+    ) -> None:
+        self.adapters = list(adapters)
+        self.channel = channel
+        self.signing_secret = signing_secret
+        self.update_window_seconds = update_window_seconds
+        self.stream_limits = stream_limits
+        self.sweep_interval = sweep_interval
+        self.engine_options = dict(engine_options or {})
+        self._given_url = database_url
+        self._own_emulator = emulator is None
+        self.emulator = emulator or SlackEmulator()
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: _Server | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self._socket: socket.socket | None = None
+        self.database_url = database_url or ""
+
+    # -- what tests use --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The app's root URL, e.g. ``http://127.0.0.1:51234``."""
+        if self._socket is None:
+            raise RuntimeError("the harness is not running; use it as `async with HitlHarness(...) as hitl`")
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def interactions_url(self) -> str:
+        """Slack's interactivity request URL of the app under test."""
+        return f"{self.url}{INTERACTIONS_PATH}"
+
+    def user(self, user_id: str, name: str) -> SlackTestUser:
+        """A person in the emulated workspace who clicks and submits through the running app."""
+        return SlackTestUser(self.emulator, self.interactions_url, self.signing_secret, user_id, name)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until nothing is left to do: no reply to a clicker, no resume, no re-render pending."""
+        with anyio.fail_after(timeout):
+            while self._busy():
+                await self.handler.drain()
+                await self.engine.drain()
+                await self.publisher.drain()
+                await asyncio.sleep(0)
+
+    async def posted(self, approval_id: str) -> Approval:
+        """The approval as stored, once its message has been posted (``message_ts`` set)."""
+        with anyio.fail_after(10):
+            while True:
+                approval = await self.store.get(approval_id)
+                if approval.message_ts is not None:
+                    return approval
+                await asyncio.sleep(0.05)
+
+    def message(self, approval: Approval) -> EmulatedMessage:
+        """The approval's main message as Slack shows it now."""
+        if approval.channel is None or approval.message_ts is None:
+            raise ValueError(f"approval {approval.id} has not been posted; get it with `await hitl.posted(id)`")
+        return self.emulator.message(approval.channel, approval.message_ts)
+
+    def thread(self, approval: Approval) -> list[EmulatedMessage]:
+        """The replies in the approval's thread (overflow parts, continuation, nested approvals), oldest first."""
+        root = approval.thread_ts or approval.message_ts
+        if approval.channel is None or root is None:
+            raise ValueError(f"approval {approval.id} has not been posted; get it with `await hitl.posted(id)`")
+        return self.emulator.thread(approval.channel, root)
+
+    async def restart(self) -> None:
+        """Stop the app and engine as a deploy would, then start new ones on the same database and emulator."""
+        await self._stop_app()
+        await self._start_app()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._own_emulator:
+            await anyio.to_thread.run_sync(self.emulator.start)
+        self.emulator.add_channel(self.channel, "approvals")
+        if self._given_url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="slack_hitl_harness_")
+            self.database_url = f"sqlite:///{Path(self._tmp.name) / 'slack_hitl.db'}"
+        try:
+            await self._start_app()
+        except BaseException:
+            await self._cleanup()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._stop_app()
+        finally:
+            await self._cleanup()
+
+    async def _start_app(self) -> None:
+        self.store = await Store.open(self.database_url)
+        self.client = build_slack_client("xoxb-harness", base_url=self.emulator.base_url)
+        self.publisher = SlackPublisher(
+            self.client,
+            self.store,
+            channel=self.channel,
+            update_window_seconds=self.update_window_seconds,
+            retry_seconds=0.5,
+            stream_limits=self.stream_limits,
+        )
+        self.engine = Engine(self.store, adapters=self.adapters, publisher=self.publisher, **self.engine_options)
+        self.app: FastAPI = build_app(
+            engine=self.engine,
+            publisher=self.publisher,
+            signing_secret=self.signing_secret,
+            sweep_interval=self.sweep_interval,
+            stale_sweep_interval=max(self.sweep_interval, 1.0),
+        )
+        self.handler: InteractionHandler = self.app.state.interactions
+        await self._serve()
+
+    async def _serve(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+        self._server = _Server(config)
+        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
+        with anyio.fail_after(10):
+            while not self._server.started:
+                if self._serving.done():
+                    self._serving.result()  # raises why it did not start
+                    raise RuntimeError("the app exited before it started serving")
+                await asyncio.sleep(0.01)
+
+    async def _stop_app(self) -> None:
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await self._serving
+        self._server = self._serving = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if getattr(self, "store", None) is not None:
+            await self.store.close()
+
+    async def _cleanup(self) -> None:
+        if self._own_emulator:
+            await anyio.to_thread.run_sync(self.emulator.stop)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _busy(self) -> bool:
+        # Engine has no public "busy"; its task set is what drain() waits on.
+        engine_busy = bool(getattr(self.engine, "_tasks", ()))
+        return engine_busy or self.publisher.busy or self.handler.busy

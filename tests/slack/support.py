@@ -1,0 +1,122 @@
+"""What the Slack tests share: a scripted adapter and readers of what the emulator shows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_hitl import (
+    Approval,
+    Confirmation,
+    ContinuationEvent,
+    Done,
+    InputField,
+    NestedPause,
+    Question,
+    Requirement,
+    Status,
+    TextDelta,
+    ToolProgress,
+)
+from slack_hitl.testing.emulator import EmulatedMessage
+from slack_hitl.testing.slack_user import block_text
+
+
+@dataclass
+class Resume:
+    approval_id: str
+    idempotency_key: str
+    decisions: dict[str, Any]
+    undecided: list[str]
+
+
+@dataclass
+class ScriptedAdapter:
+    """Resumes by streaming a short, fixed continuation; records every resume it was asked for.
+
+    ``fail_first`` resumes raise; ``nest`` makes the first resume of a top-level approval
+    pause again with one confirmation row.
+    """
+
+    name: str = "scripted"
+    fail_first: int = 0
+    nest: bool = False
+    resumes: list[Resume] = field(default_factory=list)
+
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+        self.resumes.append(
+            Resume(
+                approval.id,
+                idempotency_key,
+                {row_id: decision.model_dump() for row_id, decision in approval.decisions.items()},
+                [row.id for row in approval.rows if not row.decided],
+            )
+        )
+        if len(self.resumes) <= self.fail_first:
+            raise RuntimeError("deploy API unreachable")
+        yield Status(text="is deploying...")
+        for piece in ("Deploying ", "build 42 ", "to prod.\n"):
+            yield TextDelta(text=piece)
+        yield ToolProgress(name="kubectl_apply", state="started")
+        yield ToolProgress(name="kubectl_apply", state="finished", detail="3 pods")
+        if self.nest and approval.parent_id is None:
+            rollout = Requirement(id="rollout", kind="confirmation", title="roll out to every region")
+            yield NestedPause(title="Confirm the rollout", requirements=(rollout,), resume_state={"step": 2})
+            yield Done(summary="paused for the rollout")
+            return
+        yield TextDelta(text=f"Finished {approval.title}.")
+        yield Done(output={"decided": sorted(approval.decisions)})
+
+
+def four_kinds() -> list[Requirement]:
+    """One row of each kind, each decided a different way in Slack."""
+    return [
+        Requirement(
+            id="deploy",
+            kind="confirmation",
+            title="deploy_service",
+            arguments={"service": "billing", "env": "prod"},
+            confirmation=Confirmation(reason="required_on_reject"),
+        ),
+        Requirement(
+            id="size",
+            kind="user_input",
+            title="choose the size",
+            fields=(
+                InputField(name="replicas", type="integer", min_value=1, max_value=10),
+                InputField(name="region", type="single_choice", choices=("eu-west-1", "us-east-1")),
+            ),
+        ),
+        Requirement(
+            id="tone",
+            kind="user_feedback",
+            title="ask_user",
+            questions=(
+                Question(name="tone", question="Which tone for the release notes?", options=("formal", "casual")),
+            ),
+        ),
+        Requirement(id="query", kind="external_execution", title="run_sql", result_format="json"),
+    ]
+
+
+def confirmations(count: int, **options: Any) -> list[Requirement]:
+    return [
+        Requirement(id=f"r{index:02d}", kind="confirmation", title=f"tool call {index:02d}", **options)
+        for index in range(count)
+    ]
+
+
+def message_text(message: EmulatedMessage) -> str:
+    """Everything a person reads in a message's blocks."""
+    return "\n".join(block_text(block) for block in message.blocks)
+
+
+def button_texts(message: EmulatedMessage) -> list[str]:
+    texts = []
+    for block in message.blocks:
+        elements = list(block.get("elements") or [])
+        if isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        texts += [e["text"]["text"] for e in elements if e.get("type") == "button"]
+    return texts
