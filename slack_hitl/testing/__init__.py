@@ -1,0 +1,48 @@
+"""Test Slack apps without Slack: a local Web API emulator and a person who clicks.
+
+Point the real slack_sdk clients at `SlackEmulator.base_url`, let a `SlackTestUser`
+click the buttons and fill the modals your app rendered, then inspect what Slack
+would show. Pytest fixtures live in ``slack_hitl.testing.pytest_plugin``.
+"""
+
+from slack_hitl.testing.emulator import (
+    STREAMING_DISABLED_ERROR,
+    BackgroundServer,
+    CallRecord,
+    EmulatedMessage,
+    EmulatedUser,
+    EmulatedView,
+    EphemeralMessage,
+    InvalidViewAckError,
+    SlackEmulator,
+    ThreadStatus,
+)
+from slack_hitl.testing.slack_user import (
+    AckDeadlineExceededError,
+    AmbiguousElementError,
+    ClientValidationError,
+    ElementNotFoundError,
+    RenderedButton,
+    SlackTestUser,
+    SlackTestUserError,
+)
+
+__all__ = [
+    "STREAMING_DISABLED_ERROR",
+    "AckDeadlineExceededError",
+    "AmbiguousElementError",
+    "BackgroundServer",
+    "CallRecord",
+    "ClientValidationError",
+    "ElementNotFoundError",
+    "EmulatedMessage",
+    "EmulatedUser",
+    "EmulatedView",
+    "EphemeralMessage",
+    "InvalidViewAckError",
+    "RenderedButton",
+    "SlackEmulator",
+    "SlackTestUser",
+    "SlackTestUserError",
+    "ThreadStatus",
+]
