@@ -21,14 +21,17 @@ os.environ.setdefault("OPENAI_API_KEY", "unused-the-model-is-scripted")
 import pytest
 from agents import Agent, Runner, UserError, function_tool
 from agents.testing import ModelCall, ModelStep, ScriptedModel, function_call
+from agents.tool_context import ToolContext
 from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from slack_hitl_openai_agents import (
     HumanAnswerMissing,
     OpenAIAgentsAdapter,
+    ResumedCall,
     RunStateMismatch,
     ask_user_tool,
     external_tool,
     input_tool,
+    resumed_call,
 )
 
 from slack_hitl import (
@@ -68,13 +71,15 @@ class Ledger:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.resumed: list[ResumedCall | None] = []
 
 
 def build_agent(model: ScriptedModel, ledger: Ledger) -> Agent[Any]:
     @function_tool(needs_approval=True)
-    def refund_order(order_id: str, amount: float) -> str:
+    def refund_order(context: ToolContext[Any], order_id: str, amount: float) -> str:
         """Refund an order to the customer's card."""
         ledger.calls.append(("refund_order", {"order_id": order_id, "amount": amount}))
+        ledger.resumed.append(resumed_call(context))
         return f"refunded {amount:.2f} EUR on {order_id}"
 
     @function_tool(needs_approval=True)
@@ -127,7 +132,7 @@ def message(*chunks: str) -> ResponseOutputMessage:
 
 
 def summary(call: ModelCall) -> list[str]:
-    return [f"{name} -> {output}\n" for name, output in sorted(tool_outputs(call).items())]
+    return [f"{name}: {output}\n" for name, output in sorted(tool_outputs(call).items())]
 
 
 def first_turn() -> list[Any]:
@@ -234,7 +239,7 @@ def assert_first_resume(model: ScriptedModel, ledger: Ledger, events: list[Any])
     assert json.loads(seen["warehouse_stock"]) == {"sku": "KB-42", "in_stock": 3}
     streamed = texts(events)
     assert len(streamed) >= 6 and streamed[0] == "Here is what happened:\n"
-    assert "close_account -> " + REJECT_REASON + "\n" in streamed
+    assert f"close_account: {REJECT_REASON}\n" in streamed
     progress = {(e.name, e.state) for e in events if isinstance(e, ToolProgress)}
     assert {("refund_order", "finished"), ("close_account", "skipped"), ("notify_customer", "started")} <= progress
     nested = [e for e in events if isinstance(e, NestedPause)]
@@ -278,6 +283,7 @@ async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
         first = await engine.wait_until_final(approval.id, timeout=20)
         assert first.status == "completed"  # one rejection among approvals and answers
         assert_first_resume(model, ledger, publisher.events[approval.id])
+        assert ledger.resumed == [ResumedCall(approval.id, approval.id, ALICE.id, ALICE.name)]
 
         follow_up = publisher.opened[-1]
         assert follow_up.parent_id == approval.id and follow_up.channel == CHANNEL
@@ -292,9 +298,9 @@ async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
     output = final[0].output
     assert output.startswith("All done.\n")
     for line in (
-        "refund_order -> refunded 25.00 EUR on A-17",
-        f"close_account -> {REJECT_REASON}",
-        "notify_customer -> email sent",
+        "refund_order: refunded 25.00 EUR on A-17",
+        f"close_account: {REJECT_REASON}",
+        "notify_customer: email sent",
         '"city": "Lyon"',
         '"in_stock": 3',
     ):
@@ -379,3 +385,23 @@ async def test_a_run_that_is_not_paused_is_refused(tmp_path: Path) -> None:
             await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="nothing")
         assert publisher.opened == []
         assert await engine.store.list() == []
+
+
+@pytest.mark.anyio
+async def test_an_expired_approval_tells_the_model_no_one_decided(tmp_path: Path) -> None:
+    ledger = Ledger()
+    model = ScriptedModel([first_turn()[:3], ModelStep.respond(final_answer)])
+    agent = build_agent(model, ledger)
+    adapter = OpenAIAgentsAdapter(agent)
+    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, _):
+        result = await paused_run(agent)
+        approval = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="keyboard")
+        await engine.decide(approval.id, CLOSE, FIRST_DECISIONS[CLOSE], ALICE)
+        assert await engine.expire(approval.id)
+        expired = await engine.wait_until_final(approval.id, timeout=20)
+    assert expired.status == "expired"
+    assert ledger.calls == []
+    seen = tool_outputs(model.calls[-1])
+    assert seen["close_account"] == REJECT_REASON  # decided by a person before the expiry
+    for expired_call in ("refund_order", "shipping_address"):
+        assert seen[expired_call].startswith("No one decided this tool call in time")

@@ -8,15 +8,18 @@ are decided in Slack and the run resumes with ``state.approve`` / ``state.reject
 from slack_hitl_openai_agents.adapter import OpenAIAgentsAdapter
 from slack_hitl_openai_agents.errors import HumanAnswerMissing, RunStateMismatch, UnsupportedInterruption
 from slack_hitl_openai_agents.human_tools import HumanAnswerSpec, HumanTool, ask_user_tool, external_tool, input_tool
+from slack_hitl_openai_agents.resumed import ResumedCall, resumed_call
 
 __all__ = [
     "HumanAnswerMissing",
     "HumanAnswerSpec",
     "HumanTool",
     "OpenAIAgentsAdapter",
+    "ResumedCall",
     "RunStateMismatch",
     "UnsupportedInterruption",
     "ask_user_tool",
     "external_tool",
     "input_tool",
+    "resumed_call",
 ]

@@ -7,28 +7,31 @@ from typing import Any
 
 import structlog
 from agents import Agent, RunConfig, RunResult, RunResultStreaming, RunState
+from agents.run_state import ContextDeserializer, ContextSerializer
 
 from slack_hitl import (
     Approval,
     Confirmation,
     ContinuationEvent,
     Deciders,
+    Decision,
     Done,
     Engine,
     NestedPause,
     Requirement,
     Row,
-    Status,
 )
 from slack_hitl_openai_agents.continuation import continuation_events, jsonable_output
 from slack_hitl_openai_agents.errors import RunStateMismatch
-from slack_hitl_openai_agents.human_tools import answer_text, run_with_answers
+from slack_hitl_openai_agents.human_tools import answer_text
 from slack_hitl_openai_agents.interruptions import requirements_for
+from slack_hitl_openai_agents.resumed import ResumedCall, run_resumed
 
 log = structlog.get_logger("slack_hitl_openai_agents")
 
 RUN_STATE = "run_state"
 ROW_SETTINGS = "row_settings"
+EXPIRY_ACTOR = "system:expiry"  # who the engine records as deciding the rows an expiry settled
 
 
 class OpenAIAgentsAdapter:
@@ -36,15 +39,26 @@ class OpenAIAgentsAdapter:
 
     Give it the run's starting agent (the same agent, with the same names and tools, after a
     restart). ``pause_to_approval`` turns a paused result into an approval; the engine calls
-    ``resume`` once every row is decided.
+    ``resume`` once every row is decided. A dict run context is stored with the run state as it
+    is; for another type pass the SDK's ``context_serializer`` and ``context_deserializer``.
     """
 
     name = "openai_agents"
 
-    def __init__(self, agent: Agent[Any], *, run_config: RunConfig | None = None, max_turns: int = 10) -> None:
+    def __init__(
+        self,
+        agent: Agent[Any],
+        *,
+        run_config: RunConfig | None = None,
+        max_turns: int = 10,
+        context_serializer: ContextSerializer | None = None,
+        context_deserializer: ContextDeserializer | None = None,
+    ) -> None:
         self.agent = agent
         self.run_config = run_config
         self.max_turns = max_turns
+        self.context_serializer = context_serializer
+        self.context_deserializer = context_deserializer
 
     async def pause_to_approval(
         self,
@@ -72,7 +86,7 @@ class OpenAIAgentsAdapter:
             title=title,
             requirements=requirements,
             adapter=self,
-            resume_state=settings.resume_state(result.to_state()),
+            resume_state=settings.resume_state(result.to_state(), self.context_serializer),
             channel=channel,
             thread_ts=thread_ts,
             idempotency_key=idempotency_key,
@@ -81,11 +95,12 @@ class OpenAIAgentsAdapter:
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
         """Answer each interruption by its call id, run on streamed, and report what the run does."""
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
-        state = await RunState.from_json(self.agent, _stored_run_state(approval))
-        answers, rejected = _apply_decisions(state, approval)
-        bound.info("run_resuming", approved=len(approval.rows) - len(rejected), rejected=len(rejected))
-        yield Status(text="is thinking…")
-        run = run_with_answers(answers, self.agent, state, max_turns=self.max_turns, run_config=self.run_config)
+        state = await RunState.from_json(
+            self.agent, _stored_run_state(approval), context_deserializer=self.context_deserializer
+        )
+        calls, rejected = _apply_decisions(state, approval, idempotency_key)
+        bound.info("run_resuming", approved=len(calls), rejected=len(rejected))
+        run = run_resumed(calls, self.agent, state, max_turns=self.max_turns, run_config=self.run_config)
         tool_names = {
             row.id: str(row.requirement.metadata.get("tool_name", row.requirement.title)) for row in approval.rows
         }
@@ -97,11 +112,11 @@ class OpenAIAgentsAdapter:
             yield NestedPause(
                 title=f"{approval.title} (follow-up)",
                 requirements=tuple(settings.requirements(run.interruptions)),
-                resume_state=settings.resume_state(run.to_state()),
+                resume_state=settings.resume_state(run.to_state(), self.context_serializer),
             )
             return
         bound.info("run_finished")
-        yield Done(summary="run finished", output=jsonable_output(run.final_output))
+        yield Done(summary="The run finished.", output=jsonable_output(run.final_output))
 
 
 class _RowSettings:
@@ -122,9 +137,9 @@ class _RowSettings:
     def requirements(self, interruptions: Any) -> list[Requirement]:
         return requirements_for(interruptions, confirmation=self.confirmation, deciders=self.deciders)
 
-    def resume_state(self, state: RunState[Any]) -> dict[str, Any]:
+    def resume_state(self, state: RunState[Any], context_serializer: ContextSerializer | None) -> dict[str, Any]:
         return {
-            RUN_STATE: state.to_json(),
+            RUN_STATE: state.to_json(context_serializer=context_serializer),
             ROW_SETTINGS: {
                 "deciders": self.deciders.model_dump(mode="json"),
                 "confirmation": self.confirmation.model_dump(mode="json"),
@@ -139,33 +154,42 @@ def _stored_run_state(approval: Approval) -> dict[str, Any]:
     return stored
 
 
-def _apply_decisions(state: RunState[Any], approval: Approval) -> tuple[dict[str, str], dict[str, str | None]]:
-    """Approve or reject every interruption by its call id; return the human tools' answers and
-    the rejected call ids with their reasons."""
+def _apply_decisions(
+    state: RunState[Any], approval: Approval, idempotency_key: str
+) -> tuple[dict[str, ResumedCall], dict[str, str | None]]:
+    """Approve or reject every interruption by its call id. Returns what each approved call may
+    know of its decision, and the rejected call ids with the text the model reads instead."""
     pending = {item.call_id: item for item in state.get_interruptions()}
     rows = {row.id: row for row in approval.rows}
     if set(pending) != set(rows):
         raise RunStateMismatch(
             f"approval {approval.id} has rows {sorted(rows)} but the run waits on tool calls {sorted(pending)}"
         )
-    answers: dict[str, str] = {}
+    calls: dict[str, ResumedCall] = {}
     rejected: dict[str, str | None] = {}
     for call_id, item in pending.items():
         row = rows[call_id]
         decision = _decision(approval, row)
-        if row.requirement.kind != "confirmation":
-            state.approve(item)
-            answers[call_id] = answer_text(row.requirement, decision)
-        elif decision.outcome == "rejected":
-            # The reason is the exact text the model reads as the tool's result.
-            state.reject(item, rejection_message=decision.reason)
-            rejected[call_id] = decision.reason
-        else:
-            state.approve(item)
-    return answers, rejected
+        if decision.outcome == "rejected":
+            # The message is the exact text the model reads as the tool's result; None keeps
+            # the run's own tool-error formatter (or the SDK's default) for a reject without reason.
+            message = _rejection_message(row, decision)
+            state.reject(item, rejection_message=message)
+            rejected[call_id] = message
+            continue
+        state.approve(item)
+        answer = answer_text(row.requirement, decision) if row.requirement.kind != "confirmation" else None
+        calls[call_id] = ResumedCall(approval.id, idempotency_key, row.decided_by, row.decided_by_name, answer)
+    return calls, rejected
 
 
-def _decision(approval: Approval, row: Row) -> Any:
+def _rejection_message(row: Row, decision: Decision) -> str | None:
+    if row.decided_by == EXPIRY_ACTOR:
+        return "No one decided this tool call in time: the approval expired, so the call did not run."
+    return decision.reason
+
+
+def _decision(approval: Approval, row: Row) -> Decision:
     if row.decision is None:
         raise RunStateMismatch(f"approval {approval.id} row {row.id!r} is undecided; a run resumes only when all are")
     return row.decision

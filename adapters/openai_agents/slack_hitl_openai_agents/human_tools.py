@@ -9,26 +9,20 @@ it like any other tool result, tied to the same call id.
 
 from __future__ import annotations
 
-import contextvars
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from agents import FunctionTool, Runner, RunResultStreaming
+from agents import FunctionTool
 from agents.function_schema import function_schema
 from agents.tool_context import ToolContext
 
 from slack_hitl import Decision, InputField, Kind, Requirement
 from slack_hitl_openai_agents.errors import HumanAnswerMissing
+from slack_hitl_openai_agents.resumed import resumed_call
 
 ResultFormat = Literal["text", "json"]
-
-# The answers of the run being resumed, by tool call id. A context variable (not a global) so
-# two runs resumed at once in one process never see each other's answers.
-_ANSWERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "slack_hitl_openai_agents_answers", default=None
-)
 
 
 @dataclass(frozen=True)
@@ -48,13 +42,13 @@ class HumanTool(FunctionTool):
 
 
 async def _answer_from_person(context: ToolContext[Any], _arguments: str) -> str:
-    answers = _ANSWERS.get()
-    if answers is None or context.tool_call_id not in answers:
+    resumed = resumed_call(context)
+    if resumed is None or resumed.answer is None:
         raise HumanAnswerMissing(
             f"tool {context.tool_name!r} (call {context.tool_call_id}) is answered by a person in Slack; "
             "resume the run through OpenAIAgentsAdapter.resume, not with RunState.approve"
         )
-    return answers[context.tool_call_id]
+    return resumed.answer
 
 
 _MESSAGE_SCHEMA: dict[str, Any] = {
@@ -162,11 +156,3 @@ def answer_text(requirement: Requirement, decision: Decision) -> str:
     if isinstance(decision.result, str):
         return decision.result
     return json.dumps(decision.result, ensure_ascii=False)
-
-
-def run_with_answers(answers: Mapping[str, str], /, *args: Any, **kwargs: Any) -> RunResultStreaming:
-    """``Runner.run_streamed`` with the human tools' answers visible to the run's tasks only."""
-    context = contextvars.copy_context()
-    context.run(_ANSWERS.set, dict(answers))
-    # run_streamed creates its run task synchronously, and the task inherits this context.
-    return context.run(Runner.run_streamed, *args, **kwargs)

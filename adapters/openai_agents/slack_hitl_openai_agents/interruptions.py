@@ -44,7 +44,7 @@ def _requirement(item: ToolApprovalItem, confirmation: Confirmation, deciders: D
     if kind == "user_input":
         title, description = description or tool_name, str(arguments.get("message", ""))
     elif kind == "user_feedback":
-        title, description = f"{_agent_name(item)} asks", ""
+        title, description = f"{'Questions' if len(questions) > 1 else 'Question'} from {_agent_name(item)}", ""
     try:
         return Requirement(
             id=call_id,
