@@ -1,0 +1,109 @@
+"""Follow a DAG run after its answers were written, as continuation events for the thread.
+
+Reports each task that resumes, runs, succeeds, fails or is skipped (and the branch a branch
+task took), then the run's final state. It stops when the run ends, when the run waits for
+another decision (the bridge posts that one in the same thread), or when the time bound passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+from slack_hitl import ContinuationEvent, TextDelta, ToolProgress
+from slack_hitl_airflow.client import AirflowClient
+from slack_hitl_airflow.hitl_detail import WAITING_STATES, TaskInstance
+
+_REPORTED: dict[str, tuple[str, str]] = {
+    "running": ("started", "running"),
+    "success": ("finished", "succeeded"),
+    "failed": ("failed", "failed"),
+    "upstream_failed": ("failed", "not run: an upstream task failed"),
+    "up_for_retry": ("failed", "failed, will retry"),
+    "skipped": ("skipped", "skipped"),
+}
+
+
+class RunFollower:
+    """Polls one run's task instances and state; ``run_state`` holds the last state seen."""
+
+    def __init__(
+        self,
+        client: AirflowClient,
+        dag_id: str,
+        run_id: str,
+        *,
+        interval: float = 1.0,
+        timeout: float = 600.0,
+        resume_grace: float = 60.0,
+    ) -> None:
+        self.client = client
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.interval = interval
+        self.timeout = timeout
+        self.resume_grace = resume_grace
+        self.run_state: str | None = None
+
+    async def follow(self, *, answered: set[str], branches: dict[str, str]) -> AsyncIterator[ContinuationEvent]:
+        """Events until the run ends, pauses again, or ``timeout`` passes.
+
+        ``answered``: task instance ids whose answer was just written (they should resume);
+        ``branches``: branch task id -> the option chosen, to say which branch was taken.
+        """
+        started = time.monotonic()
+        seen: dict[tuple[str, int], str | None] = {}
+        resumed: set[str] = set()
+        warned = False
+        first = True
+        while True:
+            instances = await self.client.task_instances(self.dag_id, self.run_id)
+            for ti in instances:
+                key = (ti.task_id, ti.map_index)
+                before = (
+                    "deferred" if ti.id in answered and key not in seen else seen.get(key, ti.state if first else None)
+                )
+                seen[key] = ti.state
+                if ti.id in answered and ti.id not in resumed and ti.state not in WAITING_STATES:
+                    resumed.add(ti.id)
+                    yield ToolProgress(name=ti.label, state="started", detail="resumed")
+                if ti.state != before and ti.state in _REPORTED:
+                    yield self._progress(ti, branches)
+            first = False
+            run = await self.client.dag_run(self.dag_id, self.run_id)
+            self.run_state = run.state
+            if run.finished:
+                yield TextDelta(text=f"\nRun `{self.run_id}` finished: *{run.state}*.")
+                return
+            still_waiting = [ti for ti in instances if ti.id in answered and ti.id not in resumed]
+            if still_waiting and not warned and time.monotonic() - started > self.resume_grace:
+                warned = True
+                names = ", ".join(ti.label for ti in still_waiting)
+                yield TextDelta(
+                    text=f"\n{names} did not resume {self.resume_grace:.0f} s after the answer; is the triggerer running?"
+                )
+            waiting_again = await self._new_requests(instances, answered)
+            if waiting_again:
+                yield TextDelta(
+                    text=f"\nThe run waits for another decision ({', '.join(waiting_again)}); it will be posted in this thread."
+                )
+                return
+            if time.monotonic() - started > self.timeout:
+                yield TextDelta(text=f"\nStopped following after {self.timeout:.0f} s; the run is {run.state}.")
+                return
+            await asyncio.sleep(self.interval)
+
+    @staticmethod
+    def _progress(ti: TaskInstance, branches: dict[str, str]) -> ToolProgress:
+        state, detail = _REPORTED[ti.state or ""]
+        if ti.state == "success" and ti.task_id in branches:
+            detail = f"branch taken: {branches[ti.task_id]}"
+        return ToolProgress(name=ti.label, state=state, detail=detail)  # type: ignore[arg-type]
+
+    async def _new_requests(self, instances: list[TaskInstance], answered: set[str]) -> list[str]:
+        """Labels of tasks of this run that wait for a HITL answer not given in this approval."""
+        if not any(ti.state in WAITING_STATES and ti.id not in answered for ti in instances):
+            return []  # cheap check first: deferred sensors are common, HITL requests less so
+        requests = await self.client.run_requests(self.dag_id, self.run_id)
+        return [r.task_instance.label for r in requests if r.waiting and r.task_instance.id not in answered]

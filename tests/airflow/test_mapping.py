@@ -1,0 +1,248 @@
+"""Requests as rows, decisions as answers, and the checks that keep bad answers away from Airflow."""
+
+from __future__ import annotations
+
+import pytest
+from slack_hitl_airflow import (
+    Answer,
+    AnswerInvalid,
+    MappingPolicy,
+    UserMap,
+    answer_for,
+    requirement_for,
+    validate_answer,
+)
+from slack_hitl_airflow.hitl_detail import HITLRequest
+from slack_hitl_airflow.mapping import decision_input_for
+from slack_hitl_airflow.users import AIRFLOW_GROUP
+
+from slack_hitl import DecisionInput, DecisionInvalid, validate_decision
+from tests.airflow.support import approval_request, branch_request, entry_request, hitl_request, param
+
+
+def request(payload: dict) -> HITLRequest:
+    return HITLRequest.model_validate(payload)
+
+
+def decide(requirement, **submitted):
+    return validate_decision(requirement, DecisionInput(**submitted))
+
+
+def test_an_approval_operator_is_an_approve_reject_confirmation_whose_reject_needs_a_reason() -> None:
+    row = requirement_for(request(approval_request(body="**Ship** it? See [notes](https://x.test/n)")))
+    assert row.kind == "confirmation"
+    assert [(c.value, c.label, c.rejects) for c in row.confirmation.choices] == [
+        ("Approve", "Approve", False),
+        ("Reject", "Reject", True),
+    ]
+    assert row.confirmation.reason == "required_on_reject"
+    assert row.description.startswith(
+        "**Ship** it? See [notes](https://x.test/n)"
+    )  # Markdown: the Slack layer renders it
+    assert "task `approve`" in row.description
+    with pytest.raises(DecisionInvalid, match="reason"):
+        decide(row, choices=("Reject",))
+    answer = answer_for(row, decide(row, choices=("Reject",), reason="too risky"))
+    assert answer == Answer(chosen_options=["Reject"], params_input={})
+
+
+def test_the_reason_policy_is_the_adapters_to_choose() -> None:
+    policy = MappingPolicy(approval_reason="none", options_reason="always")
+    assert requirement_for(request(approval_request()), policy).confirmation.reason == "none"
+    assert requirement_for(request(hitl_request()), policy).confirmation.reason == "always"
+
+
+def test_hitl_operator_options_become_choices_single_or_multiple_with_defaults_shown() -> None:
+    single = requirement_for(request(hitl_request(options=["keep", "drop"], defaults=["keep"])))
+    assert [c.value for c in single.confirmation.choices] == ["keep", "drop"]
+    assert not single.confirmation.multiple and single.confirmation.reason == "optional"
+    assert "on timeout Airflow picks `keep`" in single.description
+    assert single.default == {"choices": ["keep"], "values": {}}
+    multiple = requirement_for(request(hitl_request(options=["a", "b", "c"], multiple=True)))
+    assert multiple.confirmation.multiple
+    decision = decide(multiple, choices=("a", "c"))
+    assert answer_for(multiple, decision).chosen_options == ["a", "c"]
+
+
+def test_a_branch_operator_is_a_confirmation_whose_choices_are_the_branches() -> None:
+    row = requirement_for(request(branch_request()))
+    assert row.kind == "confirmation"
+    assert [c.value for c in row.confirmation.choices] == ["Europe", "America"]
+    assert answer_for(row, decide(row, choices=("America",))).chosen_options == ["America"]
+
+
+def test_an_entry_operator_is_user_input_answered_with_ok_and_typed_params() -> None:
+    row = requirement_for(
+        request(
+            entry_request(
+                params={
+                    "replicas": param(3, {"type": "integer", "minimum": 1, "maximum": 10}, "How many"),
+                    "ratio": param(0.5, {"type": "number"}),
+                    "window": param("night", {"type": "string", "enum": ["night", "day"]}),
+                    "regions": param(["eu"], {"type": "array", "items": {"enum": ["eu", "us", "ap"]}}),
+                    "dry_run": param(False, {"type": "boolean"}),
+                    "on": param("2026-12-01", {"type": "string", "format": "date"}),
+                    "notes": param(None, {"type": ["string", "null"], "maxLength": 200}),
+                    "owner": param(None, {"type": "string"}),
+                    "extra": param({"a": 1}, {"type": "object"}),
+                }
+            )
+        )
+    )
+    assert row.kind == "user_input" and row.confirmation is None
+    fields = {f.name: f for f in row.fields}
+    assert {n: f.type for n, f in fields.items()} == {
+        "replicas": "integer",
+        "ratio": "number",
+        "window": "single_choice",
+        "regions": "multiple_choice",
+        "dry_run": "boolean",
+        "on": "date",
+        "notes": "long_text",
+        "owner": "text",
+        "extra": "long_text",
+    }
+    assert (fields["replicas"].min_value, fields["replicas"].max_value, fields["replicas"].default) == (1, 10, 3)
+    assert fields["replicas"].description == "How many"
+    assert fields["notes"].max_length == 200
+    assert fields["window"].choices == ("night", "day") and fields["regions"].choices == ("eu", "us", "ap")
+    # Empty is fine where the default is a valid answer; "owner" has no valid default.
+    assert not fields["replicas"].required and not fields["notes"].required
+    assert fields["owner"].required and fields["extra"].default == '{"a": 1}'
+
+    decision = decide(
+        row,
+        values={"replicas": "4", "window": "day", "regions": ["us", "ap"], "owner": "ops", "extra": '{"b": [1]}'},
+    )
+    answer = answer_for(row, decision)
+    assert answer.chosen_options == ["OK"]
+    assert answer.params_input == {
+        "replicas": 4,
+        "ratio": 0.5,
+        "window": "day",
+        "regions": ["us", "ap"],
+        "dry_run": False,
+        "on": "2026-12-01",
+        "notes": None,
+        "owner": "ops",
+        "extra": {"b": [1]},
+    }
+    validate_answer(request(entry_request(params={k: v for k, v in row_params(row).items()})), answer)
+
+
+def row_params(row) -> dict:
+    return row.metadata["airflow_request"]["params"]
+
+
+def test_bad_values_in_the_modal_are_refused_by_the_row_itself() -> None:
+    row = requirement_for(request(entry_request()))
+    with pytest.raises(DecisionInvalid) as too_many:
+        decide(row, values={"replicas": 42})
+    assert too_many.value.errors == {"replicas": "must be at most 10"}
+    with pytest.raises(DecisionInvalid, match="not a number"):
+        decide(row, values={"replicas": "many"})
+
+
+def test_json_that_does_not_parse_is_refused_before_writing() -> None:
+    row = requirement_for(request(entry_request(params={"extra": param({}, {"type": "object"})})))
+    with pytest.raises(AnswerInvalid) as invalid:
+        answer_for(row, decide(row, values={"extra": "{not json"}))
+    assert "not valid JSON" in invalid.value.errors["extra"]
+
+
+def test_reviewer_and_reason_params_are_hidden_and_filled_from_slack() -> None:
+    payload = approval_request(
+        params={"reviewer": param("", {"type": "string"}), "reason": param("", {"type": "string"})}
+    )
+    row = requirement_for(request(payload))
+    assert row.fields == ()
+    decision = decide(row, choices=("Approve",), reason="looks good")
+    answer = answer_for(row, decision, slack_user="U0ALICE", slack_user_name="alice")
+    assert answer.params_input == {"reviewer": "alice (U0ALICE)", "reason": "looks good"}
+    without_reason = answer_for(row, decide(row, choices=("Approve",)), slack_user="U0ALICE", slack_user_name="alice")
+    assert without_reason.params_input["reason"] == ""
+
+
+def test_a_reason_param_that_may_not_be_empty_makes_the_reason_required() -> None:
+    payload = hitl_request(
+        options=["Approve AI Response", "Respond Manually", "Escalate to CRE"],
+        params={"reason": param(None, {"type": "string", "minLength": 1})},
+    )
+    row = requirement_for(request(payload))
+    assert row.confirmation.reason == "always"
+    with pytest.raises(DecisionInvalid, match="reason"):
+        decide(row, choices=("Respond Manually",))
+
+
+def test_assigned_users_are_mapped_to_slack_users_and_unmapped_ones_leave_it_to_airflow() -> None:
+    users = UserMap({"alice": "U0ALICE", "Bob": "U0BOB"})
+    assigned = [{"id": "alice", "name": "Alice"}, {"id": "b7", "name": "Bob"}, {"id": "x", "name": "Xavier"}]
+    row = requirement_for(request(hitl_request(assigned_users=assigned)), MappingPolicy(users=users))
+    assert row.deciders.user_ids == ("U0ALICE", "U0BOB")
+    assert "assigned in Airflow to Alice, Bob, Xavier" in row.description
+    nobody = requirement_for(
+        request(hitl_request(assigned_users=[{"id": "x", "name": "X"}])), MappingPolicy(users=users)
+    )
+    assert nobody.deciders.user_ids == () and nobody.deciders.group_ids == (AIRFLOW_GROUP,)
+    anyone = MappingPolicy(users=UserMap({}, unmapped="anyone"))
+    assert requirement_for(request(hitl_request(assigned_users=[{"id": "x", "name": "X"}])), anyone).deciders.anyone
+    assert requirement_for(request(hitl_request())).deciders.anyone
+
+
+def test_row_ids_are_unique_per_task_instance_try() -> None:
+    first = requirement_for(request(hitl_request(ti_id="ti-1", try_number=1)))
+    retried = requirement_for(request(hitl_request(ti_id="ti-2", try_number=2)))
+    assert first.id == "ti-1:1" and retried.id == "ti-2:2"
+
+
+def test_long_options_get_short_button_values_and_still_answer_the_option() -> None:
+    long_option = "x" * 200
+    row = requirement_for(request(hitl_request(options=[long_option, "short"])))
+    values = [c.value for c in row.confirmation.choices]
+    assert values == ["option-0", "short"]
+    assert row.confirmation.choices[0].label.endswith("…") and len(row.confirmation.choices[0].label) == 75
+    assert answer_for(row, decide(row, choices=("option-0",))).chosen_options == [long_option]
+
+
+def test_an_answer_given_in_airflow_reads_back_as_the_same_row_decision() -> None:
+    payload = hitl_request(
+        options=["keep", "drop"],
+        params={"n": param(1, {"type": "integer"}), "tags": param([], {"type": "array", "items": {"enum": ["a", 2]}})},
+        answered={"by": {"id": "ui", "name": "Uma"}, "chosen_options": ["drop"], "params_input": {"n": 5, "tags": [2]}},
+    )
+    row = requirement_for(request(payload))
+    submitted = decision_input_for(row, request(payload))
+    assert submitted.choices == ("drop",) and submitted.values == {"n": 5, "tags": ["2"]}
+    assert answer_for(row, validate_decision(row, submitted)).params_input == {"n": 5, "tags": [2]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (Answer(["maybe"], {}), ("chosen_options", "'maybe' is not one of yes, no")),
+        (Answer([], {}), ("chosen_options", "choose at least one option")),
+        (Answer(["yes", "no"], {}), ("chosen_options", "choose exactly one option, not 2")),
+        (Answer(["yes", "yes"], {}), ("chosen_options", "an option is chosen twice")),
+        (Answer(["yes"], {"n": 1, "extra": 2}), ("extra", "the task declares no such param")),
+        (Answer(["yes"], {"n": 1}), ("note", "missing: every declared param must be given")),
+        (Answer(["yes"], {"n": "1", "note": "x"}), ("n", "'1' is not of type 'integer'")),
+        (Answer(["yes"], {"n": 11, "note": "x"}), ("n", "11 is greater than the maximum of 10")),
+        (Answer(["yes"], {"n": 1, "note": "abc"}), ("note", "'abc' does not match '^[0-9]+$'")),
+    ],
+)
+def test_an_answer_airflow_would_accept_and_then_fail_on_is_refused(answer: Answer, problem: tuple[str, str]) -> None:
+    payload = hitl_request(
+        params={
+            "n": param(1, {"type": "integer", "maximum": 10}),
+            "note": param("1", {"type": "string", "pattern": "^[0-9]+$"}),
+        }
+    )
+    with pytest.raises(AnswerInvalid) as invalid:
+        validate_answer(request(payload), answer)
+    assert invalid.value.errors[problem[0]] == problem[1]
+
+
+def test_valid_answers_pass_including_an_empty_params_input() -> None:
+    payload = request(hitl_request(options=["a", "b"], multiple=True, params={"n": param(1, {"type": "integer"})}))
+    validate_answer(payload, Answer(["a", "b"], {"n": 2}))
+    validate_answer(payload, Answer(["b"], {}))
