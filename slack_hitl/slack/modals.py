@@ -356,7 +356,7 @@ def _number_text(number: float | None) -> str | None:
 
 
 def _boolean_element(field: InputField) -> CheckboxesElement:
-    yes = Option(value="true", text=PlainTextObject(text="Yes"))
+    yes = Option(value="0", text=PlainTextObject(text="Yes"))
     return CheckboxesElement(action_id=VALUE_ACTION_ID, options=[yes], initial_options=[yes] if field.default else None)
 
 

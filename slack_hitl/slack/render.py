@@ -2,10 +2,10 @@
 
 Every row stays decidable and no row is dropped: rows that do not fit Slack's 50-block and
 ~13k-character limits go to continuation messages ("rows 21-40 of 57"). Limits hold by
-construction: every text is cut to a fixed budget, so one row never needs more than
-``ROW_TEXT_BUDGET`` characters and two blocks, and rows are packed into parts against those
-budgets. The packing depends only on the requirements, never on who decided what, so a row
-stays in the same message on every update.
+construction: every text is cut to a fixed budget, so one row never needs more than two blocks
+and a part's text budget, and rows are packed into parts against those budgets. Each row is
+weighed at its largest state (a decided row is cut to its weight), so the packing depends only
+on the requirements, never on who decided what: a row stays in the same message on every update.
 """
 
 from __future__ import annotations
@@ -55,20 +55,20 @@ TITLE_CAP = 300
 FIELD_CAP = 450
 ARGUMENT_NAME_CAP = 100
 NAME_CAP = 60
-CHOICE_LABELS_CAP = 100
+CHOICE_LABELS_CAP = 80
 REASON_CAP = 250
 SUMMARY_CAP = 200
 ERROR_CAP = 1000
 DECIDERS_SHOWN = 5
-DECIDED_EXTRA = 800
-"""Upper bound of what a decision adds to a row's title line (outcome, who, when, reason, summary)."""
+DECIDED_ROOM = 450
+"""Characters a decided row may always use beside its title (outcome, who, when, then reason and summary)."""
 
 MAIN_OVERHEAD_BLOCKS = 5  # header, context, status, retry, divider
 CONTINUATION_OVERHEAD_BLOCKS = 1  # context
-PART_OVERHEAD_TEXT = 2000
-ROW_TEXT_BUDGET = MESSAGE_BLOCKS_TEXT - PART_OVERHEAD_TEXT
+MAIN_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 2000  # header, context, status with the error, retry
+CONTINUATION_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 500  # context with the title
 # A pending row at most: section text + 10 cut fields + 25 buttons. It must fit a part alone.
-assert SECTION_TEXT + SECTION_FIELDS * FIELD_CAP + INLINE_CHOICES * BUTTON_TEXT <= ROW_TEXT_BUDGET
+assert SECTION_TEXT + SECTION_FIELDS * FIELD_CAP + INLINE_CHOICES * BUTTON_TEXT <= MAIN_ROWS_TEXT
 
 _OPEN_LABELS = {
     "confirmation": "Decide…",
@@ -148,7 +148,8 @@ def split_rows(approval: Approval, rows_per_part: int = DEFAULT_ROWS_PER_PART) -
     for position in range(len(approval.rows)):
         row_blocks, row_text = _row_weight(approval, position)
         block_cap = MESSAGE_BLOCKS - (MAIN_OVERHEAD_BLOCKS if not ranges else CONTINUATION_OVERHEAD_BLOCKS)
-        full = position - first >= rows_per_part or blocks + row_blocks > block_cap or text + row_text > ROW_TEXT_BUDGET
+        text_cap = MAIN_ROWS_TEXT if not ranges else CONTINUATION_ROWS_TEXT
+        full = position - first >= rows_per_part or blocks + row_blocks > block_cap or text + row_text > text_cap
         if full and position > first:
             ranges.append((first, position - 1))
             first, blocks, text = position, 0, 0
@@ -265,7 +266,8 @@ def _row_blocks(approval: Approval, position: int, *, decidable: bool | None) ->
     if decidable is None:
         decidable = approval.status == "pending" and not row.decided
     if row.decision is not None and not decidable:
-        return [SectionBlock(block_id=block_id, text=mrkdwn(_decided_text(row, position)))]
+        _, room = _row_weight(approval, position)
+        return [SectionBlock(block_id=block_id, text=mrkdwn(_decided_text(row, position, room)))]
     if not decidable:
         text = f"{_title_line(row.requirement, position)}\n_Not decided_"
         return [SectionBlock(block_id=block_id, text=mrkdwn(text))]
@@ -273,10 +275,10 @@ def _row_blocks(approval: Approval, position: int, *, decidable: bool | None) ->
 
 
 def _row_weight(approval: Approval, position: int) -> tuple[int, int]:
-    """Blocks and characters a row needs at most, in any state."""
+    """Blocks and characters a row may use in any state: what it needs pending, and room for a decision."""
     pending = [block.to_dict() for block in _row_blocks(approval, position, decidable=True)]
     title_line = _title_line(approval.rows[position].requirement, position)
-    return len(pending), max(blocks_text_length(pending), min(SECTION_TEXT, len(title_line) + DECIDED_EXTRA))
+    return len(pending), max(blocks_text_length(pending), min(SECTION_TEXT, len(title_line) + DECIDED_ROOM))
 
 
 def _pending_blocks(approval: Approval, row: Row, position: int, block_id: str) -> list[Block]:
@@ -383,7 +385,8 @@ def show_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _decided_text(row: Row, position: int) -> str:
+def _decided_text(row: Row, position: int, room: int) -> str:
+    """Title, outcome, who and when; then reason and summary as far as the row's ``room`` allows."""
     decision = row.decision
     assert decision is not None  # only decided rows get here
     title_line = _title_line(row.requirement, position)
@@ -400,7 +403,7 @@ def _decided_text(row: Row, position: int) -> str:
     summary = _decision_summary(row.requirement, decision)
     if summary:
         pieces.append(_safe(summary, SUMMARY_CAP))
-    return cut_mrkdwn("\n".join(pieces), min(SECTION_TEXT, len(title_line) + DECIDED_EXTRA))
+    return cut_mrkdwn("\n".join(pieces), min(SECTION_TEXT, room))
 
 
 def _choice_labels(requirement: Requirement, decision: Decision) -> str:
