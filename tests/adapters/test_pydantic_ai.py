@@ -45,11 +45,12 @@ from slack_hitl import (
     Engine,
     NestedPause,
     Publisher,
-    Status,
     Store,
     TextDelta,
     ToolProgress,
 )
+from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.testing.harness import HitlHarness
 
 ALICE = Actor(id="U_ALICE", name="Alice")
 BOB = Actor(id="U_BOB", name="Bob")
@@ -328,7 +329,6 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
         assert call_metadata["decided_by"] == ALICE.id
 
         events = publisher.events[approval.id]
-        assert isinstance(events[0], Status)
         chunks = texts(events)
         assert len(chunks) > 1
         streamed = "".join(chunks)
@@ -421,3 +421,123 @@ async def test_an_expired_approval_tells_the_model_why_each_open_call_got_no_ans
         assert "count_rows[call_count_orders] failed:" in streamed
         assert "No answer was given (expiry: expired)" in streamed
         assert "ask_user[call_ask_backup] failed:" in streamed
+
+
+# -- through Slack: signed clicks and modal submissions on the emulator ----------------------------
+
+
+async def decide_in_slack(hitl: HitlHarness, message_ts: str, rows: set[str]) -> None:
+    """People decide the named rows of the first pause the way they would in Slack."""
+    alice, bob = hitl.user(ALICE.id, ALICE.name), hitl.user(BOB.id, BOB.name)
+    channel = hitl.channel
+    if "call_drop_sessions" in rows:
+        await alice.click(channel, message_ts, button_text="Approve", near="sessions")
+    if "call_drop_users" in rows:
+        await alice.click(channel, message_ts, button_text="Reject", near="users")  # asks for the reason
+        assert (await alice.submit_view({"Reason": REJECT_REASON})).status_code == 200
+    if "call_count_orders" in rows:
+        await bob.click(channel, message_ts, button_text="Submit result", near="count_rows")
+        assert (await bob.submit_view({"Result": "1234"})).status_code == 200
+    if "call_ask_backup" in rows:
+        await bob.click(channel, message_ts, button_text="Answer", near="ask_user")
+        assert (await bob.submit_view({"Which backup first?": "weekly"})).status_code == 200
+
+
+def thread_text(hitl: HitlHarness, approval) -> str:
+    return "\n".join(message.text for message in hitl.thread(approval))
+
+
+def stream_appends(hitl: HitlHarness, approval) -> list[str]:
+    """The text of each ``chat.appendStream`` call into the approval's thread, in order."""
+    replies = {m.ts for m in hitl.thread(approval)}
+    return [
+        call.params.get("markdown_text") or json.dumps(call.params.get("chunks"))
+        for call in hitl.emulator.calls
+        if call.method == "chat.appendStream" and call.ok and call.params.get("ts") in replies
+    ]
+
+
+@pytest.mark.anyio
+async def test_in_slack_a_pause_is_decided_by_clicks_and_modals_resumed_once_and_paused_again():
+    ledger = Ledger()
+    adapter = PydanticAIAdapter(build_agent(ledger))
+    # A small stream buffer, so each text delta the scripted model sends at once goes out as it comes
+    # (a real model's deltas are spread over seconds and the publisher flushes them every second).
+    async with HitlHarness(adapters=[adapter], stream_limits=StreamLimits(stream_buffer_chars=32)) as hitl:
+        result = await paused_run(adapter.agent)
+        opened = await adapter.pause_to_approval(hitl.engine, result, channel=hitl.channel, title="Staging cleanup")
+        approval = await hitl.posted(opened.id)
+        shown = json.dumps(hitl.message(approval).blocks)
+        for row_title in ("drop_table", "count_rows", "ask_user"):
+            assert row_title in shown
+
+        await decide_in_slack(hitl, approval.message_ts, set(FIRST_DECISIONS) - {"call_ask_backup"})
+        await hitl.settle()
+        assert ledger.model_calls == 1 and ledger.dropped == []  # one row is still open: no resume
+        await decide_in_slack(hitl, approval.message_ts, {"call_ask_backup"})
+
+        first = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        await hitl.settle()
+        assert first.status == "completed"
+        assert {row.id: (row.decided_by, row.decision.outcome) for row in first.rows} == {
+            "call_drop_sessions": (ALICE.id, "approved"),
+            "call_count_orders": (BOB.id, "answered"),
+            "call_drop_users": (ALICE.id, "rejected"),
+            "call_ask_backup": (BOB.id, "answered"),
+        }
+        assert first.row("call_drop_users").decision.reason == REJECT_REASON
+        assert ledger.model_calls == 2  # resumed exactly once
+        assert [table for table, _ in ledger.dropped] == ["sessions"]
+        assert ledger.dropped[0][1]["slack_hitl"]["decided_by"] == ALICE.id
+
+        # The continuation streamed into the thread in several appends, reflecting each decision.
+        model_text = [chunk for chunk in stream_appends(hitl, first) if "[call_" in chunk]
+        assert len(model_text) > 1
+        assert "call_drop_sessions" in model_text[0] and "call_ask_backup" in model_text[-1]
+        text = thread_text(hitl, first)
+        assert "drop_table[call_drop_sessions] success: dropped sessions" in text
+        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in text
+        assert "count_rows[call_count_orders] success: 1234" in text
+        assert "ask_user[call_ask_backup] success: weekly" in text
+
+        # The run paused again: a second approval, posted in the same thread, decided by a click.
+        nested_message = next(m for m in hitl.thread(first) if "notify_team" in json.dumps(m.blocks))
+        nested_id = await hitl.store.approval_for_message(hitl.channel, nested_message.ts)
+        nested = await hitl.store.get(nested_id)
+        assert nested.parent_id == first.id and nested.thread_ts == first.message_ts
+        assert ledger.notified == []
+        await hitl.user(BOB.id, BOB.name).click(hitl.channel, first.message_ts, button_text="Approve", near="notify")
+        final = await hitl.engine.wait_until_final(nested_id, timeout=20)
+        await hitl.settle()
+        assert final.status == "approved"
+        assert ledger.notified == ["staging cleaned"]
+        assert ledger.model_calls == 3
+        assert "Team notified: posted 'staging cleaned' to #staging. All done." in thread_text(hitl, first)
+
+
+@pytest.mark.anyio
+async def test_in_slack_a_resume_after_a_restart_works_from_the_database_alone():
+    before_restart = Ledger()
+    adapter = PydanticAIAdapter(build_agent(before_restart))
+    async with HitlHarness(adapters=[adapter]) as hitl:
+        result = await paused_run(adapter.agent)
+        opened = await adapter.pause_to_approval(hitl.engine, result, channel=hitl.channel, title="Staging cleanup")
+        approval = await hitl.posted(opened.id)
+        await decide_in_slack(hitl, approval.message_ts, {"call_drop_sessions", "call_drop_users"})
+        await hitl.settle()
+
+        # A deploy: new engine, store connection and app; the agent is built anew, nothing kept in memory.
+        after_restart = Ledger()
+        hitl.adapters[:] = [PydanticAIAdapter(build_agent(after_restart))]
+        await hitl.restart()
+        await decide_in_slack(hitl, approval.message_ts, {"call_count_orders", "call_ask_backup"})
+        final = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        await hitl.settle()
+
+        assert final.status == "completed"
+        assert before_restart.model_calls == 1 and before_restart.dropped == []
+        assert after_restart.model_calls == 1  # the second turn only: the first is in the stored history
+        assert [table for table, _ in after_restart.dropped] == ["sessions"]
+        text = thread_text(hitl, final)
+        assert f"Rejected by Alice: {REJECT_REASON}" in text
+        assert "count_rows[call_count_orders] success: 1234" in text

@@ -26,7 +26,6 @@ from slack_hitl import (
     ExpiryPolicy,
     NestedPause,
     Requirement,
-    Status,
 )
 from slack_hitl_pydantic_ai.progress import continuation_events
 from slack_hitl_pydantic_ai.requirements import ANYONE, ReasonPolicy, deferred_requirements
@@ -112,7 +111,6 @@ class PydanticAIAdapter:
         results = deferred_results(approval, idempotency_key=idempotency_key)
         bound = log.bind(approval_id=approval.id, adapter=self.name)
         bound.info("run_resuming", approvals=len(results.approvals), calls=len(results.calls))
-        yield Status(text="is thinking…")
         finished: AgentRunResult[Any] | None = None
         async with self.agent.run_stream_events(
             message_history=history, deferred_tool_results=results, deps=self.deps
