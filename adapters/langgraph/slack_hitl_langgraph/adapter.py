@@ -28,7 +28,6 @@ from slack_hitl import (
     ExpiryPolicy,
     NestedPause,
     Row,
-    Status,
 )
 from slack_hitl_langgraph.answers import middleware_decision, resume_values
 from slack_hitl_langgraph.continuation import ContinuationTranslator
@@ -115,7 +114,6 @@ class LangGraphAdapter:
         runs = bool(to_send) or (bool(state.next) and not state.interrupts)
         bound.info("langgraph_resume", answering=sorted(to_send), already_answered=sorted(set(answers) - pending))
 
-        yield Status(text="is thinking…")
         translator = ContinuationTranslator(rejected_calls=_rejected_calls(approval))
         for row in approval.rows:
             meta = row.requirement.metadata
@@ -135,7 +133,7 @@ class LangGraphAdapter:
             ids = sorted(found.id for found in after.interrupts)
             bound.info("langgraph_paused_again", interrupts=ids)
             yield NestedPause(
-                title=f"{approval.title}: {len(requirements)} more decision{'s' if len(requirements) != 1 else ''}",
+                title=f"{approval.title} (continued)",
                 requirements=tuple(requirements),
                 resume_state={CONFIGURABLE: config[CONFIGURABLE], INTERRUPT_IDS: ids},
             )
@@ -190,9 +188,8 @@ def _runs_tool(row: Row) -> bool:
 
 
 def _executed_args(row: Row) -> Mapping[str, Any]:
-    if row.requirement.kind == "user_input":
-        return middleware_decision(row)["edited_action"]["args"]
-    return row.requirement.metadata[ARGS]
+    decision = middleware_decision(row)
+    return decision["edited_action"]["args"] if decision["type"] == "edit" else row.requirement.metadata[ARGS]
 
 
 def _rejected_calls(approval: Approval) -> set[str]:

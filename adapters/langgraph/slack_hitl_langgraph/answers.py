@@ -83,11 +83,13 @@ def middleware_decision(row: Row) -> dict[str, Any]:
             return {"type": "respond", "message": f"No answer was given ({decision.reason or 'rejected'})."}
         raise ResumeNotPossible(f"tool {meta[TOOL]!r} was rejected but allows only {allowed}")
     kind = row.requirement.kind
+    if kind in ("confirmation", "user_input") and "edit" in allowed:
+        args = values_to_arguments(decision.values, json_fields=meta.get(JSON_FIELDS, []), original=meta[ARGS])
+        # Approving the arguments as the model wrote them is a plain approval.
+        if kind == "user_input" or args != meta[ARGS]:
+            return {"type": "edit", "edited_action": {"name": meta[TOOL], "args": args}}
     if kind == "confirmation":
         return {"type": "approve"}
-    if kind == "user_input":
-        args = values_to_arguments(decision.values, json_fields=meta.get(JSON_FIELDS, []), original=meta[ARGS])
-        return {"type": "edit", "edited_action": {"name": meta[TOOL], "args": args}}
     if kind == "user_feedback":
         return {"type": "respond", "message": feedback_text(decision.values.get(FEEDBACK_QUESTION))}
     result = decision.result

@@ -12,20 +12,23 @@ Three shapes of interrupt are understood:
   ``response_schema`` (typed fields to fill in).
 
 A middleware row's kind follows the decisions its tool allows: approve or reject ->
-confirmation; edit alone -> user_input (the arguments, editable); respond alone -> user_feedback
-when the call carries a ``question`` (an ask-the-user tool), else external_execution (the
-person supplies the tool's result).
+confirmation (when edit is allowed too, its modal holds the arguments, pre-filled: approving
+with changed values is an edit); edit alone -> user_input (the arguments, editable); respond
+alone -> user_feedback when the call carries a ``question`` (an ask-the-user tool), else
+external_execution (the person supplies the tool's result). A tool that allows approve or
+reject and respond is offered approve / reject only: one row has one kind.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langgraph.types import Interrupt, StateSnapshot
 from pydantic import ValidationError
 
-from slack_hitl import APPROVE, REJECT, Choice, Confirmation, Deciders, Question, Requirement, classify
+from slack_hitl import APPROVE, REJECT, Choice, Confirmation, Deciders, InputField, Question, Requirement, classify
 from slack_hitl.errors import ClassificationError
 from slack_hitl_langgraph.errors import PauseNotUsable
 from slack_hitl_langgraph.fields import fields_from_arguments, fields_from_schema, resolve_ref
@@ -117,18 +120,19 @@ def _tool_row(
     if not allowed or unknown:
         raise ValueError(f"tool {name!r} allows decisions {allowed}; expected some of {', '.join(DECISION_TYPES)}")
     metadata = {**meta, INTERRUPT_ID: interrupt_id, TOOL: name, ARGS: args, ALLOWED: allowed}
-    common: dict[str, Any] = {"id": row_id, "description": str(action.get("description") or ""), "arguments": args}
+    description = _without_argument_dump(str(action.get("description") or ""), name, args)
+    common: dict[str, Any] = {"id": row_id, "description": description, "arguments": args}
     # The classifier decides the kind from flags derived from what the tool allows.
     flags: dict[str, Any] = {}
     question = args.get("question")
+    editable: tuple[InputField, ...] = ()
+    if "edit" in allowed:
+        editable, metadata[JSON_FIELDS] = _editable_fields(args, args_schema)
     if "approve" in allowed or "reject" in allowed:
         flags["requires_confirmation"] = True
-    elif "edit" in allowed:
-        fields, json_fields = fields_from_schema(args_schema, current=args) if args_schema else ((), [])
-        if not fields:
-            fields, json_fields = fields_from_arguments(args)
-        flags["user_input_fields"] = fields
-        metadata[JSON_FIELDS] = json_fields
+        editable, metadata[JSON_FIELDS] = _optional_fields(editable, metadata.get(JSON_FIELDS, []))
+    elif editable:
+        flags["user_input_fields"] = editable
     elif isinstance(question, str) and question.strip():
         flags["questions"] = (_ask_user_question(question, args.get("options")),)
     else:
@@ -136,15 +140,51 @@ def _tool_row(
     kind = classify(flags)
     if kind == "confirmation":
         choices = tuple(c for c, d in ((APPROVE, "approve"), (REJECT, "reject")) if d in allowed)
-        confirmation = Confirmation(choices=choices)
-        return Requirement(kind=kind, title=f"Run {name}", confirmation=confirmation, metadata=metadata, **common)
-    if kind == "user_input":
+        # The model reads why a call was rejected; without a reason it can only guess and retry.
+        confirmation = Confirmation(choices=choices, reason="required_on_reject")
         return Requirement(
-            kind=kind, title=f"Edit {name}", fields=flags["user_input_fields"], metadata=metadata, **common
+            kind=kind, title=f"Run {name}", confirmation=confirmation, fields=editable, metadata=metadata, **common
         )
+    if kind == "user_input":
+        return Requirement(kind=kind, title=f"Edit {name}", fields=editable, metadata=metadata, **common)
     if kind == "user_feedback":
         return Requirement(kind=kind, title=question, questions=flags["questions"], metadata=metadata, **common)
     return Requirement(kind=kind, title=f"Result of {name}", metadata=metadata, **common)
+
+
+def _without_argument_dump(description: str, name: str, args: dict[str, Any]) -> str:
+    """The middleware's default description ends with the tool and its arguments; the row shows those already."""
+    dump = f"\n\nTool: {name}\nArgs: {args}"
+    return description.removesuffix(dump)
+
+
+def _editable_fields(
+    args: dict[str, Any], args_schema: Mapping[str, Any] | None
+) -> tuple[tuple[InputField, ...], list[str]]:
+    """The call's arguments as fields pre-filled with the model's values, typed by the tool's schema if known."""
+    if args_schema:
+        fields, json_fields = fields_from_schema(args_schema, current=args)
+        if fields:
+            return fields, json_fields
+    return fields_from_arguments(args)
+
+
+def _optional_fields(
+    fields: tuple[InputField, ...], json_fields: list[str]
+) -> tuple[tuple[InputField, ...], list[str]]:
+    """Editable arguments of a confirmation: approving without them keeps the model's call as it is.
+
+    A checkbox cannot be left unanswered, so a boolean becomes a true / false choice, parsed as JSON.
+    """
+    relaxed = []
+    parsed = list(json_fields)
+    for field in fields:
+        if field.type == "boolean":
+            default = None if field.default is None else json.dumps(bool(field.default))
+            field = field.model_copy(update={"type": "single_choice", "choices": ("true", "false"), "default": default})
+            parsed.append(field.name)
+        relaxed.append(field.model_copy(update={"required": False}))
+    return tuple(relaxed), parsed
 
 
 def _ask_user_question(question: str, options: Any) -> Question:
