@@ -453,9 +453,10 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return UNKNOWN_TEXT
     if not may_decide(row.requirement, actor):
         return not_allowed_text(row.requirement)
-    if row.decided:
+    decided_by_person = row.decided and not str(row.decided_by).startswith("system")
+    if decided_by_person:
         return already_decided_text(row.requirement.title, row.decided_by, actor.id)
-    if approval.status != "pending":
+    if approval.status != "pending" or row.decided:
         return closed_text(approval, approval.status)
     return None
 
