@@ -37,6 +37,7 @@ from slack_hitl_openai_agents import (
 from slack_hitl import (
     Actor,
     Approval,
+    Confirmation,
     ContinuationSink,
     DecisionInput,
     Done,
@@ -48,6 +49,9 @@ from slack_hitl import (
     TextDelta,
     ToolProgress,
 )
+from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.testing.harness import HitlHarness
+from slack_hitl.testing.slack_user import SlackTestUser
 
 ALICE = Actor(id="U0ALICE", name="alice")
 CHANNEL = "C0SUPPORT"
@@ -224,8 +228,9 @@ def texts(events: list[Any]) -> list[str]:
     return [e.text for e in events if isinstance(e, TextDelta)]
 
 
-def assert_first_resume(model: ScriptedModel, ledger: Ledger, events: list[Any]) -> None:
-    """What the first resume must show: each decision reached the tools and the model."""
+def assert_decisions_reached_the_run(model: ScriptedModel, ledger: Ledger) -> None:
+    """After the first resume: the approved tool ran with its arguments, the rejected one did not
+    and the model read the reason, and the input values, answers and external result arrived."""
     assert ("refund_order", {"order_id": "A-17", "amount": 25.0}) in ledger.calls
     assert all(name != "close_account" for name, _ in ledger.calls)
     seen = tool_outputs(model.calls[-1])
@@ -237,6 +242,10 @@ def assert_first_resume(model: ScriptedModel, ledger: Ledger, events: list[Any])
         {"question": "A note for the customer?", "selected": [], "text": "Sorry for the trouble"},
     ]
     assert json.loads(seen["warehouse_stock"]) == {"sku": "KB-42", "in_stock": 3}
+
+
+def assert_first_continuation(events: list[Any]) -> None:
+    """The first resume streamed its text in pieces, reported each tool, and paused again."""
     streamed = texts(events)
     assert len(streamed) >= 6 and streamed[0] == "Here is what happened:\n"
     assert f"close_account: {REJECT_REASON}\n" in streamed
@@ -282,7 +291,8 @@ async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
         assert last.resumed
         first = await engine.wait_until_final(approval.id, timeout=20)
         assert first.status == "completed"  # one rejection among approvals and answers
-        assert_first_resume(model, ledger, publisher.events[approval.id])
+        assert_decisions_reached_the_run(model, ledger)
+        assert_first_continuation(publisher.events[approval.id])
         assert ledger.resumed == [ResumedCall(approval.id, approval.id, ALICE.id, ALICE.name)]
 
         follow_up = publisher.opened[-1]
@@ -327,7 +337,8 @@ async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_pat
         await decide_all(engine, approval.id, {k: v for k, v in FIRST_DECISIONS.items() if k != REFUND})
         resumed = await engine.wait_until_final(approval.id, timeout=20)
         assert resumed.status == "completed"
-        assert_first_resume(model_after, after, publisher.events[approval.id])
+        assert_decisions_reached_the_run(model_after, after)
+        assert_first_continuation(publisher.events[approval.id])
         assert before.calls == []
 
         follow_up = publisher.opened[-1]
@@ -405,3 +416,131 @@ async def test_an_expired_approval_tells_the_model_no_one_decided(tmp_path: Path
     assert seen["close_account"] == REJECT_REASON  # decided by a person before the expiry
     for expired_call in ("refund_order", "shipping_address"):
         assert seen[expired_call].startswith("No one decided this tool call in time")
+
+
+# -- through Slack: signed clicks and modal submissions against the emulator -----------------------
+
+# Every text delta goes out on its own, so the thread shows how the continuation was streamed.
+DELTA_BY_DELTA = StreamLimits(stream_buffer_chars=1, flush_seconds=0.0)
+
+
+async def pause_in_slack(hitl: HitlHarness, adapter: OpenAIAgentsAdapter, agent: Agent[Any]) -> Approval:
+    result = await paused_run(agent)
+    opened = await adapter.pause_to_approval(
+        hitl.engine,
+        result,
+        channel=hitl.channel,
+        title="Bob's broken keyboard",
+        confirmation=Confirmation(reason="required_on_reject"),
+    )
+    return await hitl.posted(opened.id)
+
+
+async def click_refund_and_close(alice: SlackTestUser, channel: str, ts: str) -> None:
+    await alice.click(channel, ts, button_text="Approve", near="refund_order")
+    await alice.click(channel, ts, button_text="Reject", near="close_account")
+    await alice.submit_view({"reason": REJECT_REASON})  # the reject opened the reason modal
+
+
+async def fill_the_modals(alice: SlackTestUser, channel: str, ts: str) -> None:
+    await alice.click(channel, ts, button_text="Provide input", near="Shipping address for the replacement")
+    await alice.submit_view({"f:street": "1 Main St", "f:city": "Lyon", "f:express": True})
+    await alice.click(channel, ts, button_text="Answer", near="Questions from support")
+    await alice.submit_view({"q:q1": "DHL", "qt:q2": "Sorry for the trouble"})
+    await alice.click(channel, ts, button_text="Submit result", near="warehouse_stock")
+    await alice.submit_view({"result": '{"sku": "KB-42", "in_stock": 3}'})
+
+
+def markdown_chunks(hitl: HitlHarness, approval: Approval) -> list[list[str]]:
+    """The text chunks of each streamed reply in the approval's thread, oldest reply first."""
+    return [
+        [c["text"] for c in reply.stream_chunks if c.get("type") == "markdown_text"]
+        for reply in hitl.thread(approval)
+        if reply.stream_chunks
+    ]
+
+
+async def follow_up_of(hitl: HitlHarness, parent: Approval) -> Approval:
+    children = [a for a in await hitl.store.list() if a.parent_id == parent.id]
+    assert len(children) == 1
+    return await hitl.posted(children[0].id)
+
+
+async def check_follow_up_in_thread(hitl: HitlHarness, alice: SlackTestUser, first: Approval) -> Approval:
+    """The nested pause is a second approval in the first one's thread; approving it resumes the run."""
+    follow_up = await follow_up_of(hitl, first)
+    assert follow_up.thread_ts == first.message_ts
+    assert follow_up.message_ts in [m.ts for m in hitl.thread(first)]
+    await alice.click(hitl.channel, first.message_ts or "", button_text="Approve", near="notify_customer")
+    done = await hitl.engine.wait_until_final(follow_up.id, timeout=20)
+    await hitl.settle()
+    return done
+
+
+@pytest.mark.anyio
+async def test_slack_five_rows_decided_by_clicks_and_modals_resume_once_then_nest() -> None:
+    ledger = Ledger()
+    model = ScriptedModel([first_turn(), *resumed_steps()])
+    agent = build_agent(model, ledger)
+    adapter = OpenAIAgentsAdapter(agent)
+    async with HitlHarness(adapters=[adapter], stream_limits=DELTA_BY_DELTA) as hitl:
+        approval = await pause_in_slack(hitl, adapter, agent)
+        ts = approval.message_ts or ""
+        alice = hitl.user("U0ALICE", "alice")
+
+        await click_refund_and_close(alice, hitl.channel, ts)
+        await fill_the_modals(alice, hitl.channel, ts)
+        first = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        await hitl.settle()
+
+        assert first.status == "completed"
+        assert {row.id: row.decided_by for row in first.rows} == dict.fromkeys(FIRST_DECISIONS, "U0ALICE")
+        assert len(model.calls) == 2  # the pause, then exactly one resume
+        assert_decisions_reached_the_run(model, ledger)
+        streamed = markdown_chunks(hitl, first)
+        assert len(streamed) == 1 and len(streamed[0]) > 1
+        text = "".join(streamed[0])
+        assert "Here is what happened:" in text and f"close_account: {REJECT_REASON}" in text
+        assert "`refund_order` finished" in text and "`close_account` skipped" in text
+
+        done = await check_follow_up_in_thread(hitl, alice, first)
+        assert done.status == "approved"
+        assert len(model.calls) == 3
+        assert ("notify_customer", {"message": "Your replacement is on its way"}) in ledger.calls
+        final_text = "".join(markdown_chunks(hitl, first)[-1])
+        assert "All done." in final_text and "notify_customer: email sent" in final_text
+        assert '"in_stock": 3' in final_text and "refund_order: refunded 25.00 EUR on A-17" in final_text
+    model.assert_complete()
+
+
+@pytest.mark.anyio
+async def test_slack_resume_after_restart_with_a_new_engine_on_the_same_database() -> None:
+    before = Ledger()
+    agent_before = build_agent(ScriptedModel([first_turn()]), before)
+    adapter_before = OpenAIAgentsAdapter(agent_before)
+    async with HitlHarness(adapters=[adapter_before], stream_limits=DELTA_BY_DELTA) as hitl:
+        approval = await pause_in_slack(hitl, adapter_before, agent_before)
+        ts = approval.message_ts or ""
+        alice = hitl.user("U0ALICE", "alice")
+        await click_refund_and_close(alice, hitl.channel, ts)
+        await hitl.settle()
+
+        # A deploy: the app, engine and store stop; new ones start with a new agent object.
+        after = Ledger()
+        model_after = ScriptedModel(resumed_steps())
+        hitl.adapters = [OpenAIAgentsAdapter(build_agent(model_after, after))]
+        await hitl.restart()
+
+        alice = hitl.user("U0ALICE", "alice")  # the restarted app listens on a new port
+        await fill_the_modals(alice, hitl.channel, ts)
+        first = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        await hitl.settle()
+        assert first.status == "completed"
+        assert_decisions_reached_the_run(model_after, after)
+        assert before.calls == []
+        assert len(markdown_chunks(hitl, first)[0]) > 1
+
+        done = await check_follow_up_in_thread(hitl, alice, first)
+        assert done.status == "approved"
+        assert ("notify_customer", {"message": "Your replacement is on its way"}) in after.calls
+    model_after.assert_complete()
