@@ -27,6 +27,7 @@ import pytest
 from agno.agent import Agent
 from agno.db.sqlite import SqliteDb
 from agno.models.message import Message
+from agno.run import RunContext
 from agno.run.base import RunStatus
 from agno.tools import tool
 from agno.tools.user_feedback import UserFeedbackTools
@@ -47,6 +48,9 @@ from slack_hitl import (
     TextDelta,
     ToolProgress,
 )
+from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.testing import EmulatedMessage
+from slack_hitl.testing.harness import HitlHarness
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
 
@@ -87,6 +91,8 @@ class Ledger:
     """What the agent's tools did, so a test can check the run's side effects."""
 
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)
+    """The idempotency key each archive_table call found in its run context."""
 
     def ran(self, name: str) -> list[dict[str, Any]]:
         return [arguments for tool_name, arguments in self.calls if tool_name == name]
@@ -120,9 +126,10 @@ def build_agent(ledger: Ledger, db: SqliteDb | None = None) -> Agent:
     """The same agent definition every time: a new process builds it anew and resumes from the database."""
 
     @tool(requires_confirmation=True)
-    def archive_table(table: str) -> str:
+    def archive_table(table: str, run_context: RunContext) -> str:
         """Archive a table."""
         ledger.calls.append(("archive_table", {"table": table}))
+        ledger.keys.append((run_context.metadata or {}).get("slack_hitl", {}).get("idempotency_key"))
         return f"archived {table}"
 
     @tool(requires_confirmation=True)
@@ -241,7 +248,7 @@ async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqli
 
     assert again.id == approval.id, "the same pause must open the same approval"
     assert approval.adapter == "agno"
-    assert approval.title == "janitor needs 5 decisions"
+    assert approval.title == f"janitor: archive_table, drop_table, send_report, count_rows, {WINDOW_QUESTION}"
     assert [r.id for r in approval.rows] == [r.id for r in run.requirements], "row ids are Agno's requirement ids"
     kinds = {r.requirement.metadata["tool_call_id"]: r.requirement.kind for r in approval.rows}
     assert kinds == {
@@ -328,6 +335,7 @@ async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_
     (final,) = [e for e in nested_events if isinstance(e, Done)]
     assert "cleanup scheduled for weekend" in final.output
     assert len(ledger.ran("archive_table")) == 1, "each approved call ran exactly once"
+    assert ledger.keys == [approval.id], "the tool can tell a retried resume by the approval's idempotency key"
     assert publisher.failures == []
 
 
@@ -453,3 +461,114 @@ async def test_a_run_paused_in_one_process_resumes_in_another_from_the_database_
     assert ledger.ran("send_report") == [{"subject": "Staging cleanup", "recipient": RECIPIENT}]
     assert ledger.ran("deploy_cleanup") == [{"window": "weekend"}]
     assert f"drop_table: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
+
+
+# -- through Slack: signed clicks and modal submissions against the emulator --------------------------
+
+SLACK_STREAM = StreamLimits(stream_buffer_chars=1, flush_seconds=0.0)
+"""Every text delta goes out in its own ``chat.appendStream``, so chunking is visible in the emulator."""
+
+
+async def decide_in_slack(hitl: HitlHarness, approval: Approval, call_ids: list[str]) -> None:
+    """Alice confirms by button (and rejects with a reason in the modal); Bob fills the other modals."""
+    channel, ts = hitl.channel, approval.message_ts
+    assert ts is not None
+    alice, bob = hitl.user("U0ALICE", "alice"), hitl.user("U0BOB", "bob")
+    for call_id in call_ids:
+        match call_id:
+            case "call_archive":
+                await alice.click(channel, ts, button_text="Approve", near="archive_table")
+            case "call_drop":
+                await alice.click(channel, ts, button_text="Reject", near="drop_table")
+                await alice.submit_view({"reason": REJECT_REASON})
+            case "call_report":
+                await bob.click(channel, ts, button_text="Provide input", near="send_report")
+                await bob.submit_view({"f:recipient": RECIPIENT})
+            case "call_count":
+                await bob.click(channel, ts, button_text="Submit result", near="count_rows")
+                await bob.submit_view({"result": ROW_COUNT})
+            case "call_ask":
+                await bob.click(channel, ts, button_text="Answer", near=WINDOW_QUESTION)
+                await bob.submit_view({"q:window": "weekend"})
+
+
+def streamed_replies(hitl: HitlHarness, approval: Approval) -> list[EmulatedMessage]:
+    return [m for m in hitl.thread(approval) if m.stream_chunks]
+
+
+@pytest.mark.anyio
+async def test_through_slack_four_kinds_are_decided_by_clicks_and_modals_and_the_run_resumes_twice():
+    ledger = Ledger()
+    adapter = AgnoAdapter(build_agent(ledger))
+    async with HitlHarness(adapters=[adapter], stream_limits=SLACK_STREAM) as hitl:
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await hitl.posted((await adapter.pause_to_approval(hitl.engine, run, channel=hitl.channel)).id)
+        await decide_in_slack(hitl, approval, ["call_archive", "call_drop", "call_report", "call_count"])
+        await hitl.settle()
+        assert ledger.calls == [] and streamed_replies(hitl, approval) == [], "no resume while a row is undecided"
+        await decide_in_slack(hitl, approval, ["call_ask"])
+
+        first = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        await hitl.settle()
+        (reply,) = streamed_replies(hitl, approval)
+        assert len(reply.stream_chunks) > 1, "the continuation reached the thread in several chunks"
+        assert f"drop_table: {REJECT_REASON}" in reply.text, "the model saw the reason given in the modal"
+        assert f"send_report: sent 'Staging cleanup' to {RECIPIENT}" in reply.text
+        assert f"count_rows: {ROW_COUNT}" in reply.text
+        assert '"selected": ["weekend"]' in reply.text
+        decisions = {r.requirement.metadata["tool_call_id"]: (r.decided_by, r.decision) for r in first.rows}
+        assert decisions["call_drop"][0] == "U0ALICE" and decisions["call_drop"][1].reason == REJECT_REASON
+        assert decisions["call_report"][0] == "U0BOB"
+        assert nested.thread_ts == approval.message_ts, "the nested approval is posted in the same thread"
+        assert any(m.ts == nested.message_ts for m in hitl.thread(approval))
+
+        await hitl.user("U0ALICE", "alice").click(
+            hitl.channel, nested.message_ts, button_text="Approve", near="deploy_cleanup"
+        )
+        done = await hitl.engine.wait_until_final(nested.id, timeout=20)
+        await hitl.settle()
+        replies = streamed_replies(hitl, approval)
+
+    assert (first.status, done.status) == ("completed", "approved")
+    assert ledger.ran("archive_table") == [{"table": "orders_2019"}]
+    assert ledger.ran("drop_table") == [] and ledger.ran("count_rows") == []
+    assert ledger.ran("send_report") == [{"subject": "Staging cleanup", "recipient": RECIPIENT}]
+    assert ledger.ran("deploy_cleanup") == [{"window": "weekend"}]
+    assert len(replies) == 2, "each resume streamed its own reply into the thread"
+    assert "Deployed: cleanup scheduled for weekend. All done." in replies[1].text
+    assert len(replies[1].stream_chunks) > 1
+
+
+@pytest.mark.anyio
+async def test_through_slack_a_resume_after_a_restart_continues_the_run_with_a_new_agent():
+    before = Ledger()
+    async with HitlHarness(adapters=[AgnoAdapter(build_agent(before))], stream_limits=SLACK_STREAM) as hitl:
+        adapter = hitl.engine.adapters["agno"]
+        assert isinstance(adapter, AgnoAdapter)
+        run = await adapter.agent.arun("Clean up the staging database")
+        approval = await hitl.posted((await adapter.pause_to_approval(hitl.engine, run, channel=hitl.channel)).id)
+        await decide_in_slack(hitl, approval, ["call_drop", "call_report", "call_ask"])
+        await hitl.settle()
+
+        await hitl.restart()
+        after = Ledger()
+        hitl.engine.register(AgnoAdapter(build_agent(after)))  # a new process builds its agent anew
+        await decide_in_slack(hitl, approval, ["call_archive", "call_count"])
+        await hitl.engine.wait_until_final(approval.id, timeout=20)
+        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        await hitl.user("U0BOB", "bob").click(
+            hitl.channel, nested.message_ts, button_text="Reject", near="deploy_cleanup"
+        )
+        await hitl.user("U0BOB", "bob").submit_view({"reason": "not this week"})
+        done = await hitl.engine.wait_until_final(nested.id, timeout=20)
+        await hitl.settle()
+        replies = streamed_replies(hitl, approval)
+
+    assert before.calls == [], "nothing ran in the process that stopped"
+    assert done.status == "rejected"
+    assert after.ran("archive_table") == [{"table": "orders_2019"}]
+    assert after.ran("send_report") == [{"subject": "Staging cleanup", "recipient": RECIPIENT}]
+    assert after.ran("drop_table") == [] and after.ran("deploy_cleanup") == []
+    assert f"drop_table: {REJECT_REASON}" in replies[0].text, "a reason given before the restart still arrived"
+    assert "Deployed: not this week" in replies[1].text, "the nested rejection reason reached the model"

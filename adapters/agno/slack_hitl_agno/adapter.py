@@ -34,6 +34,8 @@ from slack_hitl_agno.stream import continuation_event
 log = structlog.get_logger("slack_hitl_agno")
 
 RUN_KEY = "run"
+METADATA_KEY = "slack_hitl"
+_TITLE_LENGTH = 150
 
 
 class AgnoAdapter:
@@ -42,8 +44,8 @@ class AgnoAdapter:
     ``agent`` is the agent whose runs pause; give a new process the same agent (same tools)
     and it continues runs paused in another. Each adapter needs its own ``name`` when one
     engine serves several agents. ``confirmation`` sets the buttons and reason policy of
-    confirmation rows (a choice that ``rejects`` rejects the call); ``deciders`` limits who
-    may decide this agent's rows.
+    confirmation rows (default: Approve / Reject, a reason required to reject; a choice that
+    ``rejects`` rejects the call); ``deciders`` limits who may decide this agent's rows.
     """
 
     def __init__(
@@ -56,7 +58,8 @@ class AgnoAdapter:
     ) -> None:
         self.agent = agent
         self.name = name
-        self.confirmation = confirmation or Confirmation()
+        # A reason for a rejection is what lets the model change course, so Slack asks for one.
+        self.confirmation = confirmation or Confirmation(reason="required_on_reject")
         self.deciders = deciders or Deciders()
 
     async def pause_to_approval(
@@ -114,6 +117,12 @@ class AgnoAdapter:
             yield_run_output=True,
             session_id=run.session_id,
             user_id=run.user_id,
+            # Tools that take ``run_context`` find the key there: a retried resume continues from
+            # the stored pause again, and the key lets a side effect recognise its repeat.
+            metadata={
+                **(run.metadata or {}),
+                METADATA_KEY: {"approval_id": approval.id, "idempotency_key": idempotency_key},
+            },
         )
         async for event in stream:
             if isinstance(event, RunOutput):
@@ -135,9 +144,10 @@ class AgnoAdapter:
         yield Done(output=_jsonable_output(final.content))
 
     def _title(self, run: RunOutput, requirements: list[Requirement]) -> str:
-        who = self.agent.name or run.agent_name or "The agent"
-        count = len(requirements)
-        return f"{who} needs {count} decision{'s' if count != 1 else ''}"
+        # A noun phrase: Slack shows it as the header and in "The run paused again: <title> ...".
+        who = self.agent.name or run.agent_name or "Agent"
+        title = f"{who}: {', '.join(r.title for r in requirements)}"
+        return title if len(title) <= _TITLE_LENGTH else title[: _TITLE_LENGTH - 1] + "…"
 
     def _pause_key(self, run: RunOutput, requirements: list[Requirement]) -> str:
         ids = "\n".join(sorted(r.id for r in requirements))
