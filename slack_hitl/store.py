@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, exists, func, insert, select, update
+from sqlalchemy import JSON, String, column, event, exists, func, insert, select, update, values
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
@@ -192,6 +192,7 @@ class Store:
                 ],
             )
             await self._log(conn, approval_id, "opened", actor, data={"rows": len(requirements)}, at=now)
+        self._cache_requirements(approval_id, requirements)
         return await self.get(approval_id), True
 
     async def _approval_id_for_key(self, key: str) -> str | None:
@@ -221,22 +222,23 @@ class Store:
         return [await self.get(approval_id) for approval_id in ids]
 
     async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
-        """The row's requirement (immutable, so cached); ``None`` if approval or row is unknown."""
-        key = (approval_id, row_id)
-        cached = self._requirements.get(key)
+        """The row's requirement; ``None`` if approval or row is unknown. Requirements never change,
+        so a miss loads and caches every row of the approval: the next click on it costs no query."""
+        cached = self._requirements.get((approval_id, row_id))
         if cached is not None:
             return cached
         async with self.engine.connect() as conn:
-            stored = (
-                await conn.execute(select(R.c.requirement).where(R.c.approval_id == approval_id, R.c.row_id == row_id))
-            ).scalar()
-        if stored is None:
-            return None
-        requirement = Requirement.model_validate(stored)
-        if len(self._requirements) > 50_000:
+            stored = await conn.execute(select(R.c.row_id, R.c.requirement).where(R.c.approval_id == approval_id))
+            self._cache_requirements(
+                approval_id, [Requirement.model_validate(requirement) for _, requirement in stored.all()]
+            )
+        return self._requirements.get((approval_id, row_id))
+
+    def _cache_requirements(self, approval_id: str, requirements: Sequence[Requirement]) -> None:
+        if len(self._requirements) > 100_000:
             self._requirements.clear()
-        self._requirements[key] = requirement
-        return requirement
+        for requirement in requirements:
+            self._requirements[(approval_id, requirement.id)] = requirement
 
     async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
@@ -276,55 +278,91 @@ class Store:
                     item.future.set_result(result)
 
     async def _decide_batch(self, commands: list[DecideCommand]) -> list[DecideResult]:
+        """One transaction of set-based statements, whatever the batch size: the row CAS for every
+        command at once (UPDATE ... FROM VALUES ... RETURNING), the log, the version bump, the resume CAS."""
         now = utcnow()
-        results: list[DecideResult] = []
-        touched: dict[str, int] = {}
+        first_for_row: dict[tuple[str, str], DecideCommand] = {}
+        for command in commands:
+            first_for_row.setdefault((command.approval_id, command.row_id), command)  # first arrival wins
+        incoming = (
+            values(
+                column("a", String),
+                column("r", String),
+                column("outcome", String),
+                column("decision", JSON),
+                column("by", String),
+                column("by_name", String),
+                column("delivery", String),
+                name="incoming",
+            )
+            .data(
+                [
+                    (
+                        c.approval_id,
+                        c.row_id,
+                        c.decision.outcome,
+                        c.decision.model_dump(mode="json"),
+                        c.actor.id,
+                        c.actor.name,
+                        c.delivery_key,
+                    )
+                    for c in first_for_row.values()
+                ]
+            )
+            .cte("incoming")
+        )  # a CTE, because SQLite has no column list on a VALUES alias
         async with self.write() as conn:
-            for command in commands:
-                decision = command.decision
-                decided = await conn.execute(
-                    update(R)
-                    .where(
-                        R.c.approval_id == command.approval_id,
-                        R.c.row_id == command.row_id,
-                        R.c.status == "pending",
-                        exists().where(A.c.id == command.approval_id, A.c.status == "pending"),
-                    )
-                    .values(
-                        status="decided",
-                        outcome=decision.outcome,
-                        decision=decision.model_dump(mode="json"),
-                        decided_by=command.actor.id,
-                        decided_by_name=command.actor.name,
-                        decided_at=now,
-                        delivery_key=command.delivery_key,
-                    )
+            decided_rows = await conn.execute(
+                update(R)
+                .where(
+                    R.c.approval_id == incoming.c.a,
+                    R.c.row_id == incoming.c.r,
+                    R.c.status == "pending",
+                    exists().where(A.c.id == R.c.approval_id, A.c.status == "pending"),
                 )
-                if decided.rowcount != 1:
-                    results.append(DecideResult(decided=False, repeated=await self._repeated(conn, command)))
-                    continue
-                touched[command.approval_id] = touched.get(command.approval_id, 0) + 1
-                await self._log(
-                    conn,
-                    command.approval_id,
-                    "decided",
-                    command.actor,
-                    row_id=command.row_id,
-                    reason=decision.reason,
-                    data=decision.model_dump(mode="json", exclude={"reason"}),
-                    at=now,
+                .values(
+                    status="decided",
+                    outcome=incoming.c.outcome,
+                    decision=incoming.c.decision,
+                    decided_by=incoming.c.by,
+                    decided_by_name=incoming.c.by_name,
+                    decided_at=now,
+                    delivery_key=incoming.c.delivery,
                 )
-                results.append(DecideResult(decided=True))
-            won = set()
-            for approval_id, count in touched.items():
+                .returning(R.c.approval_id, R.c.row_id)
+            )
+            decided = {(a, r) for a, r in decided_rows.all()}
+            winners = [first_for_row[key] for key in decided]
+            won: set[str] = set()
+            if winners:
                 await conn.execute(
-                    update(A).where(A.c.id == approval_id).values(version=A.c.version + count, updated_at=now)
+                    insert(LOG),
+                    [
+                        _log_entry(
+                            c.approval_id,
+                            "decided",
+                            c.actor,
+                            now,
+                            row_id=c.row_id,
+                            reason=c.decision.reason,
+                            data=c.decision.model_dump(mode="json", exclude={"reason"}),
+                        )
+                        for c in winners
+                    ],
                 )
-                if await self._claim(conn, approval_id, now):
-                    won.add(approval_id)
-        # Exactly one decision in the batch reports the resume win for its approval: the last decided one.
+                touched = sorted({c.approval_id for c in winners})
+                await conn.execute(update(A).where(A.c.id.in_(touched)).values(version=A.c.version + 1, updated_at=now))
+                won = await self._claim_many(conn, touched, now)
+            results = []
+            for command in commands:
+                key = (command.approval_id, command.row_id)
+                if key in decided and first_for_row[key] is command:
+                    results.append(DecideResult(decided=True))
+                else:
+                    results.append(DecideResult(decided=False, repeated=await self._repeated(conn, command)))
+        # Exactly one decision of the batch reports the resume win of its approval: the last one decided.
         final: list[DecideResult] = []
-        for command, result in reversed(list(zip(commands, results, strict=True))):
+        for command, result in zip(reversed(commands), reversed(results), strict=True):
             if result.decided and command.approval_id in won:
                 won.discard(command.approval_id)
                 result = DecideResult(decided=True, resume=True)
@@ -368,11 +406,14 @@ class Store:
     lease_seconds: float = 60.0
 
     async def _claim(self, conn: AsyncConnection, approval_id: str, now: dt.datetime) -> bool:
-        """CAS ``pending -> resuming`` with a lease, only when no row is undecided."""
-        no_pending_row = ~exists().where(R.c.approval_id == approval_id, R.c.status == "pending")
+        return approval_id in await self._claim_many(conn, [approval_id], now)
+
+    async def _claim_many(self, conn: AsyncConnection, approval_ids: list[str], now: dt.datetime) -> set[str]:
+        """CAS ``pending -> resuming`` with a lease, only for approvals with no undecided row."""
+        no_pending_row = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pending")
         claimed = await conn.execute(
             update(A)
-            .where(A.c.id == approval_id, A.c.status == "pending", no_pending_row)
+            .where(A.c.id.in_(approval_ids), A.c.status == "pending", no_pending_row)
             .values(
                 status="resuming",
                 lease_owner=self.owner,
@@ -381,11 +422,14 @@ class Store:
                 version=A.c.version + 1,
                 updated_at=now,
             )
+            .returning(A.c.id)
         )
-        if claimed.rowcount == 1:
-            await self._log(conn, approval_id, "resuming", None, data={"owner": self.owner}, at=now)
-            return True
-        return False
+        won = set(claimed.scalars())
+        if won:
+            await conn.execute(
+                insert(LOG), [_log_entry(a, "resuming", None, now, data={"owner": self.owner}) for a in sorted(won)]
+            )
+        return won
 
     async def claim_resume(self, approval_id: str) -> bool:
         """Win the right to resume a pending approval whose rows are all decided (the Retry path)."""
@@ -638,23 +682,35 @@ class Store:
         data: dict[str, Any] | None = None,
         at: dt.datetime | None = None,
     ) -> None:
-        await conn.execute(
-            insert(LOG).values(
-                approval_id=approval_id,
-                row_id=row_id,
-                event=event_name,
-                actor=actor.id if actor else None,
-                actor_name=actor.name if actor else None,
-                reason=reason,
-                data=data or {},
-                at=at or utcnow(),
-            )
-        )
+        entry = _log_entry(approval_id, event_name, actor, at or utcnow(), row_id=row_id, reason=reason, data=data)
+        await conn.execute(insert(LOG).values(**entry))
 
     async def counts(self) -> dict[str, int]:
         async with self.engine.connect() as conn:
             found = await conn.execute(select(A.c.status, func.count()).group_by(A.c.status))
             return {status: count for status, count in found.all()}
+
+
+def _log_entry(
+    approval_id: str,
+    event_name: str,
+    actor: Actor | None,
+    at: dt.datetime,
+    *,
+    row_id: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "approval_id": approval_id,
+        "row_id": row_id,
+        "event": event_name,
+        "actor": actor.id if actor else None,
+        "actor_name": actor.name if actor else None,
+        "reason": reason,
+        "data": data or {},
+        "at": at,
+    }
 
 
 def _jsonable(value: Any) -> Any:
