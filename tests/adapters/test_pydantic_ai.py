@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -541,3 +544,15 @@ async def test_in_slack_a_resume_after_a_restart_works_from_the_database_alone()
         text = thread_text(hitl, final)
         assert f"Rejected by Alice: {REJECT_REASON}" in text
         assert "count_rows[call_count_orders] success: 1234" in text
+
+
+def test_the_cookbook_example_runs_offline_and_prints_the_decided_thread():
+    example = Path(__file__).parents[2] / "cookbook" / "pydantic_ai_example.py"
+    finished = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    printed = finished.stdout
+    assert "migrate_database: rejected by Ana (0042 needs the backfill job to finish first)" in printed
+    assert "- migrate_database: Rejected by Ana: 0042 needs the backfill job to finish first" in printed
+    assert "- error_rate: 0.12" in printed and "- ask_user: canary" in printed
+    assert "announce` finished: posted to #releases" in printed
+    assert "The release is done." in printed
