@@ -470,6 +470,7 @@ async def check_follow_up_in_thread(hitl: HitlHarness, alice: SlackTestUser, fir
     """The nested pause is a second approval in the first one's thread; approving it resumes the run."""
     follow_up = await follow_up_of(hitl, first)
     assert follow_up.thread_ts == first.message_ts
+    assert follow_up.title == "Bob's broken keyboard (follow-up)"
     assert follow_up.message_ts in [m.ts for m in hitl.thread(first)]
     await alice.click(hitl.channel, first.message_ts or "", button_text="Approve", near="notify_customer")
     done = await hitl.engine.wait_until_final(follow_up.id, timeout=20)

@@ -31,6 +31,7 @@ log = structlog.get_logger("slack_hitl_openai_agents")
 
 RUN_STATE = "run_state"
 ROW_SETTINGS = "row_settings"
+FOLLOW_UP = "(follow-up)"
 EXPIRY_ACTOR = "system:expiry"  # who the engine records as deciding the rows an expiry settled
 
 
@@ -110,7 +111,7 @@ class OpenAIAgentsAdapter:
             settings = _RowSettings.from_resume_state(approval.resume_state)
             bound.info("run_paused_again", rows=len(run.interruptions))
             yield NestedPause(
-                title=f"{approval.title} (follow-up)",
+                title=_follow_up_title(approval.title),
                 requirements=tuple(settings.requirements(run.interruptions)),
                 resume_state=settings.resume_state(run.to_state(), self.context_serializer),
             )
@@ -145,6 +146,10 @@ class _RowSettings:
                 "confirmation": self.confirmation.model_dump(mode="json"),
             },
         }
+
+
+def _follow_up_title(title: str) -> str:
+    return title if title.endswith(FOLLOW_UP) else f"{title} {FOLLOW_UP}"
 
 
 def _stored_run_state(approval: Approval) -> dict[str, Any]:

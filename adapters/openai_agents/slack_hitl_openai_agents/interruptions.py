@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from slack_hitl import Confirmation, Deciders, Question, Requirement, classify
 from slack_hitl_openai_agents.errors import UnsupportedInterruption
-from slack_hitl_openai_agents.human_tools import HumanTool
+from slack_hitl_openai_agents.human_tools import HumanAnswerSpec, HumanTool
 
 
 def requirements_for(
@@ -29,16 +29,8 @@ def _requirement(item: ToolApprovalItem, confirmation: Confirmation, deciders: D
     arguments = _arguments(item)
     tool = _find_tool(item)
     human = tool.human if isinstance(tool, HumanTool) else None
-    flags: dict[str, Any] = {"needs_approval": True}
-    questions: tuple[Question, ...] = ()
-    if human is not None:
-        questions = _questions(tool_name, arguments) if human.kind == "user_feedback" else ()
-        flags = {
-            "user_input": {"user_input_fields": human.fields},
-            "user_feedback": {"questions": questions},
-            "external_execution": {"external_execution": True},
-        }.get(human.kind, {"kind": human.kind})
-    kind = classify(flags)
+    questions = _questions(tool_name, arguments) if human is not None and human.kind == "user_feedback" else ()
+    kind = classify(_pause_flags(human, questions))
     description = (tool.description if tool is not None else "") or ""
     title = tool_name
     if kind == "user_input":
@@ -61,6 +53,20 @@ def _requirement(item: ToolApprovalItem, confirmation: Confirmation, deciders: D
         )
     except ValidationError as problem:
         raise UnsupportedInterruption(f"tool call {call_id} ({tool_name}) cannot become a row: {problem}") from None
+
+
+def _pause_flags(human: HumanAnswerSpec | None, questions: tuple[Question, ...]) -> dict[str, Any]:
+    """What the classifier reads: a plain interruption is a ``needs_approval`` call; a human
+    tool says instead what the person supplies."""
+    if human is None:
+        return {"needs_approval": True}
+    if human.kind == "user_input":
+        return {"user_input_fields": human.fields}
+    if human.kind == "user_feedback":
+        return {"questions": questions}
+    if human.kind == "external_execution":
+        return {"external_execution": True}
+    return {"kind": human.kind}
 
 
 def _arguments(item: ToolApprovalItem) -> dict[str, Any]:
