@@ -132,18 +132,20 @@ def order_tools(log: ToolLog) -> list[Any]:
     return [refund, delete_user, update_address, ask_user, check_stock, send_email]
 
 
-def order_agent(checkpointer: Any, log: ToolLog, mode: Literal["batched", "per_call"]) -> Any:
-    review = HumanInTheLoopMiddleware(
-        interrupt_on={
-            "refund": {"allowed_decisions": ["approve", "reject"]},
-            "delete_user": {"allowed_decisions": ["approve", "reject"]},
-            "update_address": {"allowed_decisions": ["edit"]},
-            "ask_user": {"allowed_decisions": ["respond"]},
-            "check_stock": {"allowed_decisions": ["respond"]},
-            "send_email": True,
-        },
-        interrupt_mode=mode,
-    )
+ORDER_REVIEW: dict[str, Any] = {
+    "refund": {"allowed_decisions": ["approve", "reject"]},
+    "delete_user": {"allowed_decisions": ["approve", "reject"]},
+    "update_address": {"allowed_decisions": ["edit"]},
+    "ask_user": {"allowed_decisions": ["respond"]},
+    "check_stock": {"allowed_decisions": ["respond"]},
+    "send_email": True,
+}
+
+
+def order_agent(
+    checkpointer: Any, log: ToolLog, mode: Literal["batched", "per_call"], review_on: dict[str, Any] = ORDER_REVIEW
+) -> Any:
+    review = HumanInTheLoopMiddleware(interrupt_on=review_on, interrupt_mode=mode)
     return create_agent(
         ScriptedChatModel(script=order_desk), tools=order_tools(log), middleware=[review], checkpointer=checkpointer
     )
@@ -594,6 +596,30 @@ async def test_resuming_an_approval_twice_does_not_answer_or_run_anything_again(
         assert not any(isinstance(e, TextDelta) for e in again)
         assert isinstance(again[-1], NestedPause)
         assert [r.id for r in again[-1].requirements] == ["call_email"]
+
+
+async def test_an_expired_pause_rejects_calls_with_the_reason_and_tells_the_model_no_one_answered(tmp_path):
+    log = ToolLog()
+    review_on = {**ORDER_REVIEW, "update_address": {"allowed_decisions": ["approve", "edit", "reject"]}}
+    async with running(tmp_path, lambda saver: order_agent(saver, log, "per_call", review_on)) as (
+        engine,
+        adapter,
+        publisher,
+    ):
+        paused = await adapter.graph.ainvoke(
+            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
+        )
+        approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
+        await engine.decide(approval.id, "call_refund", ORDER_DECISIONS["call_refund"], ALICE)
+        assert await engine.expire(approval.id)
+        finished = await engine.wait_until_final(approval.id, timeout=30)
+
+        assert finished.status == "expired"
+        assert log.names() == ["refund"]
+        streamed = text_of(publisher.events[approval.id])
+        assert "User rejected the tool call for `update_address` with reason: expired" in streamed
+        assert "ask_user: No answer was given (expired)." in streamed
+        assert ("update_address", "skipped") in progress(publisher.events[approval.id])
 
 
 # -- plain interrupt(), through the engine --------------------------------------------------------------------
