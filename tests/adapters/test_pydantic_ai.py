@@ -70,6 +70,8 @@ class Ledger:
     dropped: list[tuple[str, Any]] = field(default_factory=list)
     notified: list[str] = field(default_factory=list)
     model_calls: int = 0
+    drop_failures: int = 0
+    """How many ``drop_table`` calls fail (raise) before one works."""
 
 
 def _tool_returns(messages: list[ModelMessage]) -> list[ToolReturnPart]:
@@ -123,6 +125,9 @@ def build_agent(ledger: Ledger) -> Agent[None, str | DeferredToolRequests]:
 
     @agent.tool(requires_approval=True)
     def drop_table(ctx: RunContext[None], table: str) -> str:
+        if ledger.drop_failures:
+            ledger.drop_failures -= 1
+            raise ConnectionError("database unreachable")
         ledger.dropped.append((table, ctx.tool_call_metadata))
         return f"dropped {table}"
 
@@ -369,9 +374,31 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
 
 
 @pytest.mark.anyio
-async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(sqlite_url):
+async def test_a_failed_resume_is_retryable_and_the_retry_answers_every_call_again(sqlite_url):
+    ledger = Ledger(drop_failures=1)
+    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+        approval = await adapter.pause_to_approval(
+            engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
+        )
+        await decide_all(engine, approval.id, FIRST_DECISIONS)
+        await engine.drain()
+        failed = await engine.store.get(approval.id)
+        assert failed.status == "pending" and failed.all_decided
+        assert "database unreachable" in (failed.last_error or "")
+        assert publisher.failures[0][0] == approval.id
+        assert ledger.dropped == []
+
+        assert await engine.retry(approval.id)
+        done = await engine.wait_until_final(approval.id, timeout=10)
+        assert done.status == "completed"
+        assert [table for table, _ in ledger.dropped] == ["sessions"]
+        assert f"Rejected by Alice: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
+
+
+@pytest.mark.anyio
+async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(database_url):
     first_process = Ledger()
-    async with running_engine(sqlite_url, first_process) as (engine, adapter, _):
+    async with running_engine(database_url, first_process) as (engine, adapter, _):
         approval = await adapter.pause_to_approval(
             engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
         )
@@ -379,7 +406,7 @@ async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(sq
         await decide_all(engine, approval.id, dict(rows[:2]))
 
     second_process = Ledger()  # a new store, engine, adapter and agent: nothing shared in memory
-    async with running_engine(sqlite_url, second_process) as (engine, adapter, publisher):
+    async with running_engine(database_url, second_process) as (engine, adapter, publisher):
         await decide_all(engine, approval.id, dict(rows[2:]))
         done = await engine.wait_until_final(approval.id, timeout=10)
         assert done.status == "completed"
