@@ -31,7 +31,7 @@ from slack_hitl.store import Store
 
 log = structlog.get_logger("slack_hitl.slack.publisher")
 
-UNPOSTED_GRACE = dt.timedelta(seconds=30)
+UNPOSTED_GRACE_SECONDS = 30.0
 """How old an approval without a message must be before a restart posts it (the opener may still be posting)."""
 
 
@@ -62,6 +62,7 @@ class SlackPublisher(Publisher):
         self.max_render_attempts = max_render_attempts
         self.rows_per_part = rows_per_part
         self.stream_limits = stream_limits or StreamLimits()
+        self.unposted_grace = dt.timedelta(seconds=UNPOSTED_GRACE_SECONDS)
         self.identity = BotIdentityCache(client)
         self._dirty: set[str] = set()
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -120,7 +121,7 @@ class SlackPublisher(Publisher):
         unposted = [
             approval.id
             for approval in await self.store.list(status="pending", limit=200)
-            if approval.message_ts is None and dt.datetime.now(dt.UTC) - approval.created_at > UNPOSTED_GRACE
+            if approval.message_ts is None and dt.datetime.now(dt.UTC) - approval.created_at >= self.unposted_grace
         ]
         for approval_id in unposted:
             self.approval_changed(approval_id)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
+
+import httpx
 
 from slack_hitl import (
     Approval,
@@ -19,8 +25,10 @@ from slack_hitl import (
     TextDelta,
     ToolProgress,
 )
+from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.emulator import EmulatedMessage
-from slack_hitl.testing.slack_user import block_text
+from slack_hitl.testing.harness import HitlHarness
+from slack_hitl.testing.slack_user import SlackTestUser, block_text, find_button
 
 
 @dataclass
@@ -120,3 +128,59 @@ def button_texts(message: EmulatedMessage) -> list[str]:
             elements.append(block["accessory"])
         texts += [e["text"]["text"] for e in elements if e.get("type") == "button"]
     return texts
+
+
+# -- clicking many buttons at once --------------------------------------------------------------
+
+
+def click_payload(
+    hitl: HitlHarness, user: SlackTestUser, messages: list[dict[str, Any]], button_text: str, near: str
+) -> dict[str, Any]:
+    """A block_actions payload for a button among ``messages`` as they were captured (maybe a stale screen)."""
+    message, button = find_button(messages, button_text=button_text, near=near)
+    return {
+        "type": "block_actions",
+        "user": {"id": user.user_id, "username": user.user_name, "team_id": hitl.emulator.team_id},
+        "team": {"id": hitl.emulator.team_id},
+        "container": {"type": "message", "message_ts": message["ts"], "channel_id": hitl.channel},
+        "channel": {"id": hitl.channel},
+        "trigger_id": hitl.emulator.issue_trigger_id(user.user_id),
+        "message": message,
+        "actions": [button.action()],
+    }
+
+
+def form_body(payload: Any) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def form_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {"Content-Type": "application/x-www-form-urlencoded", **headers}
+
+
+def shown_messages(hitl: HitlHarness, message_ts: str) -> list[dict[str, Any]]:
+    """A message and its thread, as Slack puts them in interaction payloads."""
+    messages = [hitl.emulator.message_payload(hitl.channel, message_ts)]
+    return messages + [
+        hitl.emulator.message_payload(hitl.channel, m.ts) for m in hitl.emulator.thread(hitl.channel, message_ts)
+    ]
+
+
+async def click_all(hitl: HitlHarness, message_ts: str, clicks: list[tuple[SlackTestUser, str, str]]) -> list[float]:
+    """Post (user, button text, near) clicks at once over one shared HTTP client; returns each ack's seconds.
+
+    SlackTestUser opens a new HTTP client (and TLS context) per request; under load that
+    stalls the event loop the app shares with the test, which is not what is measured here.
+    """
+    messages = shown_messages(hitl, message_ts)
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def post(user: SlackTestUser, button_text: str, near: str) -> float:
+            body = form_body(click_payload(hitl, user, messages, button_text, near))
+            started = time.monotonic()
+            headers = form_headers(sign_request(hitl.signing_secret, body))
+            answer = await client.post(hitl.interactions_url, content=body, headers=headers)
+            assert answer.status_code == 200, answer.text
+            return time.monotonic() - started
+
+        return list(await asyncio.gather(*(post(*click) for click in clicks)))

@@ -6,7 +6,6 @@ and that the store shows nothing lost and nothing decided twice.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
@@ -14,15 +13,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 from slack_hitl import Approval, Confirmation, Deciders, InputField, Requirement
 from slack_hitl.slack.signature import sign_request
-from slack_hitl.testing import SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
-from slack_hitl.testing.slack_user import find_button
-from tests.slack.support import ScriptedAdapter, confirmations, four_kinds
+from tests.slack.support import (
+    ScriptedAdapter,
+    click_all,
+    click_payload,
+    confirmations,
+    form_body,
+    form_headers,
+    four_kinds,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -38,51 +42,6 @@ async def _open(hitl: HitlHarness, requirements: list[Requirement], **options: A
         title="Tool calls", requirements=requirements, adapter="scripted", **options
     )
     return await hitl.posted(opened.id)
-
-
-def _click_payload(
-    hitl: HitlHarness, user: SlackTestUser, message: dict[str, Any], button_text: str, near: str
-) -> dict:
-    """A block_actions payload for a button of ``message`` as it was when captured (a stale screen)."""
-    _, button = find_button([message], button_text=button_text, near=near)
-    return {
-        "type": "block_actions",
-        "user": {"id": user.user_id, "username": user.user_name, "team_id": hitl.emulator.team_id},
-        "team": {"id": hitl.emulator.team_id},
-        "container": {"type": "message", "message_ts": message["ts"], "channel_id": hitl.channel},
-        "channel": {"id": hitl.channel},
-        "trigger_id": hitl.emulator.issue_trigger_id(user.user_id),
-        "message": message,
-        "actions": [button.action()],
-    }
-
-
-async def _click_all(hitl: HitlHarness, message_ts: str, clicks: list[tuple[SlackTestUser, str, str]]) -> list[float]:
-    """Post many clicks at once over one shared HTTP client; returns each ack's seconds.
-
-    SlackTestUser opens a new HTTP client (and TLS context) per request; under load that
-    stalls the event loop the app shares with the test, which is not what is measured here.
-    """
-    message = hitl.emulator.message_payload(hitl.channel, message_ts)
-    async with httpx.AsyncClient(timeout=30) as client:
-
-        async def post(user: SlackTestUser, button_text: str, near: str) -> float:
-            body = _body(_click_payload(hitl, user, message, button_text, near))
-            started = time.monotonic()
-            headers = _form(sign_request(hitl.signing_secret, body))
-            answer = await client.post(hitl.interactions_url, content=body, headers=headers)
-            assert answer.status_code == 200
-            return time.monotonic() - started
-
-        return await asyncio.gather(*(post(*click) for click in clicks))
-
-
-def _body(payload: Any) -> bytes:
-    return urlencode({"payload": json.dumps(payload)}).encode()
-
-
-def _form(headers: dict[str, str]) -> dict[str, str]:
-    return {"Content-Type": "application/x-www-form-urlencoded", **headers}
 
 
 async def _nothing_happened(hitl: HitlHarness, approval: Approval) -> None:
@@ -104,7 +63,7 @@ async def test_forged_missing_stale_and_garbled_signatures_are_refused_and_chang
     approval = await _open(hitl, four_kinds())
     alice = hitl.user("U0ALICE", "alice")
     message = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
-    body = _body(_click_payload(hitl, alice, message, "Approve", "deploy_service"))
+    body = form_body(click_payload(hitl, alice, [message], "Approve", "deploy_service"))
     now = int(time.time())
     refused = {
         "forged": (body, sign_request("not-the-secret", body)),
@@ -121,13 +80,13 @@ async def test_forged_missing_stale_and_garbled_signatures_are_refused_and_chang
         "not utf-8": (b"\xff\xfe" + body, sign_request(hitl.signing_secret, b"\xff\xfe" + body)),
     }
     for case, (sent, headers) in refused.items():
-        answer = await alice.post_raw(sent, _form(headers))
+        answer = await alice.post_raw(sent, form_headers(headers))
         assert answer.status_code == 401, case
         assert answer.json()["error"] == "invalid_signature", case
     await _nothing_happened(hitl, approval)
 
     # The same click, signed right, is acted on.
-    answer = await alice.post_raw(body, _form(sign_request(hitl.signing_secret, body)))
+    answer = await alice.post_raw(body, form_headers(sign_request(hitl.signing_secret, body)))
     assert answer.status_code == 200
     assert await _decisions(hitl, approval.id) == [("deploy", "U0ALICE")]
 
@@ -136,7 +95,7 @@ async def test_malformed_payloads_get_a_400_and_change_nothing(hitl: HitlHarness
     approval = await _open(hitl, four_kinds())
     alice = hitl.user("U0ALICE", "alice")
     message = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
-    good = _click_payload(hitl, alice, message, "Approve", "deploy_service")
+    good = click_payload(hitl, alice, [message], "Approve", "deploy_service")
     bad_value = {**good, "actions": [{**good["actions"][0], "value": "{not json"}]}
     no_user = {key: value for key, value in good.items() if key != "user"}
     no_actions = {**good, "actions": []}
@@ -148,15 +107,15 @@ async def test_malformed_payloads_get_a_400_and_change_nothing(hitl: HitlHarness
     bodies = {
         "not a form": b"hello there",
         "payload not JSON": urlencode({"payload": "{oops"}).encode(),
-        "payload a list": _body([1, 2]),
-        "no type": _body({"user": good["user"]}),
-        "block_actions without user": _body(no_user),
-        "block_actions without actions": _body(no_actions),
-        "our action with a forged value": _body(bad_value),
-        "our modal with forged metadata": _body(bad_metadata),
+        "payload a list": form_body([1, 2]),
+        "no type": form_body({"user": good["user"]}),
+        "block_actions without user": form_body(no_user),
+        "block_actions without actions": form_body(no_actions),
+        "our action with a forged value": form_body(bad_value),
+        "our modal with forged metadata": form_body(bad_metadata),
     }
     for case, body in bodies.items():
-        answer = await alice.post_raw(body, _form(sign_request(hitl.signing_secret, body)))
+        answer = await alice.post_raw(body, form_headers(sign_request(hitl.signing_secret, body)))
         assert answer.status_code == 400, case
         assert answer.json()["error"] == "malformed_payload", case
 
@@ -171,7 +130,7 @@ async def test_an_unknown_approval_or_row_is_answered_with_an_ephemeral(hitl: Hi
     approval = await _open(hitl, four_kinds())
     alice = hitl.user("U0ALICE", "alice")
     message = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
-    good = _click_payload(hitl, alice, message, "Approve", "deploy_service")
+    good = click_payload(hitl, alice, [message], "Approve", "deploy_service")
     for approval_id, row_id in (("no-such-approval", "deploy"), (approval.id, "no-such-row")):
         value = json.dumps({"a": approval_id, "r": row_id, "c": "approve"})
         payload = {**good, "actions": [{**good["actions"][0], "value": value, "action_ts": str(time.time())}]}
@@ -223,7 +182,7 @@ async def test_a_double_click_and_a_redelivery_decide_once(hitl: HitlHarness) ->
     # Slack delivers the click again (it thought the ack was lost): silently nothing changes.
     assert (await alice.redeliver(retry_num=1)).status_code == 200
     assert (await alice.redeliver(retry_num=2)).status_code == 200
-    await _click_all(hitl, ts, [(alice, "Approve", "tool call 01")] * 2)
+    await click_all(hitl, ts, [(alice, "Approve", "tool call 01")] * 2)
     await hitl.settle()
     assert await _decisions(hitl, approval.id) == [("r00", "U0ALICE"), ("r01", "U0ALICE")]
     notes = [note.text for note in hitl.emulator.ephemerals("U0ALICE")]
@@ -237,7 +196,7 @@ async def test_people_deciding_the_same_rows_at_once_each_get_one_answer(hitl: H
     clicks = []
     for index in range(10):
         clicks += [(alice, "Approve", f"tool call {index:02d}"), (bob, "Reject", f"tool call {index:02d}")]
-    acks = await _click_all(hitl, ts, clicks)
+    acks = await click_all(hitl, ts, clicks)
     assert max(acks) < 3.0  # Slack's deadline
     final = await hitl.engine.wait_until_final(approval.id, timeout=15)
     await hitl.settle()
@@ -303,14 +262,14 @@ async def test_clicks_on_a_finished_or_expired_approval_are_answered_with_why(hi
     stale = hitl.emulator.message_payload(hitl.channel, finished.message_ts)
     await alice.click(hitl.channel, finished.message_ts, button_text="Approve")
     await hitl.engine.wait_until_final(finished.id, timeout=15)
-    await bob.send_payload(_click_payload(hitl, bob, stale, "Reject", "tool call 00"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Reject", "tool call 00"))
 
     expiring = await _open(hitl, four_kinds(), expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.3))
     stale = hitl.emulator.message_payload(hitl.channel, expiring.message_ts)
     expired = await hitl.engine.wait_until_final(expiring.id, timeout=15)  # the sweeper expires it
     assert expired.status == "expired"
-    await bob.send_payload(_click_payload(hitl, bob, stale, "Provide input", "choose the size"))
-    await bob.send_payload(_click_payload(hitl, bob, stale, "Approve", "deploy_service"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Provide input", "choose the size"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Approve", "deploy_service"))
     await hitl.settle()
 
     notes = [note.text for note in hitl.emulator.ephemerals("U0BOB")]
