@@ -12,6 +12,7 @@ engine directly, for what Slack adds nothing to (per-call mode, repeated resumes
 
 from __future__ import annotations
 
+import importlib.util
 import operator
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pytest
+import structlog
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -754,3 +756,23 @@ async def test_in_memory_saver_works_in_one_process(tmp_path):
     finally:
         await engine.drain()
         await store.close()
+
+
+async def test_the_cookbook_example_runs_offline_and_prints_the_decided_thread(capsys):
+    path = Path(__file__).parents[2] / "cookbook" / "langgraph_example.py"
+    spec = importlib.util.spec_from_file_location("langgraph_example", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    try:
+        await example.main()
+    finally:
+        structlog.reset_defaults()  # the example quiets slack_hitl's logs for the whole process
+
+    printed = capsys.readouterr().out
+    assert "approval completed" in printed
+    assert "`delete_account` skipped: User rejected the tool call for `delete_account` with reason: VIP" in printed
+    assert "- update_address: order A-17 now goes to 9 Rue Neuve, Lyon" in printed
+    assert "- ask_user: DHL" in printed and "- warehouse_stock: 3 in stock, aisle 12" in printed
+    assert "- send_email: emailed bob@example.com: 'Your refund and replacement'" in printed
