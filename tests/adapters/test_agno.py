@@ -30,6 +30,7 @@ from agno.models.message import Message
 from agno.run import RunContext
 from agno.run.base import RunStatus
 from agno.tools import tool
+from agno.tools.user_control_flow import UserControlFlowTools
 from agno.tools.user_feedback import UserFeedbackTools
 from slack_hitl_agno import AgnoAdapter, NotPaused
 from slack_hitl_agno.testing import ScriptedModel, ToolCall, Turn, tool_results
@@ -191,11 +192,11 @@ class RecordingPublisher(Publisher):
 
 @asynccontextmanager
 async def running_engine(
-    url: str, ledger: Ledger, db: SqliteDb | None = None
+    url: str, ledger: Ledger, db: SqliteDb | None = None, agent: Agent | None = None
 ) -> AsyncIterator[tuple[Engine, AgnoAdapter, RecordingPublisher]]:
     store = await Store.open(url)
     publisher = RecordingPublisher()
-    adapter = AgnoAdapter(build_agent(ledger, db))
+    adapter = AgnoAdapter(agent or build_agent(ledger, db))
     engine = Engine(store, adapters=[adapter], publisher=publisher)
     try:
         yield engine, adapter, publisher
@@ -406,6 +407,80 @@ async def test_rows_that_do_not_match_the_paused_run_fail_the_resume_and_leave_i
     assert "not-an-agno-requirement" in (after.last_error or "")
     assert publisher.failures and publisher.failures[0][0] == approval.id
     assert ledger.calls == [], "nothing of the run happened"
+
+
+def form_and_survey(messages: list[Message]) -> Turn:
+    """A model that asks for a form (Agno's get_user_input) and two questions, then repeats the answers."""
+    results = tool_results(messages)
+    if results:
+        return Turn(chunks=[results["call_form"], "\n", results["call_survey"]])
+    form = [
+        {"field_name": "budget", "field_type": "int", "field_description": "Monthly budget in EUR"},
+        {"field_name": "regions", "field_type": "list", "field_description": "Where to deploy"},
+        {"field_name": "dry_run", "field_type": "bool", "field_description": "Only plan"},
+    ]
+    survey = [
+        {
+            "question": "Which checks must pass?",
+            "header": "Checks",
+            "options": [{"label": "lint"}, {"label": "tests"}, {"label": "e2e"}],
+            "multi_select": True,
+        },
+        {"question": "Anything else?", "header": "Notes"},
+    ]
+    return Turn(
+        tool_calls=[
+            ToolCall("get_user_input", {"user_input_fields": form}, id="call_form"),
+            ToolCall("ask_user", {"questions": survey}, id="call_survey"),
+        ]
+    )
+
+
+@pytest.mark.anyio
+async def test_a_form_and_open_and_multi_select_questions_reach_the_model_typed(sqlite_url):
+    agent = Agent(
+        model=ScriptedModel(script=form_and_survey),
+        tools=[UserControlFlowTools(), UserFeedbackTools()],
+        telemetry=False,
+    )
+    async with running_engine(sqlite_url, Ledger(), agent=agent) as (engine, adapter, publisher):
+        approval = await adapter.pause_to_approval(engine, await agent.arun("Plan the rollout"), channel="C_OPS")
+        form = approval.row(row_id(approval, "call_form")).requirement
+        survey = approval.row(row_id(approval, "call_survey")).requirement
+        assert (form.kind, survey.kind) == ("user_input", "user_feedback")
+        assert [(f.name, f.type) for f in form.fields] == [
+            ("budget", "integer"),
+            ("regions", "long_text"),
+            ("dry_run", "boolean"),
+        ]
+        checks, notes = survey.questions
+        assert (checks.name, checks.multiple, checks.options) == ("checks", True, ("lint", "tests", "e2e"))
+        assert (notes.name, notes.options, notes.allow_free_text) == ("notes", (), True)
+
+        await engine.decide(
+            approval.id,
+            form.id,
+            DecisionInput(values={"budget": "1200", "regions": '["eu-west", "us-east"]', "dry_run": True}),
+            ALICE,
+        )
+        await engine.decide(
+            approval.id,
+            survey.id,
+            DecisionInput(values={"checks": {"selected": ["lint", "e2e"]}, "notes": "ship before friday"}),
+            BOB,
+        )
+        done = await engine.wait_until_final(approval.id, timeout=10)
+        said = "".join(texts(publisher.events[approval.id]))
+
+    assert done.status == "approved"
+    expected_form = [
+        {"name": "budget", "value": 1200},
+        {"name": "regions", "value": ["eu-west", "us-east"]},
+        {"name": "dry_run", "value": True},
+    ]
+    assert f"User inputs retrieved: {json.dumps(expected_form)}" in said, "typed values, the list parsed from JSON"
+    assert '"selected": ["lint", "e2e"]' in said
+    assert '{"question": "Anything else?", "selected": ["ship before friday"]}' in said
 
 
 # -- a resume in another process ------------------------------------------------------------------------

@@ -93,7 +93,10 @@ class AgnoAdapter:
     def rows_for(self, run: RunOutput) -> list[Requirement]:
         """The rows a person must decide for a paused run."""
         if not isinstance(run, RunOutput):
-            raise NotPaused(f"expected the agno RunOutput of a paused run, got {type(run).__name__}")
+            raise NotPaused(
+                f"expected the agno RunOutput of a paused run, got {type(run).__name__}; "
+                "with arun(stream=True), pass yield_run_output=True and use the RunOutput that ends the stream"
+            )
         open_requirements = run.active_requirements
         if not run.is_paused or not open_requirements:
             raise NotPaused(f"Agno run {run.run_id} is {run.status.value}, with nothing for a person to decide")
