@@ -254,8 +254,11 @@ class Engine:
 
     async def _stream(self, approval: Approval, adapter: Adapter) -> Any:
         output: Any = None
-        async with self.publisher.continuation(approval) as sink:
-            async for event in adapter.resume(approval, idempotency_key=approval.id):
+        # aclosing: the adapter's generator is closed in this task even when a sink raises,
+        # which frameworks with context-bound cleanup (Pydantic AI on 3.11) rely on.
+        events = adapter.resume(approval, idempotency_key=approval.id)
+        async with self.publisher.continuation(approval) as sink, contextlib.aclosing(events):
+            async for event in events:
                 if isinstance(event, Failed):
                     raise ResumeFailed(event.error)
                 await sink.send(event)
