@@ -288,9 +288,9 @@ async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_
 
 
 @pytest.mark.anyio
-async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_resumes_again(sqlite_url):
+async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_resumes_again(database_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(database_url, ledger) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
         await decide_first(engine, approval, order=["call_ask", "call_count", "call_report", "call_drop"])
