@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -545,3 +547,16 @@ async def test_slack_resume_after_restart_with_a_new_engine_on_the_same_database
         assert done.status == "approved"
         assert ("notify_customer", {"message": "Your replacement is on its way"}) in after.calls
     model_after.assert_complete()
+
+
+def test_the_cookbook_example_runs_offline_and_prints_the_decided_thread() -> None:
+    example = Path(__file__).parents[2] / "cookbook" / "openai_agents_example.py"
+    finished = subprocess.run([sys.executable, str(example)], capture_output=True, text=True, timeout=180)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    printed = finished.stdout
+    assert printed.startswith("approval completed")
+    assert ">VIP customer: the account manager decides" in printed  # the decided row shows the reason
+    assert "- close_account: VIP customer: the account manager decides" in printed  # and the model read it
+    assert "- refund_order: refunded 25.00 EUR on A-17" in printed
+    assert '- shipping_address: {"street": "1 Main St", "city": "Lyon"}' in printed
+    assert '"selected": ["DHL"]' in printed and '- warehouse_stock: {"sku": "KB-42", "in_stock": 3}' in printed
