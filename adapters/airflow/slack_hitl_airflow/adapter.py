@@ -98,19 +98,22 @@ class AirflowAdapter:
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
         plans = await self._plan(approval)
         await self._wait_until_old_enough([p for p in plans if p.to_write])
+        dag_id, run_id = approval.resume_state["dag_id"], approval.resume_state["run_id"]
+        follower = RunFollower(self.client, dag_id, run_id, interval=self.follow_interval, timeout=self.follow_timeout)
+        baseline = await follower.snapshot()
         await self._write(plans, bound)
         for plan in plans:
             yield self._answer_event(plan)
-        dag_id, run_id = approval.resume_state["dag_id"], approval.resume_state["run_id"]
         link = approval.resume_state.get("ui_url") or run_url(self.ui_base_url or self.client.base_url, dag_id, run_id)
-        follower = RunFollower(self.client, dag_id, run_id, interval=self.follow_interval, timeout=self.follow_timeout)
         branches = {
             p.request.key.task_id: ", ".join(p.answer.chosen_options)
             for p in plans
             if p.answer and p.request.operator == BRANCH_OPERATOR
         }
         async for event in follower.follow(
-            answered={p.request.task_instance.id for p in plans if p.outcome == "written"}, branches=branches
+            answered={p.request.task_instance.id for p in plans if p.outcome == "written"},
+            branches=branches,
+            baseline=baseline,
         ):
             yield event
         yield TextDelta(text=f"\n<{link}|Open the run in Airflow>\n")

@@ -46,33 +46,39 @@ class RunFollower:
         self.resume_grace = resume_grace
         self.run_state: str | None = None
 
-    async def follow(self, *, answered: set[str], branches: dict[str, str]) -> AsyncIterator[ContinuationEvent]:
+    async def snapshot(self) -> dict[tuple[str, int], str | None]:
+        """The state of every task of the run now: take it before writing answers, so no change is missed."""
+        return {
+            (ti.task_id, ti.map_index): ti.state for ti in await self.client.task_instances(self.dag_id, self.run_id)
+        }
+
+    async def follow(
+        self, *, answered: set[str], branches: dict[str, str], baseline: dict[tuple[str, int], str | None]
+    ) -> AsyncIterator[ContinuationEvent]:
         """Events until the run ends, pauses again, or ``timeout`` passes.
 
         ``answered``: task instance ids whose answer was just written (they should resume);
-        ``branches``: branch task id -> the option chosen, to say which branch was taken.
+        ``branches``: branch task id -> the option chosen, to say which branch was taken;
+        ``baseline``: the states before the answers were written (``snapshot``).
         """
         started = time.monotonic()
-        seen: dict[tuple[str, int], str | None] = {}
+        seen = dict(baseline)
         resumed: set[str] = set()
         warned = False
-        first = True
         while True:
+            # The run's state first: tasks read after it hold every change made before it ended.
+            run = await self.client.dag_run(self.dag_id, self.run_id)
+            self.run_state = run.state
             instances = await self.client.task_instances(self.dag_id, self.run_id)
             for ti in instances:
                 key = (ti.task_id, ti.map_index)
-                before = (
-                    "deferred" if ti.id in answered and key not in seen else seen.get(key, ti.state if first else None)
-                )
+                before = seen.get(key)
                 seen[key] = ti.state
                 if ti.id in answered and ti.id not in resumed and ti.state not in WAITING_STATES:
                     resumed.add(ti.id)
                     yield ToolProgress(name=ti.label, state="started", detail="resumed")
                 if ti.state != before and ti.state in _REPORTED:
                     yield self._progress(ti, branches)
-            first = False
-            run = await self.client.dag_run(self.dag_id, self.run_id)
-            self.run_state = run.state
             if run.finished:
                 yield TextDelta(text=f"\nRun `{self.run_id}` finished: *{run.state}*.")
                 return

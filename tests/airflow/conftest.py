@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
+
+from slack_hitl import Approval, ContinuationEvent, ContinuationSink, Engine, Publisher, Store
+from tests.airflow.fake_airflow import FakeAirflow
+from tests.airflow.support import AIRFLOW
+
+
+class _Sink(ContinuationSink):
+    def __init__(self, events: list[ContinuationEvent]) -> None:
+        self.events = events
+
+    async def send(self, event: ContinuationEvent) -> None:
+        self.events.append(event)
+
+
+class RecordingPublisher(Publisher):
+    """Keeps what the engine would show: opened approvals and each continuation's events."""
+
+    def __init__(self) -> None:
+        self.opened: list[str] = []
+        self.events: dict[str, list[ContinuationEvent]] = defaultdict(list)
+        self.failures: dict[str, str] = {}
+
+    async def approval_opened(self, approval: Approval) -> None:
+        self.opened.append(approval.id)
+
+    def continuation(self, approval: Approval) -> Any:
+        @asynccontextmanager
+        async def sink() -> AsyncIterator[ContinuationSink]:
+            yield _Sink(self.events[approval.id])
+
+        return sink()
+
+    async def resume_failed(self, approval: Approval, error: str) -> None:
+        self.failures[approval.id] = error
+
+
+@pytest.fixture
+def fake_airflow() -> FakeAirflow:
+    return FakeAirflow()
+
+
+@pytest.fixture
+async def airflow_client(fake_airflow: FakeAirflow) -> AsyncIterator[AirflowClient]:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=fake_airflow.app()))
+    client = AirflowClient(AIRFLOW, username=fake_airflow.username, password=fake_airflow.password, http=http)
+    yield client
+    await http.aclose()
+
+
+@pytest.fixture
+async def store(sqlite_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(sqlite_url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def engine(store: Store, publisher: RecordingPublisher) -> Engine:
+    return Engine(store, publisher=publisher, retry_backoff_seconds=0.05)
+
+
+@pytest.fixture
+def make_bridge(engine: Engine, airflow_client: AirflowClient):
+    def make(**settings: Any) -> AirflowBridge:
+        adapter_options = {
+            key: settings.pop(key)
+            for key in ("min_request_age", "follow_timeout", "follow_interval")
+            if key in settings
+        }
+        adapter = AirflowAdapter(
+            airflow_client,
+            min_request_age=adapter_options.get("min_request_age", 0.0),
+            follow_timeout=adapter_options.get("follow_timeout", 10.0),
+            follow_interval=adapter_options.get("follow_interval", 0.05),
+        )
+        options = {"channel": "C0AIRFLOW", "settle_seconds": 0.0, **settings}
+        return AirflowBridge(engine, airflow_client, BridgeSettings(**options), adapter=adapter)
+
+    return make

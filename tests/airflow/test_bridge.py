@@ -1,0 +1,279 @@
+"""The bridge and the adapter against a stand-in Airflow, with the real engine and store (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from slack_hitl_airflow import AirflowBridge
+
+from slack_hitl import Actor, DecisionInput, Done, Engine, TextDelta, ToolProgress
+from tests.airflow.fake_airflow import FakeAirflow, run_of
+from tests.airflow.support import (
+    RUN_ID,
+    approval_request,
+    branch_request,
+    entry_request,
+    hitl_request,
+    iso,
+    param,
+)
+
+pytestmark = pytest.mark.anyio
+
+ALICE = Actor(id="U0ALICE", name="alice")
+
+
+def six_of_one_run(fake: FakeAirflow) -> list[dict]:
+    requests = [
+        approval_request(params={"reviewer": param("", {"type": "string"})}),
+        entry_request(),
+        branch_request(),
+        *[hitl_request("review_item", map_index=i, options=["keep", "drop"]) for i in range(3)],
+    ]
+    for request in requests:
+        fake.add(request)
+    return requests
+
+
+async def decide_all(engine: Engine, approval_id: str, *, skip: int = 0) -> None:
+    approval = await engine.store.get(approval_id)
+    for row in approval.rows[skip:]:
+        kind = row.requirement.kind
+        submitted = (
+            DecisionInput(values={"replicas": 4})
+            if kind == "user_input"
+            else DecisionInput(choices=(row.requirement.confirmation.choices[0].value,))
+        )
+        await engine.decide(approval_id, row.id, submitted, ALICE)
+
+
+async def test_requests_of_one_run_become_one_approval_and_a_second_poll_opens_nothing(
+    fake_airflow, make_bridge, engine
+):
+    six_of_one_run(fake_airflow)
+    bridge = make_bridge()
+    first = await bridge.poll_once()
+    assert first.pending == 6 and len(first.opened) == 1
+    approval = await engine.store.get(first.opened[0])
+    assert [row.requirement.kind for row in approval.rows].count("user_input") == 1
+    assert len(approval.rows) == 6 and approval.adapter == "airflow"
+    assert approval.resume_state["dag_id"] == "release" and approval.resume_state["run_id"] == RUN_ID
+    assert approval.channel == "C0AIRFLOW"
+    again = await bridge.poll_once()
+    assert again.opened == [] and again.follow_ups == []
+    # A second bridge on the same database (a restart, another process) opens nothing either.
+    assert (await make_bridge().poll_once()).opened == []
+    assert len(await engine.store.list()) == 1
+
+
+async def test_runs_are_kept_apart(fake_airflow, make_bridge, engine):
+    for request in run_of("a", "run-1", 2) + run_of("b", "run-1", 1) + run_of("a", "run-2", 1):
+        fake_airflow.add(request)
+    report = await make_bridge().poll_once()
+    sizes = sorted([len((await engine.store.get(i)).rows) for i in report.opened])
+    assert sizes == [1, 1, 2]
+
+
+async def test_siblings_that_start_together_settle_into_one_message(fake_airflow, make_bridge, engine):
+    bridge = make_bridge(settle_seconds=5.0, max_settle_seconds=60.0)
+    fake_airflow.add(hitl_request("first", created_seconds_ago=1.0))
+    waiting = await bridge.poll_once()
+    assert waiting.opened == [] and waiting.settling == 1 and 3.0 < waiting.next_poll_in <= 4.0
+    fake_airflow.add(hitl_request("second", created_seconds_ago=0.5))
+    assert (await bridge.poll_once()).opened == []
+    for request in fake_airflow.requests.values():  # time passes
+        request["created_at"] = iso(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=6))
+    opened = (await bridge.poll_once()).opened
+    assert len(opened) == 1 and len((await engine.store.get(opened[0])).rows) == 2
+
+
+async def test_a_group_that_keeps_growing_is_opened_once_its_oldest_waited_long_enough(fake_airflow, make_bridge):
+    bridge = make_bridge(settle_seconds=5.0, max_settle_seconds=20.0)
+    fake_airflow.add(hitl_request("old", created_seconds_ago=25.0))
+    fake_airflow.add(hitl_request("new", created_seconds_ago=0.1))
+    assert len((await bridge.poll_once()).opened) == 1
+
+
+async def test_a_request_after_the_message_was_posted_is_a_follow_up_in_its_thread(fake_airflow, make_bridge, engine):
+    fake_airflow.add(hitl_request("first"))
+    bridge = make_bridge()
+    root_id = (await bridge.poll_once()).opened[0]
+    fake_airflow.add(hitl_request("late"))
+    # Not posted yet: the thread is unknown, so the late request waits.
+    assert (await bridge.poll_once()).follow_ups == []
+    await engine.store.set_messages(root_id, [("C0AIRFLOW", "1700000000.000100", 0, 0)])
+    follow_up_id = (await bridge.poll_once()).follow_ups[0]
+    follow_up = await engine.store.get(follow_up_id)
+    assert follow_up.thread_ts == "1700000000.000100" and follow_up.parent_id == root_id
+    assert [row.requirement.title for row in follow_up.rows] == ["Decide late"]
+    assert "1 more decision" in follow_up.title
+
+
+async def test_an_answer_given_in_the_airflow_ui_shows_in_its_row_with_who_and_what(fake_airflow, make_bridge, engine):
+    requests = six_of_one_run(fake_airflow)
+    bridge = make_bridge()
+    approval_id = (await bridge.poll_once()).opened[0]
+    branch = requests[2]["task_instance"]["id"]
+    fake_airflow.answer_in_ui(branch, {"id": "uma", "name": "Uma"}, ["America"])
+    report = await bridge.poll_once()
+    assert report.recorded_from_airflow == 1
+    row = (await engine.store.get(approval_id)).row(f"{branch}:1")
+    assert (row.decided_by, row.decided_by_name) == ("airflow:uma", "Uma (in Airflow)")
+    assert row.decision.choices == ("America",)
+    assert (await bridge.poll_once()).recorded_from_airflow == 0  # once is enough
+    assert fake_airflow.patches == []
+
+
+async def test_a_timeout_that_applied_the_defaults_shows_as_such(fake_airflow, make_bridge, engine):
+    request = fake_airflow.add(hitl_request("item", options=["keep", "drop"], defaults=["keep"]))
+    bridge = make_bridge()
+    approval_id = (await bridge.poll_once()).opened[0]
+    fake_airflow.answer_in_ui(request["task_instance"]["id"], None, ["keep"])
+    await bridge.poll_once()
+    row = (await engine.store.get(approval_id)).rows[0]
+    assert row.decided_by == "airflow:timeout" and row.decided_by_name == "Airflow (timed out, defaults applied)"
+
+
+async def test_a_task_that_stopped_waiting_unanswered_is_recorded_as_withdrawn(fake_airflow, make_bridge, engine):
+    request = fake_airflow.add(hitl_request("item"))
+    bridge = make_bridge()
+    approval_id = (await bridge.poll_once()).opened[0]
+    request["task_instance"]["state"] = "failed"
+    await bridge.poll_once()
+    row = (await engine.store.get(approval_id)).rows[0]
+    assert row.decided_by == "airflow:withdrawn" and "failed" in row.decided_by_name
+    assert "failed" in row.decision.reason
+
+
+async def test_nothing_is_written_until_the_last_row_then_every_answer_once(
+    fake_airflow, make_bridge, engine, publisher
+):
+    six_of_one_run(fake_airflow)
+    fake_airflow.add_task("report", dag_id="release", run_id=RUN_ID)
+    bridge = make_bridge()
+    approval_id = (await bridge.poll_once()).opened[0]
+    approval = await engine.store.get(approval_id)
+    await decide_all(engine, approval_id, skip=1)
+    await asyncio.sleep(0.2)
+    assert fake_airflow.patches == []  # five of six decided: Airflow has heard nothing
+    first = approval.rows[0]
+    await engine.decide(approval_id, first.id, DecisionInput(choices=("Approve",)), ALICE)
+    final = await engine.wait_until_final(approval_id, timeout=10)
+    assert final.status == "approved"
+    bodies = {ti_id: body for ti_id, body in fake_airflow.patches}
+    assert len(fake_airflow.patches) == 6
+    approve = first.requirement.metadata["airflow_request"]["task_instance"]["id"]
+    assert bodies[approve] == {"chosen_options": ["Approve"], "params_input": {"reviewer": "alice (U0ALICE)"}}
+    entry = next(r for r in approval.rows if r.requirement.kind == "user_input")
+    assert bodies[entry.requirement.metadata["airflow_request"]["task_instance"]["id"]] == {
+        "chosen_options": ["OK"],
+        "params_input": {"replicas": 4},
+    }
+    events = publisher.events[approval_id]
+    progress = [(e.name, e.state, e.detail) for e in events if isinstance(e, ToolProgress)]
+    assert ("approve", "started", "answer written: Approve") in progress
+    assert ("region", "finished", "branch taken: Europe") in progress
+    assert ("report", "finished", "succeeded") in progress
+    assert any(isinstance(e, TextDelta) and "finished: *success*" in e.text for e in events)
+    done = events[-1]
+    assert isinstance(done, Done) and done.output["run_state"] == "success"
+    assert {row["outcome"] for row in done.output["rows"].values()} == {"written"}
+
+
+async def test_an_answer_airflow_would_fail_on_is_never_written(fake_airflow, make_bridge, engine, publisher):
+    fake_airflow.add(hitl_request("a"))
+    fake_airflow.add(hitl_request("b", params={"code": param("1", {"type": "string", "pattern": "^[0-9]+$"})}))
+    approval_id = (await make_bridge().poll_once()).opened[0]
+    approval = await engine.store.get(approval_id)
+    await engine.decide(approval_id, approval.rows[0].id, DecisionInput(choices=("yes",)), ALICE)
+    # The pattern is beyond what the form checks: the value reaches the resume, which refuses it.
+    await engine.decide(
+        approval_id, approval.rows[1].id, DecisionInput(choices=("yes",), values={"code": "abc"}), ALICE
+    )
+    await engine.drain()
+    failed = await engine.store.get(approval_id)
+    assert failed.status == "pending" and "b.code" in failed.last_error and "does not match" in failed.last_error
+    assert fake_airflow.patches == []
+
+
+async def test_a_refused_write_leaves_the_approval_retryable_and_the_retry_writes_only_what_is_missing(
+    fake_airflow, make_bridge, engine, publisher
+):
+    for request in run_of("release", RUN_ID, 3):
+        fake_airflow.add(request)
+    fake_airflow.patch_failures["task_1"] = 403
+    approval_id = (await make_bridge().poll_once()).opened[0]
+    await decide_all(engine, approval_id)
+    await engine.drain()
+    failed = await engine.store.get(approval_id)
+    assert failed.status == "pending" and "403" in failed.last_error and failed.all_decided
+    assert sorted(fake_airflow.requests[ti]["task_instance"]["task_id"] for ti, _ in fake_airflow.patches) == [
+        "task_0",
+        "task_2",
+    ]
+    del fake_airflow.patch_failures["task_1"]
+    assert await engine.retry(approval_id)
+    final = await engine.wait_until_final(approval_id, timeout=10)
+    assert final.status == "approved"
+    written = [fake_airflow.requests[ti]["task_instance"]["task_id"] for ti, _ in fake_airflow.patches]
+    assert sorted(written) == ["task_0", "task_1", "task_2"]  # each once, the retry only wrote task_1
+
+
+async def test_a_request_answered_in_airflow_just_before_the_write_is_reported_not_overwritten(
+    fake_airflow, make_bridge, engine, publisher
+):
+    requests = [fake_airflow.add(r) for r in run_of("release", RUN_ID, 2)]
+    raced = requests[1]["task_instance"]["id"]
+
+    def answer_first(ti_id: str) -> None:
+        if ti_id == raced and not fake_airflow.requests[raced]["response_received"]:
+            fake_airflow.answer_in_ui(raced, {"id": "uma", "name": "Uma"}, ["no"])
+
+    fake_airflow.before_patch = answer_first
+    approval_id = (await make_bridge().poll_once()).opened[0]
+    await decide_all(engine, approval_id)
+    final = await engine.wait_until_final(approval_id, timeout=10)
+    assert final.status == "approved"
+    assert [ti for ti, _ in fake_airflow.patches] == [requests[0]["task_instance"]["id"]]
+    events = publisher.events[approval_id]
+    assert any(isinstance(e, ToolProgress) and e.detail == "already answered by Uma in Airflow: no" for e in events)
+    done = events[-1]
+    assert done.output["rows"][f"{raced}:1"]["outcome"] == "answered_elsewhere"
+    assert done.output["rows"][f"{raced}:1"]["answered_in_airflow_by"] == "Uma"
+
+
+async def test_a_request_younger_than_the_minimum_age_is_not_answered_yet(fake_airflow, make_bridge, engine):
+    request = fake_airflow.add(hitl_request("fresh", created_seconds_ago=0.0))
+    bridge = make_bridge(min_request_age=1.5)
+    approval_id = (await bridge.poll_once()).opened[0]
+    await decide_all(engine, approval_id)
+    await engine.wait_until_final(approval_id, timeout=10)
+    created = dt.datetime.fromisoformat(request["created_at"])
+    answered = dt.datetime.fromisoformat(fake_airflow.requests[request["task_instance"]["id"]]["responded_at"])
+    assert (answered - created).total_seconds() >= 1.5
+
+
+async def test_an_expired_token_is_renewed_between_polls(fake_airflow, make_bridge, airflow_client):
+    fake_airflow.add(hitl_request("x"))
+    bridge = make_bridge()
+    await bridge.poll_once()
+    fake_airflow.expire_tokens()
+    assert (await bridge.poll_once()).pending == 1
+
+
+async def test_a_notifier_announcement_makes_the_bridge_poll_at_once(fake_airflow, make_bridge, engine):
+    bridge: AirflowBridge = make_bridge(poll_interval=60.0)
+    running = asyncio.create_task(bridge.run())
+    try:
+        await asyncio.sleep(0.2)
+        request = fake_airflow.add(hitl_request("pushed"))
+        bridge.announce(request["task_instance"]["id"])
+        for _ in range(50):
+            if await engine.store.list():
+                break
+            await asyncio.sleep(0.05)
+        assert len(await engine.store.list()) == 1
+    finally:
+        running.cancel()
