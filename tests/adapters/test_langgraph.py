@@ -695,6 +695,43 @@ async def test_parallel_interrupts_of_four_kinds_resume_once_then_a_second_inter
         assert log.names().count("migrate_started") == 3
 
 
+async def test_two_approvals_splitting_one_pause_each_answer_only_their_interrupts(tmp_path):
+    log = ToolLog()
+    async with running(tmp_path, lambda saver: release_graph(saver, log)) as (engine, adapter, publisher):
+        paused = await adapter.graph.ainvoke({"results": []}, THREAD, version="v2")
+        by_title = {found.value["title"]: found for found in paused.interrupts}
+        ops = [by_title["Deploy v2 to prod?"], by_title["How should it scale?"]]
+        writers = [by_title["Release note"], by_title["Run the migration; paste its JSON report"]]
+        for_ops = await adapter.pause_to_approval(engine, ops, config=THREAD, channel="C1", title="Ops")
+        for_writers = await adapter.pause_to_approval(engine, writers, config=THREAD, channel="C2", title="Writers")
+
+        await decide_all(
+            engine,
+            for_ops,
+            {ops[0].id: RELEASE_DECISIONS["deploy"], ops[1].id: RELEASE_DECISIONS["scale"]},
+        )
+        assert (await engine.wait_until_final(for_ops.id, timeout=30)).status == "completed"
+        assert isinstance(publisher.events[for_ops.id][-1], Done), "the writers' interrupts are not the ops' to open"
+        assert {found.id for found in (await adapter.graph.aget_state(THREAD)).interrupts} == {w.id for w in writers}
+
+        await decide_all(
+            engine,
+            for_writers,
+            {writers[0].id: RELEASE_DECISIONS["tone"], writers[1].id: RELEASE_DECISIONS["migrate"]},
+        )
+        await engine.wait_until_final(for_writers.id, timeout=30)
+        nested = publisher.events[for_writers.id][-1]
+        assert isinstance(nested, NestedPause)
+        assert [r.title for r in nested.requirements] == ["Migration touched 1200 rows: go on?"]
+        results = sorted(map(str, (await adapter.graph.aget_state(THREAD)).values.get("results", [])))
+        assert results == sorted(
+            map(
+                str,
+                [["deploy", False, "freeze until Monday"], ["scale", 4, "eu"], ["tone", ["casual"], "mention the fix"]],
+            )
+        )
+
+
 # -- bad input ----------------------------------------------------------------------------
 
 

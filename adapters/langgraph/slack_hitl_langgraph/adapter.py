@@ -33,12 +33,22 @@ from slack_hitl_langgraph.answers import middleware_decision, resume_values
 from slack_hitl_langgraph.continuation import ContinuationTranslator
 from slack_hitl_langgraph.errors import PauseNotUsable
 from slack_hitl_langgraph.output import final_output
-from slack_hitl_langgraph.pauses import ARGS, PLAIN, SOURCE, TOOL, TOOL_CALL_ID, requirements_from_interrupts
+from slack_hitl_langgraph.pauses import (
+    ARGS,
+    INTERRUPT_ID,
+    PLAIN,
+    SOURCE,
+    TOOL,
+    TOOL_CALL_ID,
+    requirements_from_interrupts,
+)
 
 log = structlog.get_logger("slack_hitl_langgraph")
 
 CONFIGURABLE = "configurable"
 INTERRUPT_IDS = "interrupt_ids"
+OTHER_INTERRUPTS = "other_interrupts"
+"""Interrupts pending at the pause that another approval answers."""
 _STREAM_MODES = ["messages", "updates"]
 
 Paused = GraphOutput[Any] | StateSnapshot | Sequence[Interrupt]
@@ -92,7 +102,7 @@ class LangGraphAdapter:
             title=title,
             requirements=requirements,
             adapter=self,
-            resume_state={CONFIGURABLE: configurable, INTERRUPT_IDS: ids},
+            resume_state=_resume_state(configurable, interrupts, pending - set(ids)),
             channel=channel,
             thread_ts=thread_ts,
             expires_at=expires_at,
@@ -110,17 +120,15 @@ class LangGraphAdapter:
         # A resume that already happened (the process died after LangGraph saved it) must not
         # answer the interrupts again: only the ones still pending are sent.
         to_send = {interrupt_id: value for interrupt_id, value in answers.items() if interrupt_id in pending}
-        run_input: Command[Any] | None = Command(resume=to_send) if to_send else None
-        runs = bool(to_send) or (bool(state.next) and not state.interrupts)
         bound.info("langgraph_resume", answering=sorted(to_send), already_answered=sorted(set(answers) - pending))
 
         translator = ContinuationTranslator(rejected_calls=_rejected_calls(approval))
-        for row in approval.rows:
-            meta = row.requirement.metadata
-            if meta[SOURCE] != PLAIN and meta.get(TOOL_CALL_ID) and _runs_tool(row):
+        if to_send or (state.next and not state.interrupts):
+            for row in _rows_that_run(approval, to_send):
+                meta = row.requirement.metadata
                 for event in translator.tool_started(meta[TOOL_CALL_ID], meta[TOOL], _executed_args(row)):
                     yield event
-        if runs:
+            run_input = Command(resume=to_send) if to_send else None
             async for part in self.graph.astream(
                 run_input, config, stream_mode=_STREAM_MODES, version="v2", subgraphs=True
             ):
@@ -128,18 +136,19 @@ class LangGraphAdapter:
                     yield event
 
         after = await self.graph.aget_state(config)
-        if after.interrupts:
-            requirements = requirements_from_interrupts(after.interrupts, after)
-            ids = sorted(found.id for found in after.interrupts)
-            bound.info("langgraph_paused_again", interrupts=ids)
+        # Interrupts another approval answers (the run was paused on more than this one covers) stay theirs.
+        others = set(approval.resume_state.get(OTHER_INTERRUPTS, ())) & {found.id for found in after.interrupts}
+        new = [found for found in after.interrupts if found.id not in others]
+        if new:
+            bound.info("langgraph_paused_again", interrupts=sorted(found.id for found in new))
             yield NestedPause(
                 title=f"{approval.title} (continued)",
-                requirements=tuple(requirements),
-                resume_state={CONFIGURABLE: config[CONFIGURABLE], INTERRUPT_IDS: ids},
+                requirements=tuple(requirements_from_interrupts(new, after)),
+                resume_state=_resume_state(config[CONFIGURABLE], new, others),
             )
             return
         summary, output = final_output(after.values)
-        bound.info("langgraph_finished")
+        bound.info("langgraph_finished", still_paused_elsewhere=sorted(others))
         yield Done(summary=summary, output=output)
 
     def _resumable_configurable(self, config: RunnableConfig) -> dict[str, Any]:
@@ -177,14 +186,27 @@ def _interrupts_of(paused: Paused) -> list[Interrupt]:
     return found
 
 
-def _runs_tool(row: Row) -> bool:
-    """The person let this tool call run (approved it, or edited its arguments)."""
-    decision, kind = row.decision, row.requirement.kind
-    if decision is None:
-        return False
-    return (kind == "confirmation" and decision.outcome == "approved") or (
-        kind == "user_input" and decision.outcome == "answered"
-    )
+def _resume_state(configurable: Mapping[str, Any], interrupts: Sequence[Interrupt], others: set[str]) -> dict[str, Any]:
+    return {
+        CONFIGURABLE: dict(configurable),
+        INTERRUPT_IDS: sorted(found.id for found in interrupts),
+        OTHER_INTERRUPTS: sorted(others),
+    }
+
+
+def _rows_that_run(approval: Approval, answering: Mapping[str, Any]) -> list[Row]:
+    """The tool calls a person let run (approved, or edited), among the interrupts being answered now."""
+    running = []
+    for row in approval.rows:
+        meta, decision, kind = row.requirement.metadata, row.decision, row.requirement.kind
+        if meta[SOURCE] == PLAIN or not meta.get(TOOL_CALL_ID) or meta[INTERRUPT_ID] not in answering:
+            continue
+        if decision is not None and (
+            (kind == "confirmation" and decision.outcome == "approved")
+            or (kind == "user_input" and decision.outcome == "answered")
+        ):
+            running.append(row)
+    return running
 
 
 def _executed_args(row: Row) -> Mapping[str, Any]:
