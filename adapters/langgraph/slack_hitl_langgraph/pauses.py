@@ -131,7 +131,9 @@ def _tool_row(
     if "approve" in allowed or "reject" in allowed:
         flags["requires_confirmation"] = True
         editable, metadata[JSON_FIELDS] = _optional_fields(editable, metadata.get(JSON_FIELDS, []))
-    elif editable:
+    elif "edit" in allowed:
+        if not editable:
+            raise ValueError(f"tool {name!r} allows only edit, but its call has no arguments to edit")
         flags["user_input_fields"] = editable
     elif isinstance(question, str) and question.strip():
         flags["questions"] = (_ask_user_question(question, args.get("options")),)
