@@ -6,7 +6,7 @@ last row is decided. This module is the public API.
 """
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import SYSTEM, Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.classifier import classify
 from slack_hitl.decisions import Decision, DecisionInput, Outcome, validate_decision
 from slack_hitl.engine import ContinuationSink, DecideOutcome, Engine, Publisher
@@ -33,12 +33,14 @@ from slack_hitl.requirements import (
     Kind,
     Question,
     Requirement,
+    ResultFormat,
 )
 from slack_hitl.status import ApprovalStatus, aggregate_outcome
 from slack_hitl.store import Store
 
 __all__ = [
     "APPROVE",
+    "EXPIRY",
     "REJECT",
     "SYSTEM",
     "Actor",
@@ -71,6 +73,7 @@ __all__ = [
     "Publisher",
     "Question",
     "Requirement",
+    "ResultFormat",
     "Row",
     "SlackHitlError",
     "Status",

@@ -92,3 +92,5 @@ class Actor(BaseModel):
 
 
 SYSTEM = Actor(id="system", name="slack_hitl")
+EXPIRY = Actor(id="system:expiry", name="expiry")
+"""Who decides the rows an expiry settles: adapters can tell "expired" from a person's rejection."""

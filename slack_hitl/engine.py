@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import SYSTEM, Actor, Approval, ExpiryPolicy
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
     AdapterNotRegistered,
@@ -300,11 +300,10 @@ class Engine:
         approval = await self.store.get(approval_id)
         if approval.expiry_policy == "leave_open" or approval.status != "pending":
             return False
-        expiry = Actor(id="system:expiry", name="expiry")
         decisions = {
             row.id: expiry_decision(row.requirement, approval.expiry_policy) for row in approval.rows if not row.decided
         }
-        won = await self.store.expire(approval_id, decisions, expiry)
+        won = await self.store.expire(approval_id, decisions, EXPIRY)
         log.info("approval_expired", approval_id=approval_id, policy=approval.expiry_policy, resumed=won)
         self.publisher.approval_changed(approval_id)
         await self._notify()
