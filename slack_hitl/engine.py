@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -272,7 +273,7 @@ class Engine:
                         thread_ts=approval.thread_ts or approval.message_ts,
                         parent_id=approval.id,
                         expiry_policy=approval.expiry_policy,
-                        idempotency_key=f"{approval.id}:nested:{approval.attempts}",
+                        idempotency_key=_nested_key(approval.id, event),
                     )
                 elif isinstance(event, Done):
                     output = event.output
@@ -363,6 +364,12 @@ class Engine:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _nested_key(parent_id: str, pause: NestedPause) -> str:
+    """The same nested pause opens one approval, also when a retried resume yields it again."""
+    ids = "\n".join(sorted(r.id for r in pause.requirements))
+    return f"{parent_id}:nested:{hashlib.sha256(ids.encode()).hexdigest()[:24]}"
 
 
 def expiry_decision(requirement: Requirement, policy: ExpiryPolicy) -> Decision:
