@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, integration against real PostgreSQL and Chromium, the Slack
+# emulator end to end, the agent frameworks, and a real Airflow.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+export SLACK_HITL_TEST_POSTGRES_URL="${SLACK_HITL_TEST_POSTGRES_URL:-postgresql://postgres:postgres@127.0.0.1:5432/test}"
+export SLACK_HITL_AIRFLOW_VENV="${SLACK_HITL_AIRFLOW_VENV:-$HOME/.cache/slack-hitl/airflow-3.1}"
+export OPENAI_AGENTS_DISABLE_TRACING=1
+set +e
+.venv/bin/pytest "$@"
+status=$?
+set -e
+if [ "$status" = 5 ]; then
+    echo "pytest collected no tests: that is a failure here" >&2
+    exit 1
+fi
+exit "$status"
