@@ -411,6 +411,14 @@ class SlackTestUser:
         candidates = [self.emulator.message_payload(channel, ts)]
         candidates += [self.emulator.message_payload(channel, m.ts) for m in self.emulator.thread(channel, ts)]
         message, button = find_button(candidates, button_text=button_text, near=near)
+        return await self.click_rendered(channel, message, button)
+
+    async def click_rendered(self, channel: str, message: JSONDict, button: RenderedButton) -> httpx.Response:
+        """Click `button` of `message` (a `message_payload`), for callers that already know which button.
+
+        A console showing the emulator's messages knows exactly what a person pressed; it
+        finds the `RenderedButton` with `rendered_buttons` and sends the same payload `click` would.
+        """
         return await self.send_payload(self._block_actions_payload(channel, message, button))
 
     async def submit_view(
