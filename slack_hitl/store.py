@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import JSON, String, column, event, exists, func, insert, select, update, values
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlmodel import SQLModel
 
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.decisions import Decision
@@ -110,8 +109,20 @@ class Store:
         return store
 
     async def create_schema(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Bring the schema to the newest migration (creating it in an empty database)."""
+        from slack_hitl import migrations  # Alembic loads only for stores that create
+
+        # One write transaction: SQLite's BEGIN IMMEDIATE and PostgreSQL's advisory lock make
+        # processes that open one fresh database at once take turns instead of both creating.
+        async with self.write() as conn:
+            await conn.run_sync(migrations.upgrade)
+
+    async def check_schema(self) -> None:
+        """Raise ``SchemaMismatch`` (naming the command to run) unless the schema is the newest; changes nothing."""
+        from slack_hitl import migrations
+
+        async with self.engine.connect() as conn:
+            await conn.run_sync(migrations.check)
 
     async def close(self) -> None:
         if self._flusher is not None:
