@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI
 
 from slack_hitl.engine import Engine
+from slack_hitl.slack.client import kept_alive
 from slack_hitl.slack.interactions import InteractionHandler, interactions_router
 from slack_hitl.slack.publisher import SlackPublisher
 
@@ -39,24 +40,25 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = [
-            asyncio.create_task(engine.run_sweeper(sweep_interval)),
-            asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
-        ]
-        await publisher.rerender_stale()
-        log.info("app_started")
-        try:
-            yield
-        finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            # Finish what is under way; whatever does not finish in time is picked up after restart.
-            await _within(handler.drain(), shutdown_grace_seconds)
-            await _within(engine.drain(), shutdown_grace_seconds)
-            await _within(publisher.drain(), shutdown_grace_seconds)
-            await publisher.close()
-            log.info("app_stopped")
+        async with kept_alive(publisher.client):
+            background = [
+                asyncio.create_task(engine.run_sweeper(sweep_interval)),
+                asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
+            ]
+            await publisher.rerender_stale()
+            log.info("app_started")
+            try:
+                yield
+            finally:
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
+                # Finish what is under way; whatever does not finish in time is picked up after restart.
+                await _within(handler.drain(), shutdown_grace_seconds)
+                await _within(engine.drain(), shutdown_grace_seconds)
+                await _within(publisher.drain(), shutdown_grace_seconds)
+                await publisher.close()
+                log.info("app_stopped")
 
     app = FastAPI(title="slack_hitl", lifespan=lifespan)
     app.state.engine = engine

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -44,6 +46,25 @@ def build_slack_client(
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+@asynccontextmanager
+async def kept_alive(client: AsyncWebClient) -> AsyncIterator[AsyncWebClient]:
+    """Inside, ``client`` reuses one pool of HTTP connections instead of opening one per call.
+
+    slack_sdk opens a new session (a new TCP and TLS handshake) for every call of a client
+    built without one; a long-running app should not pay that per ``chat.update``.
+    """
+    if client.session is not None and not client.session.closed:
+        yield client
+        return
+    session = aiohttp.ClientSession()
+    client.session = session
+    try:
+        yield client
+    finally:
+        client.session = None
+        await session.close()
 
 
 def slack_error(error: SlackApiError) -> str:

@@ -51,6 +51,7 @@ class SlackPublisher(Publisher):
         update_window_seconds: float = 0.4,
         retry_seconds: float = 2.0,
         max_render_attempts: int = 6,
+        max_concurrent_renders: int = 4,
         rows_per_part: int | None = None,
         stream_limits: StreamLimits | None = None,
     ) -> None:
@@ -64,6 +65,9 @@ class SlackPublisher(Publisher):
         self.stream_limits = stream_limits or StreamLimits()
         self.unposted_grace = dt.timedelta(seconds=UNPOSTED_GRACE_SECONDS)
         self.identity = BotIdentityCache(client)
+        # Few renders at a time: under load, a waiting approval gathers more changes into one
+        # update, and acks keep the CPU (Slack allows only ~50 chat.update a minute anyway).
+        self._render_slots = asyncio.Semaphore(max_concurrent_renders)
         self._dirty: set[str] = set()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
@@ -164,9 +168,11 @@ class SlackPublisher(Publisher):
         failures = 0
         while approval_id in self._dirty:
             await asyncio.sleep(self.update_window_seconds)
-            self._dirty.discard(approval_id)
             try:
-                await self._render(approval_id)
+                async with self._render_slots:
+                    # Cleared only now: changes made while waiting for a slot are in this pass.
+                    self._dirty.discard(approval_id)
+                    await self._render(approval_id)
             except UnknownApproval:
                 return
             except Exception as error:  # Slack or the database failed; the store still says it is stale
@@ -188,9 +194,9 @@ class SlackPublisher(Publisher):
     async def _render(self, approval_id: str) -> None:
         """One pass: render the stored state, post or update every part, then record the version shown."""
         approval = await self.store.get(approval_id)
-        parts = render_approval(approval, rows_per_part=self.rows_per_part)
-        for part in parts:
-            validate_message(part.blocks, part.text)
+        # Rendering is pure CPU; in a thread, the GIL hands the loop back every few ms, so
+        # acks are not held up behind a large message.
+        parts = await asyncio.to_thread(self._render_parts, approval)
         shown = await self.store.messages(approval_id)
         if shown:
             await self._update(approval, parts, shown)
@@ -198,6 +204,12 @@ class SlackPublisher(Publisher):
             await self._post(approval, parts)
         await self.store.mark_rendered(approval_id, approval.version)
         log.debug("rendered", approval_id=approval_id, version=approval.version, parts=len(parts))
+
+    def _render_parts(self, approval: Approval) -> list[MessagePart]:
+        parts = render_approval(approval, rows_per_part=self.rows_per_part)
+        for part in parts:
+            validate_message(part.blocks, part.text)
+        return parts
 
     async def _post(self, approval: Approval, parts: list[MessagePart]) -> None:
         channel = approval.channel or self.channel

@@ -1,0 +1,459 @@
+"""Ack throughput and latency of /slack/interactions against the durable-ack floor, and updates per decided row.
+
+usage: python benchmarks/bench_interactions.py [--approvals 400] [--duration 8] [--connections 50] [--runs 1]
+
+What it does, in one run:
+1. starts a SlackEmulator and opens --approvals approvals of 20 confirmation rows each with the
+   real engine and publisher (their messages are posted to the emulator);
+2. writes a wrk Lua script of signed block_actions clicks on those rows, built from the button
+   values the renderer put on the messages (each request decides a different row; wrk's two
+   threads take alternate requests);
+3. serves ../shared/bench/floor_app.py (the least a durable ack can do) with uvicorn and drives
+   it with the same wrk settings (-t2 -c50), then serves slack_hitl's app the same way (one
+   uvicorn process, uvloop and httptools where installed, as for the floor) and drives it;
+4. prints requests/s and p50/p99 ack latency of both, and slack_hitl's as ratios to the floor;
+5. sends a burst of 30 signed clicks on the 30 rows of a fresh 31-row approval and counts the
+   Slack API calls the app made for it until its message shows all 30 decisions.
+
+Needs wrk (Debian: apt-get install wrk). Payloads are Slack's block_actions shape minus the
+message's blocks (they would make the Lua script hundreds of megabytes). The app logs at
+WARNING here, as the floor logs nothing. Figures are medians over --runs runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import structlog  # noqa: E402
+
+from slack_hitl import Done, Engine, Requirement, Store  # noqa: E402
+from slack_hitl.slack.client import build_slack_client  # noqa: E402
+from slack_hitl.slack.ids import action_id, button_value  # noqa: E402
+from slack_hitl.slack.publisher import SlackPublisher  # noqa: E402
+from slack_hitl.slack.signature import sign_request  # noqa: E402
+from slack_hitl.testing.emulator import SlackEmulator  # noqa: E402
+
+FLOOR_APP_DIR = ROOT.parent / "shared" / "bench"
+SECRET = "bench-signing-secret"
+CHANNEL = "C0BENCH"
+ROWS_PER_APPROVAL = 20
+BURST_CLICKS = 30
+FLOOR_CLICKS = 60_000
+"""Distinct rows the floor's script decides (its table has 200,000), as in ../shared/bench/make_wrk_script.py."""
+TARGETS = {"throughput": 0.5, "p99": 2.0, "updates_per_row": 0.5}
+
+
+class FinishingAdapter:
+    """Resumes at once: the benchmark measures acknowledging decisions, not the run."""
+
+    name = "bench"
+
+    async def resume(self, approval: Any, *, idempotency_key: str) -> Any:
+        yield Done()
+
+
+def quiet_logs() -> None:
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+# -- the app under test (runs in its own process) ------------------------------------------------
+
+
+async def serve(db_url: str, slack_url: str, port: int) -> None:
+    import uvicorn
+
+    from slack_hitl.server import build_app
+
+    quiet_logs()
+    store = await Store.open(db_url)
+    publisher = SlackPublisher(build_slack_client("xoxb-bench", base_url=slack_url), store, channel=CHANNEL)
+    engine = Engine(store, adapters=[FinishingAdapter()], publisher=publisher)
+    app = build_app(engine=engine, publisher=publisher, signing_secret=SECRET)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    await uvicorn.Server(config).serve()
+    await store.close()
+
+
+def run_server_process(db_url: str, slack_url: str, port: int) -> None:
+    try:
+        import uvloop  # as `uvicorn` picks it for the floor (loop="auto")
+
+        uvloop.run(serve(db_url, slack_url, port))
+    except ImportError:
+        asyncio.run(serve(db_url, slack_url, port))
+
+
+# -- seeding --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    approval_id: str
+    message_ts: str
+    row_ids: tuple[str, ...]
+
+
+async def open_approvals(db_url: str, emulator: SlackEmulator, count: int, rows: int) -> list[Shown]:
+    store = await Store.open(db_url)
+    publisher = SlackPublisher(build_slack_client("xoxb-bench", base_url=emulator.base_url), store, channel=CHANNEL)
+    engine = Engine(store, adapters=[FinishingAdapter()], publisher=publisher)
+    gate = asyncio.Semaphore(16)
+
+    async def open_one(number: int) -> Shown:
+        requirements = [
+            Requirement(id=f"call_{number}_{i}", kind="confirmation", title=f"tool call {i}", arguments={"n": i})
+            for i in range(rows)
+        ]
+        async with gate:
+            opened = await engine.open_approval(title=f"Run {number}", requirements=requirements, adapter="bench")
+        approval = await store.get(opened.id)
+        assert approval.message_ts is not None, "the approval was not posted"
+        return Shown(approval.id, approval.message_ts, tuple(r.id for r in approval.rows))
+
+    shown = await asyncio.gather(*(open_one(n) for n in range(count)))
+    await publisher.drain()
+    await store.close()
+    return list(shown)
+
+
+def click(emulator: SlackEmulator, shown: Shown, row_id: str, number: int, *, index: int = 0) -> dict[str, Any]:
+    """A block_actions payload as Slack sends it for the Approve button of one row."""
+    user = f"U{number % 50:04d}"
+    return {
+        "type": "block_actions",
+        "user": {
+            "id": user,
+            "username": f"user{number % 50}",
+            "name": f"user{number % 50}",
+            "team_id": emulator.team_id,
+        },
+        "api_app_id": emulator.app_id,
+        "token": emulator.verification_token,
+        "container": {"type": "message", "message_ts": shown.message_ts, "channel_id": CHANNEL, "is_ephemeral": False},
+        "trigger_id": f"{number}.{number * 7}.{'f' * 32}",
+        "team": {"id": emulator.team_id, "domain": emulator.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": CHANNEL, "name": "bench"},
+        "message": {"type": "message", "ts": shown.message_ts, "text": "Approval needed", "bot_id": emulator.bot_id},
+        "state": {"values": {}},
+        "response_url": f"https://hooks.slack.com/actions/{emulator.team_id}/{number}/{'x' * 24}",
+        "actions": [
+            {
+                "action_id": action_id("choose", index),
+                "block_id": f"r{number}.v0.a",
+                "text": {"type": "plain_text", "text": "Approve", "emoji": True},
+                "value": button_value(shown.approval_id, row_id, "approve"),
+                "style": "primary",
+                "type": "button",
+                "action_ts": f"{time.time():.6f}{number}",
+            }
+        ],
+    }
+
+
+def form(payload: dict[str, Any]) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+# -- wrk ------------------------------------------------------------------------------------------
+
+
+def write_wrk_script(path: Path, bodies: list[bytes], threads: int, url_path: str = "/slack/interactions") -> None:
+    """A Lua script posting ``bodies`` once each, signed now; wrk's threads take alternate ones."""
+    lines = ["local reqs = {}"]
+    for number, body in enumerate(bodies, start=1):
+        headers = sign_request(SECRET, body)
+        stamp, signature = headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"]
+        lines.append(f'reqs[{number}] = {{"{body.decode()}", "{stamp}", "{signature}"}}')
+    lines.append(
+        f"""
+local next_thread = 0
+function setup(thread)
+  thread:set("thread_number", next_thread)
+  next_thread = next_thread + 1
+end
+local sent = 0
+request = function()
+  local r = reqs[((thread_number + sent * {threads}) % #reqs) + 1]
+  sent = sent + 1
+  return wrk.format("POST", "{url_path}", {{
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["X-Slack-Request-Timestamp"] = r[2],
+    ["X-Slack-Signature"] = r[3],
+  }}, r[1])
+end
+"""
+    )
+    path.write_text("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: str
+
+
+def run_wrk(url: str, script: Path, *, threads: int, connections: int, duration: int) -> Load:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    errors = "; ".join(line.strip() for line in output.splitlines() if "Non-2xx" in line or "Socket errors" in line)
+    return Load(rate, _latency(output, "50%"), _latency(output, "99%"), total, errors)
+
+
+def _latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+# -- processes --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before listening")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_floor(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {**os.environ, "FLOOR_DB": str(workdir / "floor.db"), "FLOOR_SECRET": SECRET}
+    command = [
+        sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(FLOOR_APP_DIR),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    wait_for_port(port, process)
+    return process, port
+
+
+def start_app(db_url: str, slack_url: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    command = [sys.executable, __file__, "serve", "--db", db_url, "--slack", slack_url, "--port", str(port)]
+    process = subprocess.Popen(command)
+    wait_for_port(port, process)
+    return process, port
+
+
+# -- the burst --------------------------------------------------------------------------------------
+
+
+async def burst(db_url: str, emulator: SlackEmulator, port: int) -> dict[str, Any]:
+    """30 clicks at once on a fresh approval; Slack calls the app made for it until it shows them all."""
+    (shown,) = await open_approvals(db_url, emulator, 1, BURST_CLICKS + 1)
+    store = await Store.open(db_url)
+    parts = {str(part["ts"]) for part in await store.messages(shown.approval_id)}
+    before = len(emulator.calls)
+    bodies = [form(click(emulator, shown, row_id, n)) for n, row_id in enumerate(shown.row_ids[:BURST_CLICKS])]
+    url = f"http://127.0.0.1:{port}/slack/interactions"
+    async with httpx.AsyncClient(timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post(url, content=body, headers=form_headers(sign_request(SECRET, body))) for body in bodies)
+        )
+    assert all(answer.status_code == 200 for answer in answers), [a.status_code for a in answers]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        approval = await store.get(shown.approval_id)
+        if approval.decided_count == BURST_CLICKS and shown.approval_id not in await store.stale_renders():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # let a last pass land, if any
+    decided = (await store.get(shown.approval_id)).decided_count
+    await store.close()
+    calls = emulator.calls[before:]
+    updates = [c for c in calls if c.method == "chat.update" and str(c.params.get("ts")) in parts]
+    return {
+        "decided": decided,
+        "chat_update": len(updates),
+        "all_calls": len([c for c in calls if c.method != "chat.postMessage"]),
+        "parts": len(parts),
+    }
+
+
+def form_headers(signed: dict[str, str]) -> dict[str, str]:
+    return {"Content-Type": "application/x-www-form-urlencoded", **signed}
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+async def count_decided(db_url: str) -> tuple[int, int]:
+    store = await Store.open(db_url)
+    decided = 0
+    for approval_id in await store.approval_ids():
+        decided += (await store.get(approval_id)).decided_count
+    stale = len(await store.stale_renders(limit=100_000))
+    await store.close()
+    return decided, stale
+
+
+def one_run(args: argparse.Namespace, emulator: SlackEmulator, workdir: Path) -> dict[str, Any]:
+    db_url = f"sqlite:///{workdir / 'slack_hitl.db'}"
+    started = time.monotonic()
+    shown = asyncio.run(open_approvals(db_url, emulator, args.approvals, ROWS_PER_APPROVAL))
+    print(
+        f"opened {len(shown)} approvals ({len(shown) * ROWS_PER_APPROVAL} rows) in {time.monotonic() - started:.1f} s"
+    )
+
+    floor_script, app_script = workdir / "floor.lua", workdir / "app.lua"
+    floor_bodies = [
+        form(
+            {"type": "block_actions", "user": {"id": "U0BENCH"}, "actions": [{"action_id": "approve", "value": str(n)}]}
+        )
+        for n in range(1, len(shown) * ROWS_PER_APPROVAL + 1)
+    ]
+    write_wrk_script(floor_script, floor_bodies, args.threads)
+    floor, port = start_floor(workdir)
+    try:
+        floor_load = run_wrk(f"http://127.0.0.1:{port}/slack/interactions", floor_script, **wrk_settings(args))
+    finally:
+        stop(floor)
+
+    app_bodies = [
+        form(click(emulator, approval, row_id, n * ROWS_PER_APPROVAL + i))
+        for n, approval in enumerate(shown)
+        for i, row_id in enumerate(approval.row_ids)
+    ]
+    write_wrk_script(app_script, app_bodies, args.threads)
+    app, port = start_app(db_url, emulator.base_url)
+    try:
+        calls_before = len(emulator.calls_to("chat.update"))
+        app_load = run_wrk(f"http://127.0.0.1:{port}/slack/interactions", app_script, **wrk_settings(args))
+        time.sleep(3)  # re-renders after the load
+        updates_under_load = len(emulator.calls_to("chat.update")) - calls_before
+        decided, stale = asyncio.run(count_decided(db_url))
+        burst_result = asyncio.run(burst(db_url, emulator, port))
+    finally:
+        stop(app)
+    return {
+        "floor": floor_load,
+        "app": app_load,
+        "decided": decided,
+        "rows": len(app_bodies),
+        "stale": stale,
+        "updates_under_load": updates_under_load,
+        "burst": burst_result,
+    }
+
+
+def wrk_settings(args: argparse.Namespace) -> dict[str, int]:
+    return {"threads": args.threads, "connections": args.connections, "duration": args.duration}
+
+
+def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    def median(pick: Any) -> float:
+        return statistics.median(pick(run) for run in runs)
+
+    floor_rps, app_rps = (
+        median(lambda r: r["floor"].requests_per_second),
+        median(lambda r: r["app"].requests_per_second),
+    )
+    floor_p50, app_p50 = median(lambda r: r["floor"].p50_ms), median(lambda r: r["app"].p50_ms)
+    floor_p99, app_p99 = median(lambda r: r["floor"].p99_ms), median(lambda r: r["app"].p99_ms)
+    burst_updates = median(lambda r: r["burst"]["chat_update"]) / BURST_CLICKS
+    burst_calls = median(lambda r: r["burst"]["all_calls"]) / BURST_CLICKS
+    print(
+        f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, signed block_actions clicks, {len(runs)} run(s)"
+    )
+    print(f"{'':<22}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'floor (durable ack)':<22}{floor_rps:>12.0f}{floor_p50:>10.1f}{floor_p99:>10.1f}")
+    print(f"{'slack_hitl':<22}{app_rps:>12.0f}{app_p50:>10.1f}{app_p99:>10.1f}")
+    throughput, p99 = app_rps / floor_rps, app_p99 / floor_p99
+    print(f"{'slack_hitl / floor':<22}{throughput:>11.2f}x{app_p50 / floor_p50:>9.2f}x{p99:>9.2f}x")
+    for run in runs:
+        load = run["app"]
+        print(
+            f"  run: {load.requests} clicks sent, {run['decided']} rows decided "
+            f"({run['rows']} rows open; clicks beyond that repeat earlier ones), "
+            f"{run['updates_under_load']} chat.update under load, {run['stale']} messages left stale"
+            + (f"; wrk: {load.errors}" if load.errors else "")
+            + (f"; floor wrk: {run['floor'].errors}" if run["floor"].errors else "")
+        )
+    print(
+        f"burst of {BURST_CLICKS} clicks on one approval ({runs[0]['burst']['parts']} message parts): "
+        f"{burst_updates:.2f} chat.update per decided row, {burst_calls:.2f} Slack API calls per decided row"
+    )
+    checks = [
+        ("throughput >= 0.5x floor", throughput >= TARGETS["throughput"]),
+        ("p99 <= 2x floor", p99 <= TARGETS["p99"]),
+        ("chat.update per decided row < 0.5", burst_updates < TARGETS["updates_per_row"]),
+    ]
+    print("targets: " + ", ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="mode")
+    served = sub.add_parser("serve", help="(internal) serve the app under test")
+    served.add_argument("--db", required=True)
+    served.add_argument("--slack", required=True)
+    served.add_argument("--port", type=int, required=True)
+    parser.add_argument("--approvals", type=int, default=400)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    if args.mode == "serve":
+        run_server_process(args.db, args.slack, args.port)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    quiet_logs()
+    runs = []
+    with SlackEmulator() as emulator:
+        emulator.add_channel(CHANNEL, "bench")
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix="slack_hitl_bench_") as workdir:
+                runs.append(one_run(args, emulator, Path(workdir)))
+    report(runs, args)
+
+
+if __name__ == "__main__":
+    main()
