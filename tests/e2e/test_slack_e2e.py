@@ -1,5 +1,7 @@
 """slack_hitl end to end over real HTTP: the app under uvicorn, the real slack_sdk client, the emulator.
 
+The first test runs on SQLite and on PostgreSQL.
+
 People click the buttons and fill the modals the app really rendered; their requests are
 signed and posted to ``/slack/interactions`` as Slack posts them.
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from slack_hitl.testing.harness import HitlHarness
@@ -16,9 +19,11 @@ from tests.slack.support import ScriptedAdapter, button_texts, four_kinds, messa
 pytestmark = pytest.mark.anyio
 
 
-async def test_four_kinds_decided_in_slack_resume_once_and_stream_into_the_thread() -> None:
+async def test_four_kinds_decided_in_slack_resume_once_and_stream_into_the_thread(database_url: str) -> None:
     adapter = ScriptedAdapter()
-    async with HitlHarness(adapters=[adapter]) as hitl:
+    async with HitlHarness(adapters=[adapter], database_url=database_url) as hitl:
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{hitl.url}/healthz")).json() == {"status": "ok"}
         opened = await hitl.engine.open_approval(
             title="Release billing 2.3", requirements=four_kinds(), adapter="scripted"
         )
