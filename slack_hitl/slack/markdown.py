@@ -46,6 +46,28 @@ def cut(text: str, limit: int, mark: str = "…") -> str:
     return text[: limit - len(mark)] + mark
 
 
+def escape_cut(text: str, limit: int, mark: str = "…") -> str:
+    """``escape(text)`` cut to ``limit`` characters like ``cut_mrkdwn``, escaping no more than can show."""
+    # Escaping only lengthens text, so characters past limit + 1 can never be shown.
+    return cut_mrkdwn(escape(text[: limit + 1]), limit, mark)
+
+
+def escape_line(text: str, limit: int, mark: str = "…") -> str:
+    """User text on one line, escaped for mrkdwn and cut to ``limit`` characters."""
+    return escape_cut(one_line(clip_source(text, limit, mark)), limit, mark)
+
+
+def plain_line(text: str, limit: int, mark: str = "…") -> str:
+    """User text on one line for a plain_text object, cut to ``limit`` characters."""
+    return cut(one_line(clip_source(text, limit, mark)), limit, mark)
+
+
+def clip_source(text: str, limit: int, mark: str = "…") -> str:
+    """The start of long source text, enough to fill ``limit`` characters after conversion, marked if clipped."""
+    window = 2 * limit  # conversions shrink markup (``**x**`` -> ``*x*``) by less than half
+    return text if len(text) <= window else text[:window] + mark
+
+
 def cut_mrkdwn(text: str, limit: int, mark: str = "…") -> str:
     """Like ``cut``, but never leaves half an entity (``&am``) or half a ``<...>`` token behind."""
     if len(text) <= limit:

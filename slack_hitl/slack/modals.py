@@ -49,7 +49,7 @@ from slack_hitl.slack.limits import (
     SlackLimitError,
     view_size,
 )
-from slack_hitl.slack.markdown import cut, cut_mrkdwn, escape, one_line, to_mrkdwn
+from slack_hitl.slack.markdown import clip_source, cut, cut_mrkdwn, escape, escape_line, plain_line, to_mrkdwn
 from slack_hitl.slack.render import argument_fields, button_label, mrkdwn
 
 RADIO_MAX_OPTIONS = 5
@@ -215,11 +215,11 @@ def _choice_label(requirement: Requirement, chosen: Choice) -> str:
 
 
 def _intro(requirement: Requirement, chosen: Choice | None, caps: _Caps) -> SectionBlock:
-    pieces = [f"*{cut_mrkdwn(escape(one_line(requirement.title)), 300) or '(untitled)'}*"]
+    pieces = [f"*{escape_line(requirement.title, 300) or '(untitled)'}*"]
     if chosen is not None:
         pieces.append(f"You chose *{escape(_choice_label(requirement, chosen))}*.")
     if requirement.description.strip():
-        pieces.append(to_mrkdwn(requirement.description.strip()))
+        pieces.append(to_mrkdwn(clip_source(requirement.description.strip(), caps.intro)))
     fields = argument_fields(requirement.arguments) or None
     return SectionBlock(block_id=INTRO_BLOCK, text=mrkdwn(cut_mrkdwn("\n".join(pieces), caps.intro)), fields=fields)
 
@@ -295,10 +295,10 @@ def _input(
     optional: bool,
     hint: str | None = None,
 ) -> InputBlock:
-    hint_text = cut(one_line(hint), caps.hint) if hint and one_line(hint) else None
+    hint_text = plain_line(hint, caps.hint) if hint else None
     return InputBlock(
         block_id=block_id,
-        label=PlainTextObject(text=cut(one_line(label), caps.label) or block_id),
+        label=PlainTextObject(text=plain_line(label, caps.label) or block_id),
         element=element,
         hint=PlainTextObject(text=hint_text) if hint_text else None,
         optional=optional,
@@ -453,7 +453,7 @@ def _first(options: list[Option]) -> Option | None:
 
 
 def _option_label(text: str, index: int) -> str:
-    return cut(one_line(text), OPTION_TEXT) or f"Option {index + 1}"
+    return plain_line(text, OPTION_TEXT) or f"Option {index + 1}"
 
 
 # -- reading a submission -------------------------------------------------------------------------

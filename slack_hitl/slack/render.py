@@ -44,7 +44,16 @@ from slack_hitl.slack.limits import (
     SECTION_TEXT,
     blocks_text_length,
 )
-from slack_hitl.slack.markdown import cut, cut_mrkdwn, escape, one_line, to_mrkdwn
+from slack_hitl.slack.markdown import (
+    clip_source,
+    cut,
+    cut_mrkdwn,
+    escape_cut,
+    escape_line,
+    one_line,
+    plain_line,
+    to_mrkdwn,
+)
 
 DEFAULT_ROWS_PER_PART = 20
 INLINE_CHOICES = ACTIONS_ELEMENTS
@@ -119,19 +128,18 @@ def render_approval(
     if per_part < 1:
         raise ValueError(f"rows_per_part must be at least 1, got {per_part}")
     now = _aware(now or dt.datetime.now(dt.UTC))
-    ranges = split_rows(approval, per_part)
+    layouts = [_RowLayout.of(approval, position) for position in range(len(approval.rows))]
+    ranges = _pack(layouts, per_part)
     parts = []
     for index, (first, last) in enumerate(ranges):
-        row_blocks = [
-            block for position in range(first, last + 1) for block in _row_blocks(approval, position, decidable=None)
-        ]
+        row_blocks = [block for layout in layouts[first : last + 1] for block in layout.blocks_now(approval)]
         if index == 0:
-            blocks = [*_main_blocks(approval, now, ranges), *row_blocks]
+            head = [block.to_dict() for block in _main_blocks(approval, now, ranges)]
             text = _main_text(approval)
         else:
-            blocks = [_continuation_context(approval, first, last), *row_blocks]
-            text = cut(f"{_plain_title(approval)}: {_rows_label(first, last, len(approval.rows))}", MESSAGE_TEXT)
-        parts.append(MessagePart([block.to_dict() for block in blocks], text, first, last))
+            head = [_continuation_context(approval, first, last).to_dict()]
+            text = f"{escape_cut(_plain_title(approval), 3000)}: {_rows_label(first, last, len(approval.rows))}"
+        parts.append(MessagePart([*head, *row_blocks], text, first, last))
     return parts
 
 
@@ -141,21 +149,55 @@ def split_rows(approval: Approval, rows_per_part: int = DEFAULT_ROWS_PER_PART) -
     Depends only on the requirements (each row is weighed at its largest state), so the rows
     of a part never move to another part when rows are decided.
     """
-    if not approval.rows:
+    return _pack([_RowLayout.of(approval, position) for position in range(len(approval.rows))], rows_per_part)
+
+
+@dataclass(frozen=True)
+class _RowLayout:
+    """A row's pending blocks (its largest state, rendered once) and what it may use in any state."""
+
+    position: int
+    pending: list[dict[str, Any]]
+    text_weight: int
+
+    @classmethod
+    def of(cls, approval: Approval, position: int) -> _RowLayout:
+        row = approval.rows[position]
+        block_id = f"r{position}.v{approval.version}"
+        pending = [block.to_dict() for block in _pending_blocks(approval, row, position, block_id)]
+        room = min(SECTION_TEXT, len(_title_line(row.requirement, position)) + DECIDED_ROOM)
+        return cls(position, pending, max(blocks_text_length(pending), room))
+
+    def blocks_now(self, approval: Approval) -> list[dict[str, Any]]:
+        row = approval.rows[self.position]
+        if approval.status == "pending" and not row.decided:
+            return self.pending
+        block_id = f"r{self.position}.v{approval.version}"
+        if row.decision is not None:
+            text = _decided_text(row, self.position, self.text_weight)
+        else:
+            text = f"{_title_line(row.requirement, self.position)}\n_Not decided_"
+        return [SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()]
+
+
+def _pack(layouts: Sequence[_RowLayout], rows_per_part: int) -> list[tuple[int, int]]:
+    if rows_per_part < 1:
+        raise ValueError(f"rows_per_part must be at least 1, got {rows_per_part}")
+    if not layouts:
         return [(0, -1)]
     ranges: list[tuple[int, int]] = []
     first, blocks, text = 0, 0, 0
-    for position in range(len(approval.rows)):
-        row_blocks, row_text = _row_weight(approval, position)
+    for layout in layouts:
         block_cap = MESSAGE_BLOCKS - (MAIN_OVERHEAD_BLOCKS if not ranges else CONTINUATION_OVERHEAD_BLOCKS)
         text_cap = MAIN_ROWS_TEXT if not ranges else CONTINUATION_ROWS_TEXT
-        full = position - first >= rows_per_part or blocks + row_blocks > block_cap or text + row_text > text_cap
-        if full and position > first:
-            ranges.append((first, position - 1))
-            first, blocks, text = position, 0, 0
-        blocks += row_blocks
-        text += row_text
-    ranges.append((first, len(approval.rows) - 1))
+        count = layout.position - first
+        too_many = count >= rows_per_part or blocks + len(layout.pending) > block_cap
+        if count and (too_many or text + layout.text_weight > text_cap):
+            ranges.append((first, layout.position - 1))
+            first, blocks, text = layout.position, 0, 0
+        blocks += len(layout.pending)
+        text += layout.text_weight
+    ranges.append((first, len(layouts) - 1))
     return ranges
 
 
@@ -166,7 +208,7 @@ def render_final_text(approval: Approval) -> str:
         if row.decision is not None:
             counts[row.decision.outcome] += 1
     tally = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count)
-    head = f"Approval {approval.status}: {_safe(_plain_title(approval), 500)}"
+    head = f"Approval {approval.status}: {escape_line(_plain_title(approval), 500)}"
     lines = [f"{head} ({tally or 'nothing decided'})"]
     for position, row in enumerate(approval.rows):
         lines.append(f"• {position + 1}. {_title_text(row.requirement, 200)}: {_short_outcome(row)}")
@@ -222,13 +264,13 @@ def _context_elements(
 
 def _continuation_context(approval: Approval, first: int, last: int) -> ContextBlock:
     label = _rows_label(first, last, len(approval.rows)).capitalize()
-    text = f"*{_safe(_plain_title(approval), 200)}* (continued): {label}"
+    text = f"*{escape_line(_plain_title(approval), 200)}* (continued): {label}"
     return ContextBlock(block_id=f"ctx.v{approval.version}", elements=[mrkdwn(text)])
 
 
 def _status_text(approval: Approval) -> str | None:
     if _retryable(approval):
-        error = cut_mrkdwn(escape(approval.last_error or ""), ERROR_CAP)
+        error = escape_cut(approval.last_error or "", ERROR_CAP)
         return f":warning: *The run could not resume* (attempt {approval.attempts}). Retry when the cause is fixed.\n```{error}```"
     if approval.status == "resuming":
         return ":hourglass_flowing_sand: Every row is decided. Resuming the run…"
@@ -243,7 +285,7 @@ def _retryable(approval: Approval) -> bool:
 
 
 def _main_text(approval: Approval) -> str:
-    title = cut_mrkdwn(escape(_plain_title(approval)), 3000)
+    title = escape_cut(_plain_title(approval), 3000)
     decided = f"{approval.decided_count} of {len(approval.rows)} decided"
     if _retryable(approval):
         text = f"Resume failed, retry needed: {title}"
@@ -257,28 +299,6 @@ def _main_text(approval: Approval) -> str:
 
 
 # -- rows ---------------------------------------------------------------------------------------
-
-
-def _row_blocks(approval: Approval, position: int, *, decidable: bool | None) -> list[Block]:
-    """A row's blocks; ``decidable=None`` means as the approval stands now."""
-    row = approval.rows[position]
-    block_id = f"r{position}.v{approval.version}"
-    if decidable is None:
-        decidable = approval.status == "pending" and not row.decided
-    if row.decision is not None and not decidable:
-        _, room = _row_weight(approval, position)
-        return [SectionBlock(block_id=block_id, text=mrkdwn(_decided_text(row, position, room)))]
-    if not decidable:
-        text = f"{_title_line(row.requirement, position)}\n_Not decided_"
-        return [SectionBlock(block_id=block_id, text=mrkdwn(text))]
-    return _pending_blocks(approval, row, position, block_id)
-
-
-def _row_weight(approval: Approval, position: int) -> tuple[int, int]:
-    """Blocks and characters a row may use in any state: what it needs pending, and room for a decision."""
-    pending = [block.to_dict() for block in _row_blocks(approval, position, decidable=True)]
-    title_line = _title_line(approval.rows[position].requirement, position)
-    return len(pending), max(blocks_text_length(pending), min(SECTION_TEXT, len(title_line) + DECIDED_ROOM))
 
 
 def _pending_blocks(approval: Approval, row: Row, position: int, block_id: str) -> list[Block]:
@@ -338,13 +358,13 @@ def _choice_buttons(approval_id: str, row_id: str, choices: Iterable[Choice]) ->
 
 def button_label(choice: Choice, index: int) -> str:
     """A choice's label as Slack can show it on a button or an option (one line, at most 75 characters)."""
-    return cut(one_line(choice.text), BUTTON_TEXT) or f"Choice {index + 1}"
+    return plain_line(choice.text, BUTTON_TEXT) or f"Choice {index + 1}"
 
 
 def _pending_text(requirement: Requirement, position: int) -> str:
     pieces = [_title_line(requirement, position)]
     if requirement.description.strip():
-        pieces.append(to_mrkdwn(requirement.description.strip()))
+        pieces.append(to_mrkdwn(clip_source(requirement.description.strip(), SECTION_TEXT)))
     deciders = _deciders_text(requirement)
     if deciders:
         # Who may decide goes first so a long description cannot cut it off.
@@ -373,9 +393,9 @@ def argument_fields(arguments: dict[str, Any]) -> list[MarkdownTextObject]:
 
 
 def _argument_field(name: str, value: Any) -> str:
-    head = f"*{_safe(name, ARGUMENT_NAME_CAP) or '(unnamed)'}*\n"
-    shown = escape(show_value(value)) or "_(empty)_"
-    return head + cut_mrkdwn(shown, FIELD_CAP - len(head), CUT_MARK)
+    head = f"*{escape_line(name, ARGUMENT_NAME_CAP) or '(unnamed)'}*\n"
+    shown = escape_cut(show_value(value), FIELD_CAP - len(head), CUT_MARK)
+    return head + (shown or "_(empty)_")
 
 
 def show_value(value: Any) -> str:
@@ -399,10 +419,10 @@ def _decided_text(row: Row, position: int, room: int) -> str:
         outcome += f" · {_slack_date(row.decided_at)}"
     pieces = [title_line, outcome]
     if decision.reason:
-        pieces.append(">" + _safe(decision.reason, REASON_CAP))
+        pieces.append(">" + escape_line(decision.reason, REASON_CAP))
     summary = _decision_summary(row.requirement, decision)
     if summary:
-        pieces.append(_safe(summary, SUMMARY_CAP))
+        pieces.append(escape_line(summary, SUMMARY_CAP))
     return cut_mrkdwn("\n".join(pieces), min(SECTION_TEXT, room))
 
 
@@ -414,14 +434,14 @@ def _choice_labels(requirement: Requirement, decision: Decision) -> str:
     for value in decision.choices:
         choice = confirmation.choice(value)
         labels.append(one_line(choice.text if choice else value))
-    return _safe(", ".join(labels), CHOICE_LABELS_CAP)
+    return escape_line(", ".join(labels), CHOICE_LABELS_CAP)
 
 
 def _who(row: Row) -> str:
-    name = _safe(row.decided_by_name or "", NAME_CAP)
+    name = escape_line(row.decided_by_name or "", NAME_CAP)
     if row.decided_by and _SLACK_USER_ID.match(row.decided_by):
         return f"<@{row.decided_by}>" + (f" ({name})" if name else "")
-    return name or _safe(row.decided_by or "someone", NAME_CAP)
+    return name or escape_line(row.decided_by or "someone", NAME_CAP)
 
 
 def _decision_summary(requirement: Requirement, decision: Decision) -> str:
@@ -441,7 +461,7 @@ def _short_outcome(row: Row) -> str:
     if row.decision is None:
         return "not decided"
     who = row.decided_by_name or row.decided_by or "someone"
-    return f"{row.decision.outcome} by {_safe(who, NAME_CAP)}"
+    return f"{row.decision.outcome} by {escape_line(who, NAME_CAP)}"
 
 
 # -- small pieces ---------------------------------------------------------------------------------
@@ -452,20 +472,15 @@ def _title_line(requirement: Requirement, position: int) -> str:
 
 
 def _title_text(requirement: Requirement, limit: int) -> str:
-    return _safe(requirement.title, limit) or "(untitled)"
+    return escape_line(requirement.title, limit) or "(untitled)"
 
 
 def _plain_title(approval: Approval) -> str:
-    return one_line(approval.title) or "Approval needed"
+    return plain_line(approval.title, MESSAGE_TEXT) or "Approval needed"
 
 
 def _rows_label(first: int, last: int, total: int) -> str:
     return f"rows {first + 1}-{last + 1} of {total}"
-
-
-def _safe(text: str, limit: int) -> str:
-    """User text on one line, escaped for mrkdwn and cut to ``limit`` characters."""
-    return cut_mrkdwn(escape(one_line(text)), limit)
 
 
 def mrkdwn(text: str) -> MarkdownTextObject:
@@ -475,11 +490,11 @@ def mrkdwn(text: str) -> MarkdownTextObject:
 
 
 def _mention(user_id: str) -> str:
-    return f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else _safe(user_id, NAME_CAP)
+    return f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else escape_line(user_id, NAME_CAP)
 
 
 def _group_mention(group_id: str) -> str:
-    return f"<!subteam^{group_id}>" if _SLACK_GROUP_ID.match(group_id) else _safe(group_id, NAME_CAP)
+    return f"<!subteam^{group_id}>" if _SLACK_GROUP_ID.match(group_id) else escape_line(group_id, NAME_CAP)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

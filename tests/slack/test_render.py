@@ -34,7 +34,17 @@ from slack_hitl.slack.ids import (
     parse_action,
 )
 from slack_hitl.slack.limits import SlackLimitError, blocks_text_length, validate_message
-from slack_hitl.slack.markdown import cut, cut_mrkdwn, escape, one_line, to_mrkdwn
+from slack_hitl.slack.markdown import (
+    clip_source,
+    cut,
+    cut_mrkdwn,
+    escape,
+    escape_cut,
+    escape_line,
+    one_line,
+    plain_line,
+    to_mrkdwn,
+)
 from slack_hitl.slack.render import (
     CUT_MARK,
     MessagePart,
@@ -423,6 +433,11 @@ def test_user_text_cannot_mention_broadcast_or_link() -> None:
     assert all(obj["verbatim"] is True for obj in mrkdwn)
     header = part.blocks[0]["text"]
     assert header["type"] == "plain_text" and header["text"] == nasty  # plain text is never parsed
+    continued = render_approval(approval, now=NOW, rows_per_part=1)
+    many = make_approval(*many_confirmations(3), title=nasty)
+    for part in [*continued, *render_approval(many, now=NOW, rows_per_part=1)]:
+        assert "<!channel>" not in part.text and "&lt;!channel&gt;" in part.text
+        assert all("<!channel>" not in obj["text"] for obj in mrkdwn_objects(part.blocks))
 
 
 def test_to_mrkdwn_converts_markdown_and_escapes_the_rest() -> None:
@@ -455,6 +470,14 @@ def test_escape_cut_and_one_line() -> None:
     assert cut_mrkdwn("ab &amp; cd", 6) == "ab …"
     assert cut_mrkdwn("hi <@U0ALICE> there", 10) == "hi …"
     assert one_line("  a\n\tb  c ") == "a b c"
+    # Long user text is clipped before it is converted, and the clip is always marked.
+    assert escape_cut("<" * 10_000, 9) == "&lt;&lt;…"
+    assert escape_cut("<" * 10_000, 8) == "&lt;…"
+    assert escape_cut("a" * 10_000, 9, " (cut)") == "aaa (cut)"
+    assert clip_source("x" * 10, 5) == "x" * 10
+    assert clip_source("x" * 11, 5) == "x" * 10 + "…"
+    assert escape_line("a\n" + " " * 50_000 + "b", 20) == "a …"
+    assert plain_line("<b>\n" * 100, 12) == "<b> <b> <b>…"
 
 
 def test_final_text_sums_up_within_slacks_text_limit() -> None:
