@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 
 import pytest
-from slack_hitl_airflow import AirflowBridge
+from slack_hitl_airflow import AirflowBridge, AirflowEngine, BridgeSettings
 
-from slack_hitl import Actor, DecisionInput, Done, Engine, TextDelta, ToolProgress
+from slack_hitl import Actor, DecisionInput, DecisionInvalid, Done, Engine, TextDelta, ToolProgress
 from tests.airflow.fake_airflow import FakeAirflow, run_of
 from tests.airflow.support import (
     RUN_ID,
@@ -277,3 +277,19 @@ async def test_a_notifier_announcement_makes_the_bridge_poll_at_once(fake_airflo
         assert len(await engine.store.list()) == 1
     finally:
         running.cancel()
+
+
+async def test_the_airflow_engine_refuses_what_the_schema_refuses_when_the_row_is_decided(
+    fake_airflow, airflow_client, store, publisher
+):
+    engine = AirflowEngine(store, publisher=publisher)
+    fake_airflow.add(entry_request(params={"ticket": param("OPS-1", {"type": "string", "pattern": "^[A-Z]+-[0-9]+$"})}))
+    bridge = AirflowBridge(engine, airflow_client, BridgeSettings(channel="C0", settle_seconds=0.0))
+    approval_id = (await bridge.poll_once()).opened[0]
+    row_id = (await store.get(approval_id)).rows[0].id
+    with pytest.raises(DecisionInvalid) as refused:
+        await engine.decide(approval_id, row_id, DecisionInput(values={"ticket": "ops 12"}), ALICE)
+    assert refused.value.errors == {"ticket": "'ops 12' does not match '^[A-Z]+-[0-9]+$'"}
+    assert not (await store.get(approval_id)).rows[0].decided
+    await engine.decide(approval_id, row_id, DecisionInput(values={"ticket": "OPS-12"}), ALICE)
+    assert (await store.get(approval_id)).rows[0].decision.values == {"ticket": "OPS-12"}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "AirflowAdapter": "adapter",
+    "AirflowEngine": "engine",
     "AirflowBridge": "bridge",
     "BridgeSettings": "bridge",
     "PollReport": "bridge",
@@ -35,7 +36,9 @@ _EXPORTS = {
     "answer_for": "mapping",
     "requirement_for": "mapping",
     "notify_app": "notify",
+    "notify_route": "notify",
     "UserMap": "users",
+    "check_row_decision": "validation",
     "validate_answer": "validation",
 }
 
@@ -45,6 +48,7 @@ __all__ = [
     "AirflowBridge",
     "AirflowClient",
     "AirflowConflict",
+    "AirflowEngine",
     "AirflowError",
     "AirflowForbidden",
     "AirflowNotFound",
@@ -60,7 +64,9 @@ __all__ = [
     "RequestKey",
     "UserMap",
     "answer_for",
+    "check_row_decision",
     "notify_app",
+    "notify_route",
     "requirement_for",
     "validate_answer",
 ]
@@ -69,6 +75,7 @@ if TYPE_CHECKING:
     from slack_hitl_airflow.adapter import AirflowAdapter
     from slack_hitl_airflow.bridge import AirflowBridge, BridgeSettings, PollReport
     from slack_hitl_airflow.client import AirflowClient
+    from slack_hitl_airflow.engine import AirflowEngine
     from slack_hitl_airflow.errors import (
         AirflowAuthFailed,
         AirflowConflict,
@@ -82,9 +89,9 @@ if TYPE_CHECKING:
     )
     from slack_hitl_airflow.hitl_detail import HITLRequest, RequestKey
     from slack_hitl_airflow.mapping import Answer, MappingPolicy, answer_for, requirement_for
-    from slack_hitl_airflow.notify import notify_app
+    from slack_hitl_airflow.notify import notify_app, notify_route
     from slack_hitl_airflow.users import UserMap
-    from slack_hitl_airflow.validation import validate_answer
+    from slack_hitl_airflow.validation import check_row_decision, validate_answer
 
 
 def __getattr__(name: str) -> Any:

@@ -107,6 +107,8 @@ class AirflowBridge:
         self._wake = asyncio.Event()
         self._open: dict[str, set[str]] = {}
         """Open approvals (pending, not yet resumed) -> their undecided request ids."""
+        self.announcements = 0
+        """How many times a notifier announced a request (for operators and tests)."""
         self._announced: dict[str, float] = {}
         """Task instance ids announced by a notifier and not listed yet -> when."""
         self._started = False
@@ -137,6 +139,7 @@ class AirflowBridge:
 
         Notifiers run just before the task starts waiting, so the first poll may not see it yet.
         """
+        self.announcements += 1
         if ti_id:
             self._announced[ti_id] = time.monotonic()
         self.wake()

@@ -89,6 +89,7 @@ class AirflowClient:
         self.read_retries = read_retries
         self.calls = 0
         """HTTP requests sent, token requests included: what a poll cycle costs."""
+        self.tokens_obtained = 0
         self._version: str | None = None
 
     async def aclose(self) -> None:
@@ -121,6 +122,7 @@ class AirflowClient:
                     status=response.status_code,
                 )
             self._token = response.json()["access_token"]
+            self.tokens_obtained += 1
             log.info("airflow_token_renewed", airflow_user=self.username)
             return self._token
 

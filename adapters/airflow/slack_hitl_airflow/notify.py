@@ -24,7 +24,12 @@ NOTIFY_PATH = "/airflow/notify"
 
 
 def notify_app(bridge: AirflowBridge, *, token: str | None) -> Starlette:
-    """An ASGI app with ``POST /airflow/notify``; mount it beside the Slack interactions endpoint."""
+    """An ASGI app with only ``POST /airflow/notify``."""
+    return Starlette(routes=[notify_route(bridge, token=token)])
+
+
+def notify_route(bridge: AirflowBridge, *, token: str | None) -> Route:
+    """``POST /airflow/notify``, to add to the app that serves the Slack interactions endpoint."""
 
     async def notify(request: Request) -> JSONResponse:
         if token is not None:
@@ -46,4 +51,4 @@ def notify_app(bridge: AirflowBridge, *, token: str | None) -> Starlette:
         )
         return JSONResponse({"ok": True}, status_code=202)
 
-    return Starlette(routes=[Route(NOTIFY_PATH, notify, methods=["POST"])])
+    return Route(NOTIFY_PATH, notify, methods=["POST"])

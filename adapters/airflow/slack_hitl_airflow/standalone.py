@@ -68,6 +68,9 @@ class AirflowStandalone:
     port: int = field(default_factory=free_port)
     username: str = "admin"
     password: str = ""
+    extra_users: tuple[str, ...] = ()
+    """More simple-auth-manager users (admins); their passwords are in ``passwords`` once started."""
+    passwords: dict[str, str] = field(default_factory=dict)
     started_in: float = 0.0
     _process: subprocess.Popen[bytes] | None = None
 
@@ -92,7 +95,9 @@ class AirflowStandalone:
                 "AIRFLOW__CORE__AUTH_MANAGER": (
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                    f"{user}:admin" for user in (self.username, *self.extra_users)
+                ),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
@@ -161,9 +166,11 @@ class AirflowStandalone:
     def _read_password(self) -> bool:
         generated = self.home / "simple_auth_manager_passwords.json.generated"
         try:
-            self.password = json.loads(generated.read_text())[self.username]
+            passwords = json.loads(generated.read_text())
+            self.passwords = {user: passwords[user] for user in (self.username, *self.extra_users)}
         except (FileNotFoundError, json.JSONDecodeError, KeyError):
             return False
+        self.password = self.passwords[self.username]
         return True
 
     def wait_for_dag(self, dag_id: str, timeout: float = 90.0) -> None:

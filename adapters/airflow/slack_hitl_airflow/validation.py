@@ -8,9 +8,10 @@ the declared params, each value valid for its param's JSON schema.
 
 from __future__ import annotations
 
+from slack_hitl import Decision, DecisionInvalid, Requirement
 from slack_hitl_airflow.errors import AnswerInvalid
 from slack_hitl_airflow.hitl_detail import HITLRequest
-from slack_hitl_airflow.mapping import Answer
+from slack_hitl_airflow.mapping import REQUEST_METADATA, Answer, answer_for, request_of
 from slack_hitl_airflow.params import schema_errors
 
 OPTIONS = "chosen_options"
@@ -48,3 +49,23 @@ def validate_answer(request: HITLRequest, answer: Answer) -> None:
     problems = answer_problems(request, answer)
     if problems:
         raise AnswerInvalid(problems)
+
+
+def check_row_decision(requirement: Requirement, decision: Decision) -> None:
+    """Raise ``DecisionInvalid`` (field -> problem) when a decision of an Airflow row would make an answer
+    its request refuses: what the modal's typed fields cannot express (patterns, formats, JSON shapes).
+
+    Rows not made from an Airflow request pass unchecked.
+    """
+    if REQUEST_METADATA not in requirement.metadata:
+        return
+    fields = {f.name for f in requirement.fields}
+    try:
+        answer = answer_for(requirement, decision, slack_user="U0CHECK", slack_user_name="check")
+    except AnswerInvalid as invalid:
+        raise DecisionInvalid(invalid.errors) from None
+    problems = {
+        name: problem for name, problem in answer_problems(request_of(requirement), answer).items() if name in fields
+    }
+    if problems:
+        raise DecisionInvalid(problems)

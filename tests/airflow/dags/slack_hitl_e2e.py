@@ -42,6 +42,7 @@ with DAG(dag_id="slack_hitl_e2e", schedule=None, catchup=False, tags=["slack_hit
             "replicas": Param(3, type="integer", minimum=1, maximum=10, description="How many replicas"),
             "window": Param("night", type="string", enum=["night", "day"]),
             "notes": Param("", type=["string", "null"], maxLength=200),
+            "ticket": Param("OPS-1", type="string", pattern="^[A-Z]+-[0-9]+$", description="Change ticket"),
         },
         notifiers=_notifiers(),
     )
