@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from slack_hitl.slack.limits import BUTTON_VALUE, PRIVATE_METADATA, SlackLimitError
+from slack_hitl.slack.markdown import cut
 
 ACTION_PREFIX = "slack_hitl"
 MODAL_CALLBACK_ID = f"{ACTION_PREFIX}:decide"
@@ -119,7 +120,9 @@ def decode_metadata(metadata: str) -> ModalRef:
         raise MalformedAction(f"private_metadata must have exactly the keys a, r, v, c, ch, ts; got {sorted(payload)}")
     version = payload["v"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise MalformedAction(f"private_metadata version (v) must be a non-negative integer, got {version!r}")
+        raise MalformedAction(
+            f"private_metadata version (v) must be a non-negative integer, got {cut(repr(version), 80)}"
+        )
     return ModalRef(
         approval_id=_text(payload["a"], "approval id (a)"),
         row_id=_text(payload["r"], "row id (r)"),
@@ -158,7 +161,7 @@ def _json_object(text: str, what: str) -> dict[str, Any]:
 
 def _text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
-        raise MalformedAction(f"{what} must be a non-empty string, got {value!r}")
+        raise MalformedAction(f"{what} must be a non-empty string, got {cut(repr(value), 80)}")
     return value
 
 

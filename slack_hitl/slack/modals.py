@@ -325,6 +325,9 @@ def _number_element(field: InputField) -> NumberInputElement:
     if integer:
         low = math.ceil(low) if low is not None and math.isfinite(low) else None
         high = math.floor(high) if high is not None and math.isfinite(high) else None
+    if low is not None and high is not None and low > high:
+        # No number satisfies these bounds; let the core say so instead of Slack refusing the modal.
+        low = high = None
     return NumberInputElement(
         action_id=VALUE_ACTION_ID,
         is_decimal_allowed=not integer,

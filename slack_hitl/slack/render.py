@@ -252,8 +252,11 @@ def _context_elements(
     approval: Approval, now: dt.datetime, ranges: Sequence[tuple[int, int]]
 ) -> list[MarkdownTextObject]:
     texts = [f"*{approval.decided_count} of {len(approval.rows)} decided*"]
-    if approval.expired or (approval.expires_at is not None and _aware(approval.expires_at) <= now):
+    past = approval.expires_at is not None and _aware(approval.expires_at) <= now
+    if approval.expired or (past and approval.expiry_policy != "leave_open"):
         texts.append(":alarm_clock: Expired")
+    elif past and approval.expires_at is not None:
+        texts.append(f":hourglass: Expiry passed {_slack_date(approval.expires_at)}; still open")
     elif approval.expires_at is not None:
         texts.append(f":hourglass: Expires {_slack_date(approval.expires_at)}")
     if len(ranges) > 1:

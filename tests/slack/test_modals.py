@@ -135,6 +135,7 @@ def test_defaults_slack_cannot_show_are_left_out() -> None:
         InputField(name="d", type="date", default="next tuesday"),
         InputField(name="c", type="single_choice", choices=("a",), default="zzz"),
         InputField(name="t", default="x" * 50, max_length=10),
+        InputField(name="b", type="integer", min_value=1.2, max_value=1.8),
     )
     elements = {
         b["block_id"]: b["element"]
@@ -145,6 +146,7 @@ def test_defaults_slack_cannot_show_are_left_out() -> None:
     assert "initial_date" not in elements["f:d"]
     assert "initial_option" not in elements["f:c"]
     assert elements["f:t"]["initial_value"] == "x" * 10
+    assert "min_value" not in elements["f:b"] and "max_value" not in elements["f:b"]  # no whole number fits
 
 
 def test_many_options_become_dropdowns_grouped_past_a_hundred_with_positions_as_values() -> None:

@@ -304,6 +304,10 @@ def test_expiry_is_a_slack_date_until_it_passes() -> None:
     assert texts[1].startswith(f":hourglass: Expires <!date^{int(expires.timestamp())}^")
     later = render_approval(approval, now=expires + dt.timedelta(seconds=1))[0].blocks[1]
     assert [e["text"] for e in later["elements"]][1] == ":alarm_clock: Expired"
+    left_open = approval.model_copy(update={"expiry_policy": "leave_open"})
+    still = render_approval(left_open, now=expires + dt.timedelta(seconds=1))[0]
+    assert [e["text"] for e in still.blocks[1]["elements"]][1].startswith(":hourglass: Expiry passed <!date^")
+    assert len(buttons(still.blocks)) == 2  # still decidable
 
 
 def test_a_failed_resume_shows_the_error_and_a_retry_button() -> None:
