@@ -91,9 +91,9 @@ _OUTCOMES = {
     "answered": ":speech_balloon: *Answered*",
 }
 _FINAL_STATUS = {
-    "approved": ":white_check_mark: *Approved.* The run continues in the thread.",
-    "rejected": ":x: *Rejected.* The run continues in the thread.",
-    "completed": ":ballot_box_with_check: *Completed* (some rows were rejected). The run continues in the thread.",
+    "approved": ":white_check_mark: *Approved.* The run's continuation is in the thread.",
+    "rejected": ":x: *Rejected.* The run's continuation is in the thread.",
+    "completed": ":ballot_box_with_check: *Completed* (some rows were rejected). The run's continuation is in the thread.",
     "expired": ":alarm_clock: *Expired.* Undecided rows were settled by the expiry policy.",
     "cancelled": ":no_entry_sign: *Cancelled.* No more decisions are taken.",
 }
