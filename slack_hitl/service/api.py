@@ -1,0 +1,289 @@
+"""The HTTP API ``/v1``: open approvals, read them (long-polling if asked), list and cancel them.
+
+Every route wants ``Authorization: Bearer <SLACK_HITL_API_TOKEN>``; the token is checked
+before the body is read, so a caller without it learns nothing, not even what is invalid.
+A request is checked completely (shape, kinds, text limits, Slack's modal limits) before
+anything is stored or posted: a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.decisions import Decision
+from slack_hitl.engine import Engine
+from slack_hitl.errors import ApprovalClosed, UnknownApproval
+from slack_hitl.requirements import Kind
+from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
+from slack_hitl.service.preflight import check_fits_slack
+from slack_hitl.service.webhook import ADAPTER_NAME, callback_of, shown_url
+from slack_hitl.status import FINAL_STATUSES, ApprovalStatus
+
+log = structlog.get_logger("slack_hitl.service.api")
+
+MAX_BODY_BYTES = 512 * 1024
+MAX_WAIT_SECONDS = 60.0
+POLL_SECONDS = 0.25
+API_ACTOR = Actor(id="api", name="HTTP API")
+IDEMPOTENCY_PREFIX = "api:"
+"""API keys live in their own namespace, so a caller cannot collide with keys slack_hitl makes itself."""
+
+
+# -- what the API answers ---------------------------------------------------------------------
+
+
+class Person(BaseModel):
+    id: str
+    name: str | None = None
+
+
+class RowView(BaseModel):
+    """One row: its requirement's id, kind and title, and its decision once there is one."""
+
+    id: str
+    kind: Kind
+    title: str
+    description: str
+    decision: Decision | None
+    decided_by: Person | None
+    decided_at: dt.datetime | None
+
+
+class ApprovalView(BaseModel):
+    """An approval as the API shows it (never its callback secret)."""
+
+    id: str
+    title: str
+    status: ApprovalStatus
+    outcome: Literal["approved", "rejected", "completed"] | None
+    channel: str | None
+    thread_ts: str | None
+    message_ts: str | None
+    parent_id: str | None
+    expires_at: dt.datetime | None
+    expiry_policy: ExpiryPolicy
+    expired: bool
+    attempts: int
+    last_error: str | None
+    callback_url: str | None
+    metadata: dict[str, Any]
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    rows: list[RowView]
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalView]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def _row_view(row: Row) -> RowView:
+    return RowView(
+        id=row.id,
+        kind=row.requirement.kind,
+        title=row.requirement.title,
+        description=row.requirement.description,
+        decision=row.decision,
+        decided_by=Person(id=row.decided_by, name=row.decided_by_name) if row.decided_by else None,
+        decided_at=row.decided_at,
+    )
+
+
+def approval_view(approval: Approval) -> ApprovalView:
+    callback = callback_of(approval)
+    return ApprovalView(
+        id=approval.id,
+        title=approval.title,
+        status=approval.status,
+        outcome=approval.outcome,  # type: ignore[arg-type]
+        channel=approval.channel,
+        thread_ts=approval.thread_ts,
+        message_ts=approval.message_ts,
+        parent_id=approval.parent_id,
+        expires_at=approval.expires_at,
+        expiry_policy=approval.expiry_policy,
+        expired=approval.expired,
+        attempts=approval.attempts,
+        last_error=approval.last_error,
+        callback_url=shown_url(callback["url"]) if callback else None,
+        metadata=approval.metadata,
+        created_at=approval.created_at,
+        finished_at=approval.finished_at,
+        rows=[_row_view(row) for row in approval.rows],
+    )
+
+
+def _unprocessable(problem: InputProblem) -> HTTPException:
+    """The same shape as FastAPI's own validation errors: a list of {loc, msg, type}."""
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["body", *loc], "msg": reason, "type": "value_error"} for loc, reason in problem.problems],
+    )
+
+
+# -- the token, checked before anything else --------------------------------------------------
+
+
+def _token_route(api_token: str) -> type[APIRoute]:
+    expected = api_token.encode()
+
+    class TokenCheckedRoute(APIRoute):
+        """Refuses a request without the right bearer token (401) or with too big a body (413), before parsing it."""
+
+        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+            handle = super().get_route_handler()
+
+            async def checked(request: Request) -> Response:
+                scheme, _, given = request.headers.get("authorization", "").partition(" ")
+                if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
+                    return JSONResponse(
+                        {"detail": "a valid bearer token is required (Authorization: Bearer <SLACK_HITL_API_TOKEN>)"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+                declared = request.headers.get("content-length", "0")
+                if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(
+                    await request.body()
+                ) > MAX_BODY_BYTES:
+                    return JSONResponse(
+                        {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413
+                    )
+                return await handle(request)
+
+            return checked
+
+    return TokenCheckedRoute
+
+
+_bearer = HTTPBearer(auto_error=False, description="SLACK_HITL_API_TOKEN")
+
+
+def _documents_bearer(_: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """Puts the bearer scheme into the OpenAPI schema; the route class has already checked the token."""
+
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or wrong token"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no approval with this id"}}
+_TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": Problem, "description": "the body is too large"}}
+
+
+# -- the routes -------------------------------------------------------------------------------
+
+
+def api_router(engine: Engine, *, api_token: str) -> APIRouter:
+    """The ``/v1`` routes over ``engine``, which must have the ``webhook`` adapter (``WebhookAdapter``)."""
+    if ADAPTER_NAME not in engine.adapters:
+        raise ValueError("the engine has no webhook adapter: build it with Engine(..., adapters=[WebhookAdapter()])")
+    router = APIRouter(
+        prefix="/v1",
+        tags=["approvals"],
+        route_class=_token_route(api_token),
+        dependencies=[Depends(_documents_bearer)],
+        responses={**_UNAUTHORIZED, **_TOO_LARGE},
+    )
+    store = engine.store
+
+    @router.post(
+        "/approvals",
+        status_code=201,
+        response_model=ApprovalView,
+        responses={409: {"model": Problem, "description": "the idempotency key names another approval"}},
+    )
+    async def open_approval(request: ApprovalRequest) -> ApprovalView:
+        """Open an approval: store it and post its message. The same idempotency key returns the same approval."""
+        try:
+            requirements = to_requirements(request.requirements)
+            await asyncio.to_thread(check_fits_slack, request.title, requirements)
+        except InputProblem as problem:
+            raise _unprocessable(problem) from None
+        key = IDEMPOTENCY_PREFIX + request.idempotency_key if request.idempotency_key else None
+        options: dict[str, Any] = {
+            "title": request.title,
+            "requirements": requirements,
+            "adapter": ADAPTER_NAME,
+            "resume_state": {"callback": request.callback.model_dump(mode="json")} if request.callback else {},
+            "channel": request.channel,
+            "thread_ts": request.thread_ts,
+            "expires_at": request.expires_at,
+            "expiry_policy": request.expiry_policy,
+            "idempotency_key": key,
+            "metadata": request.metadata,
+            "actor": API_ACTOR,
+        }
+        try:
+            approval = await engine.open_approval(**options)
+        except IntegrityError:
+            # Two requests with one new key raced to insert it; the loser reads the winner's approval.
+            approval = await engine.open_approval(**options)
+        if key is not None and (
+            approval.title != request.title or [row.id for row in approval.rows] != [r.id for r in requirements]
+        ):
+            raise HTTPException(409, f"idempotency key {request.idempotency_key!r} was used for another approval")
+        return approval_view(await store.get(approval.id))
+
+    @router.get("/approvals", response_model=ApprovalList)
+    async def list_approvals(
+        status: ApprovalStatus | None = None,
+        limit: int = Query(50, ge=1, le=200),
+        offset: int = Query(0, ge=0, le=100_000),
+    ) -> ApprovalList:
+        """Approvals, newest first, optionally only those with ``status``."""
+        approvals = await store.list(status=status, limit=limit, offset=offset)
+        return ApprovalList(approvals=[approval_view(approval) for approval in approvals])
+
+    @router.get("/approvals/{approval_id}", response_model=ApprovalView, responses=_NOT_FOUND)
+    async def get_approval(
+        approval_id: str = Path(max_length=64),
+        wait: float = Query(
+            0, ge=0, le=MAX_WAIT_SECONDS, description="seconds to wait for the status to change before answering"
+        ),
+    ) -> ApprovalView:
+        """One approval. With ``wait``, answers when its status changes or ``wait`` seconds pass, whichever is first."""
+        approval = await _get(approval_id)
+        deadline = time.monotonic() + wait
+        first = approval.status
+        while approval.status == first and first not in FINAL_STATUSES and time.monotonic() < deadline:
+            await asyncio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0)))
+            approval = await _get(approval_id)
+        return approval_view(approval)
+
+    @router.post(
+        "/approvals/{approval_id}/cancel",
+        response_model=ApprovalView,
+        responses={**_NOT_FOUND, 409: {"model": Problem, "description": "the approval no longer takes decisions"}},
+    )
+    async def cancel_approval(
+        approval_id: str = Path(max_length=64), request: CancelRequest | None = None
+    ) -> ApprovalView:
+        """Cancel a pending approval: it takes no more decisions and is never resumed."""
+        await _get(approval_id)
+        try:
+            await engine.cancel(approval_id, API_ACTOR, reason=request.reason if request else None)
+        except ApprovalClosed as closed:
+            raise HTTPException(409, str(closed)) from None
+        return approval_view(await _get(approval_id))
+
+    async def _get(approval_id: str) -> Approval:
+        try:
+            return await store.get(approval_id)
+        except UnknownApproval as unknown:
+            raise HTTPException(404, str(unknown)) from None
+
+    return router

@@ -1,0 +1,174 @@
+"""The service's subcommands of ``slack-hitl``: ``serve``, ``db upgrade`` and ``manifest``.
+
+A start that cannot succeed (a setting missing or invalid, a database at an older schema,
+a token Slack refuses) stops with one line on stderr naming what to fix, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+
+import structlog
+import uvicorn
+
+from slack_hitl.errors import SlackHitlError
+
+EXIT_MISCONFIGURED = 2
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"slack-hitl {command}: {message}", file=sys.stderr)
+    return EXIT_MISCONFIGURED
+
+
+def _configure_logging(level: int) -> None:
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn whose SIGTERM / SIGINT stop it gracefully and then let ``serve`` return normally
+    (uvicorn's own handling re-raises the signal afterwards, which would skip closing the store)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop_requested, sig)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    def _stop_requested(self, sig: int) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for in-flight requests
+        self.should_exit = True
+
+
+async def _serve_until_stopped(host: str, port: int) -> int:
+    from slack_hitl.service.app import SlackHitl
+    from slack_hitl.service.settings import LOG_LEVELS, load_settings
+
+    settings = load_settings()
+    _configure_logging(LOG_LEVELS[settings.log_level])
+    hitl = await SlackHitl.connect(settings)
+    try:
+        config = uvicorn.Config(
+            hitl.app,
+            host=host,
+            port=port,
+            lifespan="on",
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=max(int(settings.shutdown_grace_seconds), 1),
+        )
+        server = _Server(config)
+        await server.serve()
+    finally:
+        await hitl.close()
+    return 0 if server.started else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_serve_until_stopped(args.host, args.port))
+    except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
+        return _fail("serve", str(error))
+
+
+# -- db upgrade -------------------------------------------------------------------------------
+
+
+async def _upgrade(url: str) -> tuple[str | None, str]:
+    from slack_hitl import migrations
+    from slack_hitl.store import Store
+
+    store = await Store.open(url, create=False)
+    try:
+        async with store.engine.connect() as conn:
+            before = await conn.run_sync(migrations.current_revision)
+        await store.create_schema()
+        return before, migrations.head_revision()
+    finally:
+        await store.close()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from slack_hitl.service.app import shown_database_url
+
+    shown = shown_database_url(args.database_url)
+    try:
+        before, head = asyncio.run(_upgrade(args.database_url))
+    except SlackHitlError as error:
+        return _fail("db upgrade", str(error))
+    except (SQLAlchemyError, OSError) as error:
+        return _fail("db upgrade", f"cannot upgrade {shown}: {type(error).__name__}: {error}".splitlines()[0])
+    if before == head:
+        print(f"{shown} is at schema revision {head}, the newest; nothing to do")
+    else:
+        print(f"{shown} upgraded from schema revision {before or 'none'} to {head}")
+    return 0
+
+
+# -- manifest ---------------------------------------------------------------------------------
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from slack_hitl.service.manifest import app_manifest, render_manifest
+
+    try:
+        manifest = app_manifest(args.request_url, name=args.name)
+    except ValueError as error:
+        return _fail("manifest", str(error))
+    sys.stdout.write(render_manifest(manifest, args.format))
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve``, ``db upgrade`` and ``manifest`` to the ``slack-hitl`` command."""
+    from slack_hitl.cli import database_url_from_env
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the service: Slack interactions, the HTTP API /v1, /healthz and the background sweeper",
+        description="Configuration comes from the environment (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, "
+        "SLACK_HITL_API_TOKEN, SLACK_HITL_DATABASE_URL, ...); see the README.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.set_defaults(run=_serve)
+
+    db = commands.add_parser("db", help="manage the database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", help="bring the schema to the newest revision (run before serve)")
+    upgrade.add_argument(
+        "--database-url",
+        default=database_url_from_env(),
+        help="default: $SLACK_HITL_DATABASE_URL, else the SQLite file slack_hitl.db",
+    )
+    upgrade.set_defaults(run=_db_upgrade)
+
+    manifest = commands.add_parser("manifest", help="print the Slack app manifest to create the app with")
+    manifest.add_argument(
+        "--request-url", required=True, help="https URL Slack posts interactions to (…/slack/interactions)"
+    )
+    manifest.add_argument("--name", default="Approvals", help="the app's name in Slack (default: Approvals)")
+    manifest.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    manifest.set_defaults(run=_manifest)

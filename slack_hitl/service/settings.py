@@ -1,0 +1,120 @@
+"""The service's configuration, read from the environment (and a ``.env`` file in the working directory).
+
+Every setting is an environment variable; the README's configuration table lists them.
+``load_settings`` turns whatever is missing or invalid into one ``SettingsInvalid`` whose
+message names each offending variable, so ``slack-hitl serve`` can stop with one clear line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from slack_hitl.cli import DEFAULT_DATABASE_URL
+from slack_hitl.errors import SlackHitlError
+from slack_hitl.slack.client import SLACK_API_URL
+
+MIN_API_TOKEN_LENGTH = 16
+
+
+class SettingsInvalid(SlackHitlError, ValueError):
+    """Some settings are missing or invalid; the message names each environment variable."""
+
+
+class Settings(BaseSettings):
+    """What ``slack-hitl serve`` (and ``SlackHitl.from_settings``) needs to run."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr = Field(validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(validation_alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(SLACK_API_URL, validation_alias="SLACK_API_URL")
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="SLACK_HITL_DATABASE_URL")
+    api_token: SecretStr = Field(validation_alias="SLACK_HITL_API_TOKEN")
+    max_attempts: int = Field(3, ge=1, le=100, validation_alias="SLACK_HITL_MAX_ATTEMPTS")
+    retry_backoff_seconds: float = Field(5.0, gt=0, le=3600, validation_alias="SLACK_HITL_RETRY_BACKOFF_SECONDS")
+    sweep_interval_seconds: float = Field(2.0, gt=0, le=600, validation_alias="SLACK_HITL_SWEEP_INTERVAL_SECONDS")
+    lease_seconds: float = Field(60.0, ge=1, le=3600, validation_alias="SLACK_HITL_LEASE_SECONDS")
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_HITL_SHUTDOWN_GRACE_SECONDS")
+    webhook_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SLACK_HITL_WEBHOOK_TIMEOUT_SECONDS")
+    log_level: str = Field("info", validation_alias="SLACK_HITL_LOG_LEVEL")
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _is_a_bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be the app's bot token (it starts with xoxb-)")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _is_set(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty (Basic Information > App Credentials > Signing Secret)")
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _is_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_API_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_API_TOKEN_LENGTH} characters (e.g. the output of `openssl rand -hex 32`)"
+            )
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _is_an_http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else f"{value}/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _is_a_known_database(cls, value: str) -> str:
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("is not a database URL (sqlite:///path.db or postgresql://user@host/db)") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"names a {backend} database, but slack_hitl supports only sqlite and postgresql")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _is_a_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (``overrides`` win, by field name); ``SettingsInvalid`` if any is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsInvalid(describe_problems(error)) from None
+
+
+def describe_problems(error: ValidationError) -> str:
+    """One line naming every offending environment variable and what is wrong with it."""
+    problems = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else "settings"
+        if problem["type"] == "missing":
+            problems.append(f"{name} is not set")
+        else:
+            reason = str(problem["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name} {reason}" if problem["type"] == "value_error" else f"{name} is invalid: {reason}")
+    return "; ".join(problems)
