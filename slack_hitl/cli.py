@@ -9,6 +9,8 @@ import sys
 
 import structlog
 
+from slack_hitl.service.commands import add_commands
+
 DEFAULT_DATABASE_URL = "sqlite:///slack_hitl.db"
 
 
@@ -58,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     traces.add_argument("--approval", help="only this approval id")
     traces.add_argument("--output", "-o", help="write to this file instead of standard output")
     traces.set_defaults(run=_traces)
+    add_commands(commands)
     return parser
 
 
