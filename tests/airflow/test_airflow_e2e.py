@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,14 +22,12 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, AirflowEngine, BridgeSettings, notify_route
+from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, AirflowEngine, BridgeSettings
 from slack_hitl_airflow.hitl_detail import HITLRequest
+from slack_hitl_airflow.service import service_app
 from slack_hitl_airflow.standalone import AirflowNotInstalled, AirflowStandalone, airflow_venv, free_port
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from slack_hitl import Approval
-from slack_hitl.server import build_app
 from slack_hitl.testing import SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import button_texts, message_text
@@ -36,10 +36,12 @@ pytestmark = [pytest.mark.airflow, pytest.mark.anyio]
 
 HERE = Path(__file__).parent
 ADAPTER_SOURCE = HERE.parents[1] / "adapters" / "airflow"
+COOKBOOK_DAGS = HERE.parents[1] / "cookbook" / "airflow" / "dags"
 DAG_ID = "slack_hitl_e2e"
 HITL_TASKS = {"approve_release", "release_details", "choose_region", "review_item"}
 SIGNING_SECRET = "e2e-signing-secret"
 NOTIFY_TOKEN = "e2e-notify-token"
+TRACES = Path(tempfile.mkdtemp(prefix="slack-hitl-traces-"))
 PLUGIN = "from slack_hitl_airflow.in_airflow.plugin import SlackHitlPlugin  # noqa: F401\n"
 
 
@@ -57,9 +59,12 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, service_port: int) -> Iter
         pytest.fail(f"{missing}. The Airflow end-to-end tests need a real Airflow; CI installs it first.")
     plugins = tmp_path_factory.mktemp("airflow-plugins")
     (plugins / "slack_hitl_plugin.py").write_text(PLUGIN)
+    dags = tmp_path_factory.mktemp("airflow-dags")
+    for dag_file in [*(HERE / "dags").glob("*.py"), *COOKBOOK_DAGS.glob("*.py")]:
+        shutil.copy(dag_file, dags / dag_file.name)
     service = f"http://127.0.0.1:{service_port}"
     standalone = AirflowStandalone(
-        dags_folder=HERE / "dags",
+        dags_folder=dags,
         plugins_folder=plugins,
         venv=venv,
         python_path=(ADAPTER_SOURCE,),
@@ -72,12 +77,26 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, service_port: int) -> Iter
             # Short-lived tokens, so that the bridge renews its token during the test for real.
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "20",
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
+            "SLACK_HITL_TRACES_DIR": str(TRACES),
         },
     )
     standalone.start()
     print(f"\nairflow standalone healthy after {standalone.started_in:.1f} s")
     try:
-        standalone.wait_for_dag(DAG_ID)
+        for dag_id in (DAG_ID, "support_ticket_review", "gather_decision_traces"):
+            standalone.wait_for_dag(dag_id)
+        # The trace DAG reads Airflow's API through a connection, as a deployment would configure it.
+        connection = {
+            "connection_id": "airflow_api",
+            "conn_type": "http",
+            "host": "127.0.0.1",
+            "port": standalone.port,
+            "login": standalone.username,
+            "password": standalone.password,
+        }
+        httpx.post(
+            f"{standalone.base_url}/api/v2/connections", json=connection, headers=standalone.auth_headers()
+        ).raise_for_status()
         yield standalone
     except BaseException:
         print(standalone.tail(120))
@@ -121,22 +140,19 @@ async def bridge_service(airflow: AirflowStandalone, hitl: HitlHarness, port: in
         BridgeSettings(channel=hitl.channel, settle_seconds=3.0, poll_interval=3.0),
         adapter=adapter,
     )
-    await bridge.start()
-    slack_app = build_app(engine=engine, publisher=hitl.publisher, signing_secret=SIGNING_SECRET)
-    app = Starlette(routes=[notify_route(bridge, token=NOTIFY_TOKEN), Mount("/", app=slack_app)])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    app = service_app(bridge, hitl.publisher, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     serving = asyncio.create_task(server.serve())
-    polling = asyncio.create_task(bridge.run())
     try:
         with anyio.fail_after(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
+            while not server.started:
+                if serving.done():
+                    serving.result()
                 await asyncio.sleep(0.05)
         yield BridgeService(bridge=bridge, engine=engine, url=f"http://127.0.0.1:{port}", hitl=hitl)
     finally:
-        polling.cancel()
         server.should_exit = True
-        await asyncio.gather(serving, polling, return_exceptions=True)
-        await engine.drain()
+        await asyncio.gather(serving, return_exceptions=True)
         await client.aclose()
 
 
@@ -165,10 +181,10 @@ async def assert_airflow_heard_nothing(
         assert request.task_instance.state == "deferred", f"{label} is {request.task_instance.state}"
 
 
-async def wait_for_run(client: AirflowClient, run_id: str, timeout: float = 120.0) -> str:
+async def wait_for_run(client: AirflowClient, run_id: str, timeout: float = 120.0, dag_id: str = DAG_ID) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = await client.dag_run(DAG_ID, run_id)
+        run = await client.dag_run(dag_id, run_id)
         if run.finished:
             return run.state
         await asyncio.sleep(1.0)
@@ -343,3 +359,56 @@ async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_a
         ]
         assert output["rows"][row_id]["outcome"] == "answered_elsewhere"
         assert output["rows"][row_id]["answered_in_airflow_by"] == "carol"
+
+
+async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace_dag_writes_it_down(
+    airflow: AirflowStandalone, service_port: int
+) -> None:
+    async with (
+        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
+        bridge_service(airflow, hitl, service_port) as service,
+    ):
+        client = service.client
+        run = await client.trigger_run("support_ticket_review", conf={"ticket_id": "T-2001"})
+        deadline = time.monotonic() + 120
+        approval = None
+        while approval is None and time.monotonic() < deadline:
+            approval = next((a for a in await hitl.store.list() if a.resume_state.get("run_id") == run.run_id), None)
+            await asyncio.sleep(0.5)
+        assert approval is not None, "the review request never reached Slack"
+        approval = await hitl.posted(approval.id)
+        shown = message_text(hitl.message(approval))
+        assert "*Ticket T-2001*" in shown and "on timeout Airflow picks `Escalate to CRE`" in shown
+        assert [
+            b
+            for b in button_texts(hitl.message(approval))
+            if b in {"Approve AI Response", "Respond Manually", "Escalate to CRE"}
+        ] == ["Approve AI Response", "Respond Manually", "Escalate to CRE"]
+
+        erin = service.user("U0ERIN", "erin")
+        await erin.click(hitl.channel, approval.message_ts, button_text="Respond Manually")
+        # The DAG's reason param may not be empty, so the reason is required in Slack.
+        refused = await erin.submit_view({"reason": ""}, allow_missing_required=True)
+        assert refused.json()["response_action"] == "errors" and "reason" in refused.json()["errors"]
+        await erin.submit_view({"reason": "Dark mode is on the roadmap for Q3; the answer must say so."})
+
+        final = await service.engine.wait_until_final(approval.id, timeout=180)
+        assert final.status == "approved"
+        assert await wait_for_run(client, run.run_id, dag_id="support_ticket_review") == "success"
+        review = (await client.run_requests("support_ticket_review", run.run_id))[0]
+        assert review.chosen_options == ("Respond Manually",)
+        assert review.params_input == {
+            "reason": "Dark mode is on the roadmap for Q3; the answer must say so.",
+            "reviewer": "erin (U0ERIN)",
+        }
+
+        # The run triggered gather_decision_traces, which wrote the trace as Markdown.
+        trace_file = TRACES / f"support_ticket_review__{run.run_id}.md".replace(":", "-")
+        deadline = time.monotonic() + 120
+        while not trace_file.exists() and time.monotonic() < deadline:  # noqa: ASYNC110 - a file written by Airflow
+            await asyncio.sleep(1.0)
+        trace = trace_file.read_text()
+        assert "# Decision trace: support_ticket_review" in trace
+        assert "- chosen: **Respond Manually**" in trace
+        assert "- reason: Dark mode is on the roadmap for Q3; the answer must say so." in trace
+        assert "- decided by: erin (U0ERIN)" in trace

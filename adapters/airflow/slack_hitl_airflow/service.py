@@ -1,0 +1,145 @@
+"""The bridge as a service: the Slack interactions endpoint, the notifier's endpoint and the poller in one app.
+
+    slack-hitl-airflow            (or: python -m slack_hitl_airflow.service)
+
+Settings are environment variables (a ``.env`` file in the working directory works too):
+
+    SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET     the Slack app's bot token and signing secret
+    SLACK_HITL_AIRFLOW_CHANNEL                where approvals are posted
+    AIRFLOW_URL, AIRFLOW_USERNAME, AIRFLOW_PASSWORD
+                                              Airflow's API server and the API user that answers
+    SLACK_HITL_DATABASE_URL                   sqlite:///... (default) or postgresql://...
+    SLACK_HITL_AIRFLOW_USERS                  JSON: Airflow user id or name -> Slack user id
+    SLACK_HITL_NOTIFY_TOKEN                   shared with the notifier; unset: the endpoint is open
+    SLACK_HITL_AIRFLOW_POLL_SECONDS, SLACK_HITL_AIRFLOW_SETTLE_SECONDS, SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS,
+    SLACK_HITL_AIRFLOW_FOLLOW_SECONDS, SLACK_HITL_AIRFLOW_DAG_ID_PATTERN, AIRFLOW_UI_URL, HOST, PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from slack_hitl import Store
+from slack_hitl.server import build_app
+from slack_hitl.slack.client import SLACK_API_URL, build_slack_client
+from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl_airflow.adapter import AirflowAdapter
+from slack_hitl_airflow.bridge import AirflowBridge, BridgeSettings
+from slack_hitl_airflow.client import AirflowClient
+from slack_hitl_airflow.engine import AirflowEngine
+from slack_hitl_airflow.mapping import MappingPolicy
+from slack_hitl_airflow.notify import notify_route
+from slack_hitl_airflow.users import UserMap
+
+
+class AirflowServiceSettings(BaseSettings):
+    """Everything the service reads from the environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr = Field(validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(validation_alias="SLACK_SIGNING_SECRET")
+    slack_api_url: str = Field(SLACK_API_URL, validation_alias="SLACK_API_URL")
+    channel: str = Field(validation_alias="SLACK_HITL_AIRFLOW_CHANNEL")
+    database_url: str = Field("sqlite:///slack_hitl.db", validation_alias="SLACK_HITL_DATABASE_URL")
+    airflow_url: str = Field(validation_alias="AIRFLOW_URL")
+    airflow_username: str = Field(validation_alias="AIRFLOW_USERNAME")
+    airflow_password: SecretStr = Field(validation_alias="AIRFLOW_PASSWORD")
+    airflow_ui_url: str | None = Field(None, validation_alias="AIRFLOW_UI_URL")
+    users: dict[str, str] = Field(default_factory=dict, validation_alias="SLACK_HITL_AIRFLOW_USERS")
+    notify_token: SecretStr | None = Field(None, validation_alias="SLACK_HITL_NOTIFY_TOKEN")
+    poll_seconds: float = Field(10.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_POLL_SECONDS")
+    settle_seconds: float = Field(3.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_SETTLE_SECONDS")
+    min_age_seconds: float = Field(5.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS")
+    follow_seconds: float = Field(600.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_FOLLOW_SECONDS")
+    dag_id_pattern: str | None = Field(None, validation_alias="SLACK_HITL_AIRFLOW_DAG_ID_PATTERN")
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(8000, validation_alias="PORT")
+
+
+def service_app(
+    bridge: AirflowBridge,
+    publisher: SlackPublisher,
+    *,
+    signing_secret: str,
+    notify_token: str | None,
+    sweep_interval: float = 2.0,
+) -> Starlette:
+    """One ASGI app: ``/slack/interactions`` and ``/healthz`` (slack_hitl's app), ``/airflow/notify``, and a
+    lifespan that runs the engine's sweepers and the bridge's polling."""
+    slack_app = build_app(
+        engine=bridge.engine, publisher=publisher, signing_secret=signing_secret, sweep_interval=sweep_interval
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with slack_app.router.lifespan_context(slack_app):
+            await bridge.start()
+            polling = asyncio.create_task(bridge.run())
+            try:
+                yield
+            finally:
+                polling.cancel()
+                await asyncio.gather(polling, return_exceptions=True)
+
+    return Starlette(
+        routes=[notify_route(bridge, token=notify_token), Mount("/", app=slack_app)],
+        lifespan=lifespan,
+    )
+
+
+async def connect(settings: AirflowServiceSettings) -> tuple[AirflowBridge, SlackPublisher]:
+    """Open the store and build the engine, the bridge and the publisher from the settings."""
+    store = await Store.open(settings.database_url)
+    slack = build_slack_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
+    publisher = SlackPublisher(slack, store, channel=settings.channel)
+    client = AirflowClient(
+        settings.airflow_url,
+        username=settings.airflow_username,
+        password=settings.airflow_password.get_secret_value(),
+    )
+    adapter = AirflowAdapter(
+        client,
+        min_request_age=settings.min_age_seconds,
+        follow_timeout=settings.follow_seconds,
+        ui_base_url=settings.airflow_ui_url,
+    )
+    engine = AirflowEngine(store, adapters=[adapter], publisher=publisher)
+    bridge_settings = BridgeSettings(
+        channel=settings.channel,
+        settle_seconds=settings.settle_seconds,
+        poll_interval=settings.poll_seconds,
+        dag_id_pattern=settings.dag_id_pattern,
+        ui_base_url=settings.airflow_ui_url,
+        policy=MappingPolicy(users=UserMap(settings.users)),
+    )
+    return AirflowBridge(engine, client, bridge_settings, adapter=adapter), publisher
+
+
+async def serve(settings: AirflowServiceSettings) -> None:
+    """Connect and serve until stopped (Ctrl-C), all in one event loop."""
+    bridge, publisher = await connect(settings)
+    token = settings.notify_token.get_secret_value() if settings.notify_token else None
+    secret = settings.slack_signing_secret.get_secret_value()
+    app = service_app(bridge, publisher, signing_secret=secret, notify_token=token)
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port)).serve()
+    finally:
+        await bridge.client.aclose()
+        await bridge.engine.store.close()
+
+
+def main() -> None:
+    asyncio.run(serve(AirflowServiceSettings()))  # type: ignore[call-arg]  # read from the environment
+
+
+if __name__ == "__main__":
+    main()
