@@ -39,7 +39,9 @@ async def one_run(url: str, deciders: int, decisions: int) -> tuple[float, float
     for _ in range(decisions // ROWS_PER_APPROVAL):
         rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(ROWS_PER_APPROVAL)]
         approvals.append((await engine.open_approval(title="bench", requirements=rows, adapter="bench")).id)
-    work = [(a, f"r{i}") for i in range(ROWS_PER_APPROVAL) for a in approvals]
+    # Approval by approval, as people work through messages: the deciders share a few approvals
+    # at a time, and resumes are spread over the run instead of all landing at its end.
+    work = [(a, f"r{i}") for a in approvals for i in range(ROWS_PER_APPROVAL)]
     latencies: list[float] = []
     answer = DecisionInput(choices=("approve",))
 

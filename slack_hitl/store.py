@@ -362,6 +362,10 @@ class Store:
                     ],
                 )
                 touched = sorted({c.approval_id for c in winners})
+                # The bump locks each touched approval's row until commit, and the resume CAS is a
+                # separate statement after it: on PostgreSQL (READ COMMITTED) two transactions that
+                # decide the last two rows are thus serialised, and the second one's CAS takes a fresh
+                # snapshot that sees the first one's row. One combined statement would let both miss.
                 await conn.execute(update(A).where(A.c.id.in_(touched)).values(version=A.c.version + 1, updated_at=now))
                 won = await self._claim_many(conn, touched, now)
             results = []
