@@ -81,6 +81,44 @@ class _Pending:
     future: asyncio.Future[DecideResult] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+class _WriterQueue:
+    """This process's SQLite writers, one at a time; urgent ones first.
+
+    SQLite has one writer at a time anyway: queueing them here spares them SQLite's busy
+    handler (which sleeps), and lets a decision someone waits on overtake bookkeeping.
+    """
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._urgent = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool) -> AsyncIterator[None]:
+        if urgent:
+            self._urgent += 1
+            self._no_urgent.clear()
+            try:
+                async with self._lock:
+                    yield
+            finally:
+                self._urgent -= 1
+                if not self._urgent:
+                    self._no_urgent.set()
+            return
+        while True:
+            await self._no_urgent.wait()
+            await self._lock.acquire()
+            if not self._urgent:
+                break
+            self._lock.release()  # an urgent writer came while we waited: it goes first
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+
 class Store:
     """The database of approvals. Open with ``await Store.open(url)``; close with ``await store.close()``."""
 
@@ -90,7 +128,7 @@ class Store:
         self.owner = owner or f"proc-{uuid.uuid4().hex[:12]}"
         # SQLite takes one writer at a time: queue this process's writers instead of letting
         # them spin in SQLite's busy handler. Other processes still wait through busy_timeout.
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._writers = _WriterQueue() if self.is_sqlite else None
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements: dict[tuple[str, str], Requirement] = {}
@@ -130,13 +168,14 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
-        if self._write_lock is None:
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite). ``urgent`` ones (decisions, which a
+        person's click is waiting on) go before queued background writes of this process."""
+        if self._writers is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as raw:
+        async with self._writers.hold(urgent=urgent), self.engine.connect() as raw:
             conn = await raw.execution_options(slack_hitl_write=True)
             async with conn.begin():
                 yield conn
@@ -322,7 +361,7 @@ class Store:
             )
             .cte("incoming")
         )  # a CTE, because SQLite has no column list on a VALUES alias
-        async with self.write() as conn:
+        async with self.write(urgent=True) as conn:
             decided_rows = await conn.execute(
                 update(R)
                 .where(
