@@ -227,3 +227,25 @@ class FakeAirflow:
 def run_of(dag_id: str, run_id: str, count: int, **kwargs: Any) -> list[dict[str, Any]]:
     """``count`` requests of one run, created together."""
     return [hitl_request(f"task_{i}", dag_id=dag_id, run_id=run_id, **kwargs) for i in range(count)]
+
+
+def main() -> None:
+    """Serve a stand-in Airflow holding ``--requests`` pending requests (for the poll benchmark)."""
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--per-run", type=int, default=10)
+    args = parser.parse_args()
+    fake = FakeAirflow()
+    for index in range(args.requests):
+        run = index // args.per_run
+        fake.add(hitl_request(f"task_{index % args.per_run}", dag_id=f"dag_{run % 7}", run_id=f"run_{run}"))
+    uvicorn.run(fake.app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
