@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 
 import pytest
-from slack_hitl_airflow import AirflowBridge, AirflowEngine, BridgeSettings
+from slack_hitl_airflow import AirflowBridge, AirflowEngine, BridgeSettings, MappingPolicy, UserMap
 
-from slack_hitl import Actor, DecisionInput, DecisionInvalid, Done, Engine, TextDelta, ToolProgress
+from slack_hitl import Actor, DecisionInput, DecisionInvalid, Done, Engine, NotAllowed, TextDelta, ToolProgress
 from tests.airflow.fake_airflow import FakeAirflow, run_of
 from tests.airflow.support import (
     RUN_ID,
@@ -293,3 +293,34 @@ async def test_the_airflow_engine_refuses_what_the_schema_refuses_when_the_row_i
     assert not (await store.get(approval_id)).rows[0].decided
     await engine.decide(approval_id, row_id, DecisionInput(values={"ticket": "OPS-12"}), ALICE)
     assert (await store.get(approval_id)).rows[0].decision.values == {"ticket": "OPS-12"}
+
+
+async def test_an_answer_given_in_airflow_on_a_row_restricted_to_its_assignees_is_recorded(
+    fake_airflow, airflow_client, store, publisher
+):
+    engine = AirflowEngine(store, publisher=publisher)
+    users = UserMap({"alice": "U0ALICE"})
+    request = fake_airflow.add(
+        hitl_request("approve", assigned_users=[{"id": "alice", "name": "Alice"}, {"id": "bridge", "name": "bridge"}])
+    )
+    settings = BridgeSettings(channel="C0", settle_seconds=0.0, policy=MappingPolicy(users=users))
+    bridge = AirflowBridge(engine, airflow_client, settings)
+    approval_id = (await bridge.poll_once()).opened[0]
+    row_id = (await store.get(approval_id)).rows[0].id
+    with pytest.raises(NotAllowed):
+        await engine.decide(approval_id, row_id, DecisionInput(choices=("yes",)), Actor(id="U0MALLORY", name="mallory"))
+    fake_airflow.answer_in_ui(request["task_instance"]["id"], {"id": "alice", "name": "Alice"}, ["no"])
+    assert (await bridge.poll_once()).recorded_from_airflow == 1
+    row = (await store.get(approval_id)).rows[0]
+    assert row.decided_by == "airflow:alice" and row.decision.choices == ("no",)
+
+
+async def test_with_the_plain_engine_such_an_answer_is_left_to_slack_and_the_poll_goes_on(
+    fake_airflow, make_bridge, engine
+):
+    request = fake_airflow.add(hitl_request("approve", assigned_users=[{"id": "x", "name": "X"}]))
+    bridge = make_bridge()
+    approval_id = (await bridge.poll_once()).opened[0]
+    fake_airflow.answer_in_ui(request["task_instance"]["id"], {"id": "x", "name": "X"}, ["no"])
+    assert (await bridge.poll_once()).recorded_from_airflow == 0
+    assert not (await engine.store.get(approval_id)).rows[0].decided

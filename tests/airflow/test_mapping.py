@@ -14,7 +14,7 @@ from slack_hitl_airflow import (
 )
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.mapping import decision_input_for
-from slack_hitl_airflow.users import AIRFLOW_GROUP
+from slack_hitl_airflow.users import AIRFLOW_ASSIGNEES
 
 from slack_hitl import DecisionInput, DecisionInvalid, validate_decision
 from tests.airflow.support import approval_request, branch_request, entry_request, hitl_request, param
@@ -178,12 +178,12 @@ def test_assigned_users_are_mapped_to_slack_users_and_unmapped_ones_leave_it_to_
     users = UserMap({"alice": "U0ALICE", "Bob": "U0BOB"})
     assigned = [{"id": "alice", "name": "Alice"}, {"id": "b7", "name": "Bob"}, {"id": "x", "name": "Xavier"}]
     row = requirement_for(request(hitl_request(assigned_users=assigned)), MappingPolicy(users=users))
-    assert row.deciders.user_ids == ("U0ALICE", "U0BOB")
+    assert row.deciders.user_ids == ("U0ALICE", "U0BOB") and row.deciders.group_ids == ()
     assert "assigned in Airflow to Alice, Bob, Xavier" in row.description
     nobody = requirement_for(
         request(hitl_request(assigned_users=[{"id": "x", "name": "X"}])), MappingPolicy(users=users)
     )
-    assert nobody.deciders.user_ids == () and nobody.deciders.group_ids == (AIRFLOW_GROUP,)
+    assert nobody.deciders.user_ids == (AIRFLOW_ASSIGNEES,)  # no Slack user has this id
     anyone = MappingPolicy(users=UserMap({}, unmapped="anyone"))
     assert requirement_for(request(hitl_request(assigned_users=[{"id": "x", "name": "X"}])), anyone).deciders.anyone
     assert requirement_for(request(hitl_request())).deciders.anyone

@@ -26,14 +26,22 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from slack_hitl import Actor, AlreadyDecided, ApprovalClosed, DecisionInput, DecisionInvalid, Engine, Requirement
+from slack_hitl import (
+    Actor,
+    AlreadyDecided,
+    ApprovalClosed,
+    DecisionInput,
+    DecisionInvalid,
+    Engine,
+    NotAllowed,
+    Requirement,
+)
 from slack_hitl_airflow.adapter import ADAPTER_NAME, AirflowAdapter, run_url
 from slack_hitl_airflow.claims import RequestClaims, group_key
 from slack_hitl_airflow.client import AirflowClient
 from slack_hitl_airflow.errors import AirflowError, AirflowNotFound
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.mapping import MappingPolicy, decision_input_for, request_of, requirement_for
-from slack_hitl_airflow.users import AIRFLOW_GROUP
 
 log = structlog.get_logger("slack_hitl_airflow.bridge")
 
@@ -74,18 +82,24 @@ class PollReport:
     next_poll_in: float | None = None
 
 
+AIRFLOW_ACTOR_PREFIX = "airflow:"
+
+
+def is_airflow_actor(actor: Actor) -> bool:
+    """An actor the bridge made for an answer given in Airflow (no Slack user id has this form)."""
+    return actor.id.startswith(AIRFLOW_ACTOR_PREFIX)
+
+
 def airflow_actor(request: HITLRequest) -> Actor:
     """Who answered a request in Airflow: a user, or the timeout that applied the defaults."""
     user = request.responded_by_user
     if user is None:
-        return Actor(id="airflow:timeout", name="Airflow (timed out, defaults applied)", group_ids=(AIRFLOW_GROUP,))
-    return Actor(id=f"airflow:{user.id}", name=f"{user.name} (in Airflow)", group_ids=(AIRFLOW_GROUP,))
+        return Actor(id="airflow:timeout", name="Airflow (timed out, defaults applied)")
+    return Actor(id=f"airflow:{user.id}", name=f"{user.name} (in Airflow)")
 
 
 def withdrawn_actor(state: str | None) -> Actor:
-    return Actor(
-        id="airflow:withdrawn", name=f"Airflow (task {state or 'gone'}, not answered)", group_ids=(AIRFLOW_GROUP,)
-    )
+    return Actor(id="airflow:withdrawn", name=f"Airflow (task {state or 'gone'}, not answered)")
 
 
 class AirflowBridge:
@@ -227,6 +241,14 @@ class AirflowBridge:
                 return  # the first message is not posted yet: its thread is not known; next poll
         policy = self.settings.policy
         requirements: list[Requirement] = [requirement_for(r, policy) for r in requests]
+        for request in requests:
+            if request.assigned_users and self.client.username not in {u.id for u in request.assigned_users}:
+                log.warning(
+                    "airflow_answer_will_be_refused",
+                    task=request.task_instance.label,
+                    reason=f"Airflow answers 403 unless the bridge's user {self.client.username!r} is among "
+                    "assigned_users (or the auth manager lets it answer for them)",
+                )
         dag = requests[0].task_instance.dag_display_name or first.dag_id
         count = len(requirements)
         noun = "decision" if count == 1 else "decisions"
@@ -304,6 +326,12 @@ class AirflowBridge:
                 bound.warning("airflow_answer_not_representable", error=str(problem))
                 continue
             except (AlreadyDecided, ApprovalClosed):
+                return False
+            except NotAllowed:
+                bound.warning(
+                    "airflow_answer_not_recorded",
+                    reason="the row is restricted to its assignees; build the app with AirflowEngine to record it",
+                )
                 return False
             bound.info("row_answered_in_airflow", slack_user=actor.id)
             return True

@@ -9,8 +9,9 @@ from typing import Literal
 from slack_hitl import Deciders
 from slack_hitl_airflow.hitl_detail import HITLUser
 
-AIRFLOW_GROUP = "slack-hitl-airflow:system"
-"""A decider group no Slack user belongs to; it lets the bridge record answers given in Airflow on restricted rows."""
+AIRFLOW_ASSIGNEES = "the assignees in Airflow"
+"""The decider of a row whose Airflow assignees have no Slack user: no Slack user has this id, and
+the message reads "Only the assignees in Airflow may decide"."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,6 @@ class UserMap:
         if not assigned:
             return Deciders()
         slack_users = self.slack_users(assigned)
-        if not slack_users and self.unmapped == "anyone":
-            return Deciders()
-        return Deciders(user_ids=slack_users, group_ids=(AIRFLOW_GROUP,))
+        if slack_users:
+            return Deciders(user_ids=slack_users)
+        return Deciders() if self.unmapped == "anyone" else Deciders(user_ids=(AIRFLOW_ASSIGNEES,))
