@@ -52,15 +52,15 @@ def auth(token: str = API_TOKEN) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def service_env(emulator: SlackEmulator, database_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a ``slack-hitl serve`` against ``emulator``: quick retries and sweeps for tests."""
+def service_env(slack_api_url: str, database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``slack-hitl serve`` against the Slack at ``slack_api_url``: quick retries and sweeps."""
     env = {
         key: value for key, value in os.environ.items() if not key.startswith(("SLACK_", "SLACK_HITL_"))
     }  # nothing of the runner's own Slack settings leaks in
     env.update(
         SLACK_BOT_TOKEN="xoxb-service-test",
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
-        SLACK_API_URL=emulator.base_url,
+        SLACK_API_URL=slack_api_url,
         SLACK_HITL_DATABASE_URL=database_url,
         SLACK_HITL_API_TOKEN=API_TOKEN,
         SLACK_HITL_SWEEP_INTERVAL_SECONDS="0.3",
