@@ -12,11 +12,15 @@ import contextlib
 import signal
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
 
 from slack_hitl.errors import SlackHitlError
+
+if TYPE_CHECKING:
+    from slack_hitl.service.settings import Settings
 
 EXIT_MISCONFIGURED = 2
 
@@ -57,12 +61,9 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-async def _serve_until_stopped(host: str, port: int) -> int:
+async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
     from slack_hitl.service.app import SlackHitl
-    from slack_hitl.service.settings import LOG_LEVELS, load_settings
 
-    settings = load_settings()
-    _configure_logging(LOG_LEVELS[settings.log_level])
     hitl = await SlackHitl.connect(settings)
     try:
         config = uvicorn.Config(
@@ -82,8 +83,12 @@ async def _serve_until_stopped(host: str, port: int) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from slack_hitl.service.settings import LOG_LEVELS, load_settings
+
     try:
-        return asyncio.run(_serve_until_stopped(args.host, args.port))
+        settings = load_settings()  # before the heavy imports: a misconfigured start fails at once
+        _configure_logging(LOG_LEVELS[settings.log_level])
+        return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
     except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
         return _fail("serve", str(error))
 
