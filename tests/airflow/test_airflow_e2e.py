@@ -263,10 +263,11 @@ async def test_one_run_of_four_hitl_kinds_is_one_message_decided_row_by_row_and_
         # The thread shows the run's progress to its end.
         thread = "\n".join(reply.text or message_text(reply) for reply in hitl.thread(final))
         for expected in (
-            "resumed",
-            "branch taken: America",
-            "deploy_eu",
-            "report",
+            "`approve_release` started: resumed",
+            "`choose_region` finished: branch taken: America",
+            "`deploy_eu` skipped",
+            "`deploy_us` finished",
+            "`report` finished",
             "finished: *success*",
             "Open the run in Airflow",
         ):

@@ -175,7 +175,7 @@ async def test_nothing_is_written_until_the_last_row_then_every_answer_once(
     progress = [(e.name, e.state, e.detail) for e in events if isinstance(e, ToolProgress)]
     assert ("approve", "started", "answer written: Approve") in progress
     assert ("region", "finished", "branch taken: Europe") in progress
-    assert ("report", "finished", "succeeded") in progress
+    assert ("report", "finished", "") in progress
     assert any(isinstance(e, TextDelta) and "finished: *success*" in e.text for e in events)
     done = events[-1]
     assert isinstance(done, Done) and done.output["run_state"] == "success"

@@ -16,12 +16,12 @@ from slack_hitl_airflow.client import AirflowClient
 from slack_hitl_airflow.hitl_detail import WAITING_STATES, TaskInstance
 
 _REPORTED: dict[str, tuple[str, str]] = {
-    "running": ("started", "running"),
-    "success": ("finished", "succeeded"),
-    "failed": ("failed", "failed"),
+    "running": ("started", ""),
+    "success": ("finished", ""),
+    "failed": ("failed", ""),
     "upstream_failed": ("failed", "not run: an upstream task failed"),
-    "up_for_retry": ("failed", "failed, will retry"),
-    "skipped": ("skipped", "skipped"),
+    "up_for_retry": ("failed", "will retry"),
+    "skipped": ("skipped", ""),
 }
 
 
@@ -77,7 +77,9 @@ class RunFollower:
                 if ti.id in answered and ti.id not in resumed and ti.state not in WAITING_STATES:
                     resumed.add(ti.id)
                     yield ToolProgress(name=ti.label, state="started", detail="resumed")
-                if ti.state != before and ti.state in _REPORTED:
+                # A resumed HITL task was just reported as such: its "running" says nothing new.
+                quiet = ti.id in answered and ti.state == "running"
+                if ti.state != before and ti.state in _REPORTED and not quiet:
                     yield self._progress(ti, branches)
             if run.finished:
                 yield TextDelta(text=f"\nRun `{self.run_id}` finished: *{run.state}*.")
