@@ -9,6 +9,7 @@ import sys
 
 import structlog
 
+from slack_hitl.demo.commands import add_commands as add_demo_commands
 from slack_hitl.service.commands import add_commands
 
 DEFAULT_DATABASE_URL = "sqlite:///slack_hitl.db"
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     traces.add_argument("--output", "-o", help="write to this file instead of standard output")
     traces.set_defaults(run=_traces)
     add_commands(commands)
+    add_demo_commands(commands)
     return parser
 
 
