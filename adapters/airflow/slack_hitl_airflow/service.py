@@ -22,7 +22,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import uvicorn
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -138,7 +138,12 @@ async def serve(settings: AirflowServiceSettings) -> None:
 
 
 def main() -> None:
-    asyncio.run(serve(AirflowServiceSettings()))  # type: ignore[call-arg]  # read from the environment
+    try:
+        settings = AirflowServiceSettings()  # type: ignore[call-arg]  # read from the environment
+    except ValidationError as invalid:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in invalid.errors())
+        raise SystemExit(f"slack-hitl-airflow: fix these environment variables: {problems}") from None
+    asyncio.run(serve(settings))
 
 
 if __name__ == "__main__":
