@@ -182,6 +182,7 @@ def _documents_bearer(_: Annotated[HTTPAuthorizationCredentials | None, Depends(
 _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem, "description": "missing or wrong token"}}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "no approval with this id"}}
 _TOO_LARGE: dict[int | str, dict[str, Any]] = {413: {"model": Problem, "description": "the body is too large"}}
+_UNREADABLE: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "description": "the body cannot be parsed"}}
 
 
 # -- the routes -------------------------------------------------------------------------------
@@ -204,7 +205,10 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         "/approvals",
         status_code=201,
         response_model=ApprovalView,
-        responses={409: {"model": Problem, "description": "the idempotency key names another approval"}},
+        responses={
+            **_UNREADABLE,
+            409: {"model": Problem, "description": "the idempotency key names another approval"},
+        },
     )
     async def open_approval(request: ApprovalRequest) -> ApprovalView:
         """Open an approval: store it and post its message. The same idempotency key returns the same approval."""
@@ -267,7 +271,11 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
     @router.post(
         "/approvals/{approval_id}/cancel",
         response_model=ApprovalView,
-        responses={**_NOT_FOUND, 409: {"model": Problem, "description": "the approval no longer takes decisions"}},
+        responses={
+            **_NOT_FOUND,
+            **_UNREADABLE,
+            409: {"model": Problem, "description": "the approval no longer takes decisions"},
+        },
     )
     async def cancel_approval(
         approval_id: str = Path(max_length=64), request: CancelRequest | None = None
