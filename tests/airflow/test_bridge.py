@@ -324,3 +324,28 @@ async def test_with_the_plain_engine_such_an_answer_is_left_to_slack_and_the_pol
     fake_airflow.answer_in_ui(request["task_instance"]["id"], {"id": "x", "name": "X"}, ["no"])
     assert (await bridge.poll_once()).recorded_from_airflow == 0
     assert not (await engine.store.get(approval_id)).rows[0].decided
+
+
+async def test_a_request_whose_task_instance_is_gone_is_reported_and_the_others_written(
+    fake_airflow, make_bridge, engine, publisher
+):
+    kept, gone = (fake_airflow.add(r) for r in run_of("release", RUN_ID, 2))
+    approval_id = (await make_bridge().poll_once()).opened[0]
+
+    def vanish(_ti_id: str) -> None:  # e.g. the DAG changed and the task was removed (404)
+        gone_id = gone["task_instance"]["id"]
+        fake_airflow.requests.pop(gone_id, None)
+        fake_airflow.instances.pop(gone_id, None)
+
+    fake_airflow.before_patch = vanish
+    await decide_all(engine, approval_id)
+    await engine.drain()
+    failed = await engine.store.get(approval_id)
+    assert failed.status == "pending" and "404" in failed.last_error  # retryable, as a 404 may be passing
+    fake_airflow.before_patch = None
+    assert await engine.retry(approval_id)  # the sweeper would; the retry finds the task gone
+    final = await engine.wait_until_final(approval_id, timeout=10)
+    assert final.status == "approved"
+    assert [ti for ti, _ in fake_airflow.patches] == [kept["task_instance"]["id"]]
+    rows = publisher.events[approval_id][-1].output["rows"]
+    assert rows[f"{gone['task_instance']['id']}:1"]["outcome"] == "withdrawn"
