@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -41,7 +40,6 @@ DAG_ID = "slack_hitl_e2e"
 HITL_TASKS = {"approve_release", "release_details", "choose_region", "review_item"}
 SIGNING_SECRET = "e2e-signing-secret"
 NOTIFY_TOKEN = "e2e-notify-token"
-TRACES = Path(tempfile.mkdtemp(prefix="slack-hitl-traces-"))
 PLUGIN = "from slack_hitl_airflow.in_airflow.plugin import SlackHitlPlugin  # noqa: F401\n"
 
 
@@ -60,6 +58,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, service_port: int) -> Iter
     plugins = tmp_path_factory.mktemp("airflow-plugins")
     (plugins / "slack_hitl_plugin.py").write_text(PLUGIN)
     dags = tmp_path_factory.mktemp("airflow-dags")
+    traces = tmp_path_factory.mktemp("decision-traces")
     for dag_file in [*(HERE / "dags").glob("*.py"), *COOKBOOK_DAGS.glob("*.py")]:
         shutil.copy(dag_file, dags / dag_file.name)
     service = f"http://127.0.0.1:{service_port}"
@@ -77,7 +76,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, service_port: int) -> Iter
             # Short-lived tokens, so that the bridge renews its token during the test for real.
             "AIRFLOW__API_AUTH__JWT_EXPIRATION_TIME": "20",
             "AIRFLOW__API_AUTH__JWT_LEEWAY": "0",
-            "SLACK_HITL_TRACES_DIR": str(TRACES),
+            "SLACK_HITL_TRACES_DIR": str(traces),
         },
     )
     standalone.start()
@@ -404,7 +403,8 @@ async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace
         }
 
         # The run triggered gather_decision_traces, which wrote the trace as Markdown.
-        trace_file = TRACES / f"support_ticket_review__{run.run_id}.md".replace(":", "-")
+        traces = Path(airflow.extra_env["SLACK_HITL_TRACES_DIR"])
+        trace_file = traces / f"support_ticket_review__{run.run_id}.md".replace(":", "-")
         deadline = time.monotonic() + 120
         while not trace_file.exists() and time.monotonic() < deadline:  # noqa: ASYNC110 - a file written by Airflow
             await asyncio.sleep(1.0)
