@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 import yaml
 from sqlalchemy import text
 
@@ -18,6 +20,15 @@ from slack_hitl.service.settings import SettingsInvalid, load_settings
 from slack_hitl.store import Store
 from slack_hitl.testing.emulator import SlackEmulator
 from tests.service.support import SLACK_HITL, free_port, service_env
+
+
+@pytest.fixture(autouse=True)
+def _keep_logging() -> Iterator[None]:
+    """``main`` configures structlog to print to the stderr of the moment (pytest's capture of this
+    test, closed afterwards): put back the configuration other tests log with."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def _use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:

@@ -122,40 +122,39 @@ async def test_stopping_lets_a_short_resume_finish_and_hands_back_a_long_one(
     database = f"sqlite:///{tmp_path / 'hitl.db'}"
     env = service_env(emulator.base_url, database, SLACK_HITL_SHUTDOWN_GRACE_SECONDS="1", SLACK_HITL_MAX_ATTEMPTS="5")
     row = [{"id": "deploy", "title": "deploy billing", "requires_confirmation": True}]
+    receiver.answers = [Answer(chunks=["quick"], delay=0.3)]
+    with CallbackReceiver(
+        [Answer(chunks=["slow"], delay=8.0), Answer(chunks=["resumed by the next process"])]
+    ) as slow_receiver:
+        # Both resumes are in flight when the process is told to stop: the short one finishes
+        # within the grace period; the long one is handed back, not left leased for a minute.
+        async with serving(env, tmp_path / "first.log") as server:
+            quick = await open_approval(server.url, receiver, row)
+            slow = await open_approval(server.url, slow_receiver, row)
+            alice = user(emulator, server, "U0ALICE", "alice")
+            await alice.click(CHANNEL, str(quick["message_ts"]), button_text="Approve")
+            await alice.click(CHANNEL, str(slow["message_ts"]), button_text="Approve")
+            await eventually(lambda: len(receiver.received()) == len(slow_receiver.received()) == 1)
+            assert await server.stop() == 0
+        assert "resume_released_at_shutdown" in server.log()
 
-    # A resume that finishes within the grace period is finished before the process exits.
-    receiver.answers = [Answer(chunks=["quick"], delay=0.5)]
-    async with serving(env, tmp_path / "first.log") as server:
-        quick = await open_approval(server.url, receiver, row)
-        await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, str(quick["message_ts"]), button_text="Approve")
-        await eventually(lambda: len(receiver.received()) == 1)
-        assert await server.stop() == 0
+        store = await Store.open(database, create=False)
+        try:
+            assert (await store.get(str(quick["id"]))).status == "approved"
+            handed_back = await store.get(str(slow["id"]))
+            assert handed_back.status == "pending" and "server stopped" in (handed_back.last_error or "")
 
-    # One that outlasts it is handed back (not left leased for a minute) and the next process resumes it.
-    receiver.answers = [Answer(chunks=["slow"], delay=8.0), Answer(chunks=["resumed by the next process"])]
-    receiver.calls.clear()
-    async with serving(env, tmp_path / "second.log") as server:
-        slow = await open_approval(server.url, receiver, row)
-        await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, str(slow["message_ts"]), button_text="Approve")
-        await eventually(lambda: len(receiver.received()) == 1)
-        assert await server.stop() == 0
-    assert "resume_released_at_shutdown" in server.log()
+            # The next process retries it at once.
+            async with serving(env, tmp_path / "second.log"):
 
-    store = await Store.open(database, create=False)
-    try:
-        assert (await store.get(str(quick["id"]))).status == "approved"
-        handed_back = await store.get(str(slow["id"]))
-        assert handed_back.status == "pending" and "server stopped" in (handed_back.last_error or "")
-        async with serving(env, tmp_path / "third.log"):
-            await eventually(lambda: len(receiver.received()) == 2, timeout=20)
+                async def approved() -> bool:
+                    return (await store.get(str(slow["id"]))).status == "approved"
 
-            async def approved() -> bool:
-                return (await store.get(str(slow["id"]))).status == "approved"
-
-            await eventually(approved)
-        assert {call.headers["x-slack-hitl-idempotency-key"] for call in receiver.received()} == {slow["id"]}
-    finally:
-        await store.close()
+                await eventually(approved, timeout=20)
+        finally:
+            await store.close()
+        assert len(receiver.received()) == 1 and len(slow_receiver.received()) == 2
+        assert {call.headers["x-slack-hitl-idempotency-key"] for call in slow_receiver.received()} == {slow["id"]}
 
 
 @pytest.mark.postgres
