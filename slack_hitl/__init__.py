@@ -5,7 +5,7 @@ every decision is kept with who made it and why, and the run resumes exactly onc
 last row is decided. This module is the public API.
 """
 
-from slack_hitl.adapter import Adapter
+from slack_hitl.adapter import Adapter, ChecksDecisions
 from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.classifier import classify
 from slack_hitl.decisions import Decision, DecisionInput, Outcome, validate_decision
@@ -50,6 +50,7 @@ __all__ = [
     "Approval",
     "ApprovalClosed",
     "ApprovalStatus",
+    "ChecksDecisions",
     "Choice",
     "ClassificationError",
     "Confirmation",

@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from slack_hitl.approvals import Approval
+from slack_hitl.decisions import Decision
 from slack_hitl.events import ContinuationEvent
+from slack_hitl.requirements import Requirement
 
 
 @runtime_checkable
@@ -24,3 +26,13 @@ class Adapter(Protocol):
     name: str
 
     def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]: ...
+
+
+@runtime_checkable
+class ChecksDecisions(Protocol):
+    """An adapter that knows more about valid answers than the requirement says (e.g. an Airflow
+    param's JSON schema) implements this too: the engine calls it before a decision is written, so
+    a bad value is refused where it was typed (the modal) instead of failing the resume later."""
+
+    def check_decision(self, requirement: Requirement, decision: Decision) -> None:
+        """Raise ``DecisionInvalid`` (errors keyed by field name) to refuse the decision."""

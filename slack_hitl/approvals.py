@@ -89,8 +89,11 @@ class Actor(BaseModel):
     id: str
     name: str | None = None
     group_ids: tuple[str, ...] = ()
+    system: bool = False
+    """Records a decision made outside Slack (an expiry, an answer given in Airflow's own UI): it is
+    not a person clicking, so a row's deciders do not restrict it. Never set from a Slack request."""
 
 
-SYSTEM = Actor(id="system", name="slack_hitl")
-EXPIRY = Actor(id="system:expiry", name="expiry")
+SYSTEM = Actor(id="system", name="slack_hitl", system=True)
+EXPIRY = Actor(id="system:expiry", name="expiry", system=True)
 """Who decides the rows an expiry settles: adapters can tell "expired" from a person's rejection."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from slack_hitl.adapter import Adapter
+from slack_hitl.adapter import Adapter, ChecksDecisions
 from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
@@ -81,7 +81,7 @@ class ResumeFailed(Exception):
 
 def may_decide(requirement: Requirement, actor: Actor) -> bool:
     deciders = requirement.deciders
-    if deciders.anyone:
+    if deciders.anyone or actor.system:
         return True
     return actor.id in deciders.user_ids or bool(set(actor.group_ids) & set(deciders.group_ids))
 
@@ -167,7 +167,12 @@ class Engine:
             raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
         if not may_decide(requirement, actor):
             raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
-        return requirement, validate_decision(requirement, submitted)
+        decision = validate_decision(requirement, submitted)
+        adapter = self.adapters.get(await self.store.adapter_of(approval_id) or "")
+        if isinstance(adapter, ChecksDecisions) and not actor.system:
+            # A system actor records what was accepted elsewhere; only what people submit is checked.
+            adapter.check_decision(requirement, decision)
+        return requirement, decision
 
     async def decide(
         self,

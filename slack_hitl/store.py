@@ -132,6 +132,7 @@ class Store:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements: dict[tuple[str, str], Requirement] = {}
+        self._adapter_names: dict[str, str] = {}
 
     @classmethod
     async def open(cls, url: str, *, create: bool = True, owner: str | None = None) -> Store:
@@ -143,7 +144,11 @@ class Store:
             engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         store = cls(engine, owner=owner)
         if create:
-            await store.create_schema()
+            try:
+                await store.create_schema()
+            except BaseException:
+                await store.close()  # no pooled connection outlives a failed open
+                raise
         return store
 
     async def create_schema(self) -> None:
@@ -243,6 +248,7 @@ class Store:
             )
             await self._log(conn, approval_id, "opened", actor, data={"rows": len(requirements)}, at=now)
         self._cache_requirements(approval_id, requirements)
+        self._adapter_names[approval_id] = adapter
         return await self.get(approval_id), True
 
     async def _approval_id_for_key(self, key: str) -> str | None:
@@ -284,9 +290,20 @@ class Store:
             )
         return self._requirements.get((approval_id, row_id))
 
+    async def adapter_of(self, approval_id: str) -> str | None:
+        """The name of the adapter that resumes the approval (cached: it never changes)."""
+        cached = self._adapter_names.get(approval_id)
+        if cached is None:
+            async with self.engine.connect() as conn:
+                cached = (await conn.execute(select(A.c.adapter).where(A.c.id == approval_id))).scalar()
+            if cached is not None:
+                self._adapter_names[approval_id] = cached
+        return cached
+
     def _cache_requirements(self, approval_id: str, requirements: Sequence[Requirement]) -> None:
         if len(self._requirements) > 100_000:
             self._requirements.clear()
+            self._adapter_names.clear()
         for requirement in requirements:
             self._requirements[(approval_id, requirement.id)] = requirement
 

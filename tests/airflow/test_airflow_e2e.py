@@ -21,12 +21,12 @@ import anyio
 import httpx
 import pytest
 import uvicorn
-from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, AirflowEngine, BridgeSettings
+from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.service import service_app
 from slack_hitl_airflow.standalone import AirflowNotInstalled, AirflowStandalone, airflow_venv, free_port
 
-from slack_hitl import Approval
+from slack_hitl import Approval, Engine
 from slack_hitl.testing import SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import button_texts, message_text
@@ -109,7 +109,7 @@ class BridgeService:
     """The service a team runs: the Slack app (with the Airflow-aware engine), the notifier's endpoint, the bridge."""
 
     bridge: AirflowBridge
-    engine: AirflowEngine
+    engine: Engine
     url: str
     hitl: HitlHarness
 
@@ -131,7 +131,7 @@ async def bridge_service(airflow: AirflowStandalone, hitl: HitlHarness, port: in
     client = AirflowClient(airflow.base_url, username=airflow.username, password=airflow.password)
     adapter = AirflowAdapter(client, min_request_age=5.0, follow_timeout=240.0, follow_interval=1.0)
     # The same store and publisher as the harness's app; this engine also checks params' JSON schemas.
-    engine = AirflowEngine(hitl.store, adapters=[adapter], publisher=hitl.publisher)
+    engine = Engine(hitl.store, adapters=[adapter], publisher=hitl.publisher)
     hitl.engine.register(adapter)  # the harness's sweeper may pick up a retry
     bridge = AirflowBridge(
         engine,

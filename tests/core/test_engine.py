@@ -330,3 +330,41 @@ async def test_a_resume_whose_lease_expired_is_taken_over_once(store, database_u
     assert (await other.get(approval.id)).status == "approved"
     assert not await store.finish(approval.id, "approved")  # the dead owner lost its lease
     await other.close()
+
+
+class SchemaCheckingAdapter(RecordingAdapter):
+    """Knows a rule the requirement cannot express: replicas must be even."""
+
+    def check_decision(self, requirement, decision):
+        if decision.values.get("replicas", 0) % 2:
+            raise DecisionInvalid({"replicas": "must be even"})
+
+
+async def test_an_adapter_check_refuses_a_value_before_it_is_written(store):
+    engine = Engine(store, adapters=[SchemaCheckingAdapter()])
+    approval = await open_four(engine)
+    with pytest.raises(DecisionInvalid) as refused:
+        await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 3}), ALICE)
+    assert refused.value.errors == {"replicas": "must be even"}
+    assert not (await store.get(approval.id)).row("size").decided
+    await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 4}), ALICE)
+    assert (await store.get(approval.id)).row("size").decision.values == {"replicas": 4}
+
+
+async def test_a_system_actor_records_a_decision_made_elsewhere_on_a_restricted_row(store):
+    engine = Engine(store, adapters=[SchemaCheckingAdapter()])
+    rows = [
+        Requirement(id="a", kind="confirmation", title="a", deciders=Deciders(user_ids=("U_ALICE",))),
+        four_kinds()[1],
+    ]
+    approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+    outside = Actor(id="airflow:carol", name="carol (in Airflow)", system=True)
+    with pytest.raises(NotAllowed):
+        await engine.decide(approval.id, "a", ANSWERS["deploy"], Actor(id="airflow:carol", name="carol"))
+    await engine.decide(approval.id, "a", ANSWERS["deploy"], outside)
+    # What was accepted elsewhere is recorded as it is: the adapter's own check is for people's input.
+    await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 3}), outside)
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.status == "approved"
+    assert final.row("a").decided_by_name == "carol (in Airflow)"

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "AirflowAdapter": "adapter",
-    "AirflowEngine": "engine",
     "AirflowBridge": "bridge",
     "BridgeSettings": "bridge",
     "PollReport": "bridge",
@@ -48,7 +47,6 @@ __all__ = [
     "AirflowBridge",
     "AirflowClient",
     "AirflowConflict",
-    "AirflowEngine",
     "AirflowError",
     "AirflowForbidden",
     "AirflowNotFound",
@@ -75,7 +73,6 @@ if TYPE_CHECKING:
     from slack_hitl_airflow.adapter import AirflowAdapter
     from slack_hitl_airflow.bridge import AirflowBridge, BridgeSettings, PollReport
     from slack_hitl_airflow.client import AirflowClient
-    from slack_hitl_airflow.engine import AirflowEngine
     from slack_hitl_airflow.errors import (
         AirflowAuthFailed,
         AirflowConflict,

@@ -19,13 +19,13 @@ from urllib.parse import quote
 
 import structlog
 
-from slack_hitl import Approval, ContinuationEvent, Done, Row, TextDelta, ToolProgress
+from slack_hitl import Approval, ContinuationEvent, Decision, Done, Requirement, Row, TextDelta, ToolProgress
 from slack_hitl_airflow.client import AirflowClient
 from slack_hitl_airflow.errors import AirflowConflict, AirflowNotFound, AnswerInvalid
 from slack_hitl_airflow.follow import RunFollower
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.mapping import BRANCH_OPERATOR, Answer, answer_for, request_of
-from slack_hitl_airflow.validation import answer_problems
+from slack_hitl_airflow.validation import answer_problems, check_row_decision
 
 log = structlog.get_logger("slack_hitl_airflow.adapter")
 
@@ -93,6 +93,11 @@ class AirflowAdapter:
         self.follow_timeout = follow_timeout
         self.follow_interval = follow_interval
         self.ui_base_url = ui_base_url
+
+    def check_decision(self, requirement: Requirement, decision: Decision) -> None:
+        """Refuse, where it is typed, a value the request's JSON schema would refuse at resume time
+        (a pattern, a format, an object's shape): the modal shows the error next to its field."""
+        check_row_decision(requirement, decision)
 
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)

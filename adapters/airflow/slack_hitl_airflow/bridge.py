@@ -33,7 +33,6 @@ from slack_hitl import (
     DecisionInput,
     DecisionInvalid,
     Engine,
-    NotAllowed,
     Requirement,
 )
 from slack_hitl_airflow.adapter import ADAPTER_NAME, AirflowAdapter, run_url
@@ -94,12 +93,12 @@ def airflow_actor(request: HITLRequest) -> Actor:
     """Who answered a request in Airflow: a user, or the timeout that applied the defaults."""
     user = request.responded_by_user
     if user is None:
-        return Actor(id="airflow:timeout", name="Airflow (timed out, defaults applied)")
-    return Actor(id=f"airflow:{user.id}", name=f"{user.name} (in Airflow)")
+        return Actor(id="airflow:timeout", name="Airflow (timed out, defaults applied)", system=True)
+    return Actor(id=f"airflow:{user.id}", name=f"{user.name} (in Airflow)", system=True)
 
 
 def withdrawn_actor(state: str | None) -> Actor:
-    return Actor(id="airflow:withdrawn", name=f"Airflow (task {state or 'gone'}, not answered)")
+    return Actor(id="airflow:withdrawn", name=f"Airflow (task {state or 'gone'}, not answered)", system=True)
 
 
 class AirflowBridge:
@@ -326,12 +325,6 @@ class AirflowBridge:
                 bound.warning("airflow_answer_not_representable", error=str(problem))
                 continue
             except (AlreadyDecided, ApprovalClosed):
-                return False
-            except NotAllowed:
-                bound.warning(
-                    "airflow_answer_not_recorded",
-                    reason="the row is restricted to its assignees; build the app with AirflowEngine to record it",
-                )
                 return False
             bound.info("row_answered_in_airflow", slack_user=actor.id)
             return True

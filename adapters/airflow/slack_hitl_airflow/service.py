@@ -27,14 +27,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from slack_hitl import Store
+from slack_hitl import Engine, Store
 from slack_hitl.server import build_app
 from slack_hitl.slack.client import SLACK_API_URL, build_slack_client
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl_airflow.adapter import AirflowAdapter
 from slack_hitl_airflow.bridge import AirflowBridge, BridgeSettings
 from slack_hitl_airflow.client import AirflowClient
-from slack_hitl_airflow.engine import AirflowEngine
 from slack_hitl_airflow.mapping import MappingPolicy
 from slack_hitl_airflow.notify import notify_route
 from slack_hitl_airflow.users import UserMap
@@ -112,7 +111,7 @@ async def connect(settings: AirflowServiceSettings) -> tuple[AirflowBridge, Slac
         follow_timeout=settings.follow_seconds,
         ui_base_url=settings.airflow_ui_url,
     )
-    engine = AirflowEngine(store, adapters=[adapter], publisher=publisher)
+    engine = Engine(store, adapters=[adapter], publisher=publisher)
     bridge_settings = BridgeSettings(
         channel=settings.channel,
         settle_seconds=settings.settle_seconds,
