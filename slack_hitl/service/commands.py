@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from slack_hitl.errors import SlackHitlError
 
@@ -91,6 +92,16 @@ def _serve(args: argparse.Namespace) -> int:
         return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
     except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
         return _fail("serve", str(error))
+    except (SQLAlchemyError, OSError) as error:
+        return _fail("serve", _database_problem(error))
+
+
+def _database_problem(error: Exception) -> str:
+    from slack_hitl.cli import database_url_from_env
+    from slack_hitl.service.app import shown_database_url
+
+    first_line = f"{type(error).__name__}: {error}".splitlines()[0]
+    return f"cannot open the database {shown_database_url(database_url_from_env())}: {first_line}"
 
 
 # -- db upgrade -------------------------------------------------------------------------------
@@ -111,8 +122,6 @@ async def _upgrade(url: str) -> tuple[str | None, str]:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from slack_hitl.service.app import shown_database_url
 
     shown = shown_database_url(args.database_url)

@@ -7,6 +7,7 @@ message names each offending variable, so ``slack-hitl serve`` can stop with one
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
             raise ValueError("is not a database URL (sqlite:///path.db or postgresql://user@host/db)") from None
         if backend not in ("sqlite", "postgresql", "postgres"):
             raise ValueError(f"names a {backend} database, but slack_hitl supports only sqlite and postgresql")
+        path = make_url(value).database
+        if backend == "sqlite" and path and path != ":memory:" and not Path(path).parent.is_dir():
+            raise ValueError(f"names a SQLite file in {Path(path).parent}, a directory that does not exist")
         return value
 
     @field_validator("log_level")

@@ -126,6 +126,24 @@ def test_a_token_slack_refuses_or_an_unreachable_slack_stops_the_start(
     assert line.startswith(f"slack-hitl serve: SLACK_API_URL {nowhere} cannot be reached: ")
 
 
+def test_a_database_that_cannot_be_opened_stops_the_start_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _use_env(monkeypatch, service_env("http://127.0.0.1:9/api/", f"sqlite:///{tmp_path / 'missing' / 'hitl.db'}"))
+    assert main(["serve"]) == 2
+    assert _one_line(capsys.readouterr().err) == (
+        f"slack-hitl serve: SLACK_HITL_DATABASE_URL names a SQLite file in {tmp_path / 'missing'}, "
+        "a directory that does not exist"
+    )
+    url = f"postgresql://hitl:hunter2@127.0.0.1:{free_port()}/hitl"
+    _use_env(monkeypatch, service_env("http://127.0.0.1:9/api/", url))
+    assert main(["serve", "--port", str(free_port())]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("slack-hitl serve: cannot open the database postgresql://hitl:***@127.0.0.1:"), line
+    assert "hunter2" not in line
+
+
 @pytest.mark.postgres
 def test_serve_refuses_a_postgres_database_at_an_older_schema_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str, tmp_path: Path
