@@ -11,7 +11,7 @@ sends is silently cut on its way into Slack.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
@@ -179,6 +179,3 @@ class CancelRequest(_Input):
     """``POST /v1/approvals/{id}/cancel``: why, for the decision log."""
 
     reason: str | None = Field(None, max_length=DESCRIPTION_LIMIT)
-
-
-ApprovalStatusFilter = Literal["pending", "resuming", "approved", "rejected", "completed", "expired", "cancelled"]
