@@ -183,6 +183,15 @@ class EmulatedUser:
     is_bot: bool = False
 
 
+@dataclass(frozen=True)
+class EmulatedUserGroup:
+    """A user group (``@handle``) of the emulated workspace and its members."""
+
+    id: str
+    handle: str
+    user_ids: tuple[str, ...]
+
+
 @dataclass
 class _Trigger:
     user_id: str
@@ -841,6 +850,7 @@ class SlackEmulator:
     `exchanged_trigger_id` (used twice) and `expired_trigger_id` (after 3 s);
     `missing_recipient_team_id` / `missing_recipient_user_id`,
     `message_not_in_streaming_state` and `streaming_state_conflict` for streams;
+    `no_such_subteam` for a user group that `add_user_group` did not define;
     HTTP 429 ``ratelimited`` with ``Retry-After`` when `rate_limit` says so.
     """
 
@@ -880,6 +890,7 @@ class SlackEmulator:
         self._triggers: dict[str, _Trigger] = {}
         self._statuses: dict[tuple[str, str], ThreadStatus] = {}
         self._users: dict[str, EmulatedUser] = {}
+        self._user_groups: dict[str, EmulatedUserGroup] = {}
         self._channel_names: dict[str, str] = {}
         self._rate_limits: dict[str, _RateLimit] = {}
         self._injected: dict[str, _InjectedError] = {}
@@ -898,6 +909,7 @@ class SlackEmulator:
             "views.update": self._views_update,
             "assistant.threads.setStatus": self._assistant_set_status,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
         }
@@ -1000,6 +1012,18 @@ class SlackEmulator:
                 team_id=team_id or self.team_id,
                 is_bot=is_bot,
             )
+
+    def add_user_group(self, group_id: str, handle: str, user_ids: Iterable[str]) -> None:
+        """Define (or redefine) a user group; ``usergroups.users.list`` answers with its members."""
+        if isinstance(user_ids, str):
+            raise ValueError(f"user_ids must be a list of user ids, not the string {user_ids!r}")
+        members = tuple(user_ids)
+        if not group_id.startswith("S"):
+            raise ValueError(f"Slack user group ids start with 'S', got {group_id!r}")
+        if any(not isinstance(member, str) or not member for member in members):
+            raise ValueError(f"user_ids must be non-empty strings, got {members!r}")
+        with self._lock:
+            self._user_groups[group_id] = EmulatedUserGroup(id=group_id, handle=handle, user_ids=members)
 
     def add_channel(self, channel_id: str, name: str) -> None:
         """Name a channel, so posts may address it as ``#name`` and payloads carry its name."""
@@ -1357,6 +1381,13 @@ class SlackEmulator:
                 "profile": {"real_name": user.real_name, "display_name": user.name, "team": user.team_id},
             },
         }
+
+    def _usergroups_users_list(self, params: JSONDict) -> JSONDict:
+        # Slack answers an unknown (or missing) group id with no_such_subteam.
+        group = self._user_groups.get(_required(params, "usergroup", error="no_such_subteam"))
+        if group is None:
+            raise _ApiError("no_such_subteam")
+        return {"ok": True, "users": list(group.user_ids)}
 
     # ----------------------------------------------------------------- methods: chat
 

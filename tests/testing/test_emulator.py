@@ -283,6 +283,31 @@ async def test_users_info_knows_registered_users(client: AsyncWebClient, slack_e
     assert (await api_error(client.users_info(user="U0NOBODY")))["error"] == "user_not_found"
 
 
+async def test_usergroups_users_list_answers_members_like_slack(
+    client: AsyncWebClient, slack_emulator: SlackEmulator
+) -> None:
+    slack_emulator.add_user_group("S0OPS", "ops", ["U0ALICE", "U0BOB"])
+
+    response = await client.usergroups_users_list(usergroup="S0OPS")
+
+    assert response.data == {"ok": True, "users": ["U0ALICE", "U0BOB"]}
+    assert (await api_error(client.usergroups_users_list(usergroup="S0NOPE")))["error"] == "no_such_subteam"
+    slack_emulator.add_user_group("S0OPS", "ops", ["U0CAROL"])
+    assert (await client.usergroups_users_list(usergroup="S0OPS"))["users"] == ["U0CAROL"]
+
+
+def test_user_groups_need_slack_shaped_ids_and_members(sync_client: WebClient, slack_emulator: SlackEmulator) -> None:
+    with pytest.raises(ValueError, match="start with 'S'"):
+        slack_emulator.add_user_group("G0OPS", "ops", ["U0ALICE"])
+    with pytest.raises(ValueError, match="not the string"):
+        slack_emulator.add_user_group("S0OPS", "ops", "U0ALICE")
+    with pytest.raises(ValueError, match="non-empty strings"):
+        slack_emulator.add_user_group("S0OPS", "ops", [""])
+    with pytest.raises(SlackApiError) as refused:
+        sync_client.usergroups_users_list(usergroup="S0OPS")
+    assert refused.value.response["error"] == "no_such_subteam"  # nothing was defined
+
+
 def test_threads_and_history_page_like_slack(sync_client: WebClient, slack_emulator: SlackEmulator) -> None:
     root = sync_client.chat_postMessage(channel=CHANNEL, text="root")["ts"]
     replies = [sync_client.chat_postMessage(channel=CHANNEL, text=f"r{i}", thread_ts=root)["ts"] for i in range(3)]
