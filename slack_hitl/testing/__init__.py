@@ -2,7 +2,8 @@
 
 Point the real slack_sdk clients at `SlackEmulator.base_url`, let a `SlackTestUser`
 click the buttons and fill the modals your app rendered, then inspect what Slack
-would show. Pytest fixtures live in ``slack_hitl.testing.pytest_plugin``.
+would show. `HitlHarness` runs all of slack_hitl against the emulator for end-to-end
+tests. Pytest fixtures live in ``slack_hitl.testing.pytest_plugin``.
 """
 
 from slack_hitl.testing.emulator import (
@@ -18,6 +19,7 @@ from slack_hitl.testing.emulator import (
     SlackEmulator,
     ThreadStatus,
 )
+from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.slack_user import (
     AckDeadlineExceededError,
     AmbiguousElementError,
@@ -41,6 +43,7 @@ __all__ = [
     "EmulatedUserGroup",
     "EmulatedView",
     "EphemeralMessage",
+    "HitlHarness",
     "InvalidViewAckError",
     "RenderedButton",
     "SlackEmulator",

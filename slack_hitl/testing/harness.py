@@ -17,6 +17,8 @@ uvicorn on a free 127.0.0.1 port, in the test's own event loop::
 
 ``restart()`` stops the app and the engine (as a deploy would) and starts new ones on the same
 database and the same emulator: use it to check that work due at the restart is picked up.
+``restart(adapters=[...])`` starts the new engine with other adapters (a new process rebuilds
+its agents). An adapter that needs its own ``Engine`` subclass passes ``engine_factory``.
 Tests must run on asyncio (slack_sdk's async client uses aiohttp).
 """
 
@@ -26,7 +28,7 @@ import asyncio
 import contextlib
 import socket
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -69,6 +71,8 @@ class HitlHarness:
         sweep_interval: seconds between passes of the engine's sweeper (expiry, retries, take-over).
         engine_options: more keyword arguments for ``Engine`` (``max_attempts``, ``retry_backoff_seconds``).
         emulator: an emulator to use instead of starting one (it is then not stopped on exit).
+        engine_factory: builds the engine, called like ``Engine(store, adapters=..., publisher=...,
+            **engine_options)``; an ``Engine`` subclass works as it is. ``Engine`` by default.
 
     Attributes, once entered: ``emulator``, ``store``, ``engine``, ``publisher``, ``handler``,
     ``app`` and ``url`` (the app's root URL; Slack's interactivity URL is ``interactions_url``).
@@ -86,8 +90,10 @@ class HitlHarness:
         sweep_interval: float = 0.5,
         engine_options: dict[str, Any] | None = None,
         emulator: SlackEmulator | None = None,
+        engine_factory: Callable[..., Engine] = Engine,
     ) -> None:
         self.adapters = list(adapters)
+        self.engine_factory = engine_factory
         self.channel = channel
         self.signing_secret = signing_secret
         self.update_window_seconds = update_window_seconds
@@ -153,8 +159,13 @@ class HitlHarness:
             raise ValueError(f"approval {approval.id} has not been posted; get it with `await hitl.posted(id)`")
         return self.emulator.thread(approval.channel, root)
 
-    async def restart(self) -> None:
-        """Stop the app and engine as a deploy would, then start new ones on the same database and emulator."""
+    async def restart(self, adapters: Iterable[Adapter] | None = None) -> None:
+        """Stop the app and engine as a deploy would, then start new ones on the same database and emulator.
+
+        With ``adapters``, the new engine resumes with those instead of the current ``adapters``.
+        """
+        if adapters is not None:
+            self.adapters = list(adapters)
         await self._stop_app()
         await self._start_app()
 
@@ -193,7 +204,9 @@ class HitlHarness:
             retry_seconds=0.5,
             stream_limits=self.stream_limits,
         )
-        self.engine = Engine(self.store, adapters=self.adapters, publisher=self.publisher, **self.engine_options)
+        self.engine = self.engine_factory(
+            self.store, adapters=self.adapters, publisher=self.publisher, **self.engine_options
+        )
         self.app: FastAPI = build_app(
             engine=self.engine,
             publisher=self.publisher,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from slack_hitl import Approval, Deciders, Requirement
-from slack_hitl.testing.harness import HitlHarness
+from slack_hitl.testing import HitlHarness
 from tests.slack.support import ScriptedAdapter
 
 pytestmark = pytest.mark.anyio
