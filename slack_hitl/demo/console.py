@@ -9,6 +9,7 @@ HTML, CSS and JavaScript shipped in the package: no build step, nothing fetched 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -141,15 +142,23 @@ def _own_open_view(session: DemoSession, person: SlackTestUser, view_id: str) ->
         raise HTTPException(409, f"view {view_id} is closed")
 
 
-async def _answer(sending: Any) -> dict[str, Any]:
+async def _answer(sending: Awaitable[httpx.Response]) -> dict[str, Any]:
     """Send one interaction; the service's status and ack body, or why Slack's client would not send it."""
     try:
-        response: httpx.Response = await sending
+        response = await sending
     except AckDeadlineExceededError as late:
         raise HTTPException(504, str(late)) from None
     except SlackTestUserError as refused:  # what Slack's own client refuses before sending
         raise HTTPException(422, str(refused)) from None
     except httpx.HTTPError as error:
         raise HTTPException(502, f"the slack_hitl service did not answer: {error}") from None
-    ack = response.json() if response.content.strip() else None
-    return {"status": response.status_code, "ack": ack}
+    return {"status": response.status_code, "ack": _body(response)}
+
+
+def _body(response: httpx.Response) -> Any:
+    if not response.content.strip():
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text

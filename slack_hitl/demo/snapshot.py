@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from typing import Any
 
 from slack_hitl.testing.emulator import EmulatedMessage, EmulatedView, EphemeralMessage, SlackEmulator
@@ -29,7 +28,6 @@ class ConsoleSnapshot:
         self.people = people
         self._posted_at: dict[str, float] = {}
         self._calls_seen = 0
-        self._lock = threading.Lock()
 
     def state(self, user_id: str) -> JSONDict:
         """The channel, its threads, ``user_id``'s ephemeral messages and open modal, and a revision hash."""
@@ -52,13 +50,12 @@ class ConsoleSnapshot:
         return state
 
     def _learn_posting_times(self) -> None:
-        with self._lock:
-            calls = self.emulator.calls
-            for call in calls[self._calls_seen :]:
-                key = _POSTING_METHODS.get(call.method)
-                if key and call.ok and call.response.get(key):
-                    self._posted_at.setdefault(str(call.response[key]), call.timestamp)
-            self._calls_seen = len(calls)
+        calls = self.emulator.calls
+        for call in calls[self._calls_seen :]:
+            key = _POSTING_METHODS.get(call.method)
+            if key and call.ok and call.response.get(key):
+                self._posted_at.setdefault(str(call.response[key]), call.timestamp)
+        self._calls_seen = len(calls)
 
     def _message(self, message: EmulatedMessage, replies: list[EmulatedMessage]) -> JSONDict:
         streamed = message.stream_state is not None

@@ -12,51 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, Page, expect
 
 from slack_hitl.store import Store
-from tests.demo.support import REPO_ROOT, start_demo
+from tests.demo.support import SCREENSHOTS, chromium, start_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.anyio]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
 GROWN = """(length) => {
   const streaming = document.querySelector("#thread .message.streaming .markdown");
   return streaming !== null && streaming.innerText.length > length;
 }"""
-
-
-@pytest.fixture
-def chromium() -> Path:
-    """Debian's Chromium; a test that needs it fails (never skips) when it is not installed."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: install it with `apt-get install -y chromium`")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: Path) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def shoot(page: Page, name: str) -> None:
@@ -100,37 +69,50 @@ async def open_modal(page: Page, button: Locator) -> Locator:
 
 
 async def act_as(page: Page, name: str) -> None:
-    await page.get_by_label("Viewing as").select_option(label=name)
+    """Switch who clicks, and wait until the channel is drawn as they see it (a person looks before clicking)."""
+    chosen = await page.get_by_label("Viewing as").select_option(label=name)
+    await expect(page.locator("body")).to_have_attribute("data-viewing", chosen[0])
 
 
-async def test_a_person_decides_every_row_in_the_console_and_watches_the_run_resume(
-    browser: Browser, tmp_path: Path
-) -> None:
+async def test_a_person_decides_every_row_in_the_console_and_watches_the_run_resume(tmp_path: Path) -> None:
     database = tmp_path / "demo.db"
-    demo = await start_demo("--port", "0", "--database-url", f"sqlite:///{database}", cwd=tmp_path)
-    try:
-        page = await browser.new_page(viewport={"width": 1440, "height": 960})
-        errors: list[str] = []
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        await page.goto(demo.url)
+    async with chromium() as browser:
+        demo = await start_demo("--port", "0", "--database-url", f"sqlite:///{database}", cwd=tmp_path)
         try:
-            await decide_the_sample(page)
-            await watch_the_resume(page)
-            await open_a_large_pause(page)
-        except Exception:
-            await shoot(page, "failed")  # what the person saw when the test gave up
-            raise
-        assert errors == [], f"the console raised in the browser: {errors}"
-    finally:
-        code, stderr = await demo.stop()
+            await decide_and_watch(await browser.new_page(viewport={"width": 1440, "height": 960}), demo.url)
+        finally:
+            code, stderr = await demo.stop()
     assert code == 0, stderr
     await check_what_was_stored(database)
+
+
+async def decide_and_watch(page: Page, url: str) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    await page.goto(url)
+    try:
+        await decide_the_sample(page)
+        await watch_the_resume(page)
+        await open_a_large_pause(page)
+    except Exception:
+        await shoot(page, "failed")  # what the person saw when the test gave up
+        raise
+    assert errors == [], f"the console raised in the browser: {errors}"
 
 
 async def decide_the_sample(page: Page) -> None:
     channel = page.locator("#messages")
     await expect(channel.locator(".bk-header")).to_have_text("Release agent: ship billing-api v2.4")
     await expect(channel.locator(".bk-context").first).to_contain_text("0 of 5 decided")
+    # The row's mrkdwn as Slack shows it: code, bold, italic, a link, the deciders' mention.
+    migration = row(channel, "Run database migration")
+    await expect(migration.locator("code")).to_have_text("invoices")
+    await expect(migration.locator("i")).to_have_text("Irreversible")
+    await expect(migration.get_by_role("link", name="migration runbook")).to_have_attribute(
+        "href", "https://runbooks.example.com/billing/migrations"
+    )
+    await expect(row(channel, "Post the release note").locator(".mention")).to_have_text("@Bob Okafor")
     await shoot(page, "01-sample-pause")
 
     # A confirmation rejected: Slack asks for the reason in a modal.
@@ -268,10 +250,13 @@ async def open_a_large_pause(page: Page) -> None:
     await expect(large.locator(".bk-context").first).to_contain_text("1 of 57 decided")
     await shoot(page, "09-large-pause-continues-in-the-thread")
 
-    # The composer takes the demo's command too.
+    # The composer takes the demo's command too. Messages that did not change keep their
+    # DOM nodes when the channel is redrawn, so a redraw never swallows a click on them.
+    await large.evaluate("node => { node.dataset.seen = 'before the new sample'; }")
     await page.get_by_label("Message").fill("/demo sample")
     await page.get_by_label("Message").press("Enter")
     await expect(page.locator("#messages .bk-header", has_text="billing-api v2.5")).to_be_visible()
+    await expect(large).to_have_attribute("data-seen", "before the new sample")
 
 
 async def check_what_was_stored(database: Path) -> None:

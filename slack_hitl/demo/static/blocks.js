@@ -107,7 +107,7 @@ function renderButton(button, block, context) {
   }
   node.addEventListener("click", () => {
     node.classList.add("pressed");
-    context.onButton(button, block);
+    Promise.resolve(context.onButton(button, block)).finally(() => node.classList.remove("pressed"));
   });
   return node;
 }

@@ -65,6 +65,7 @@ async function poll() {
     await refresh();
     document.body.classList.remove("offline");
   } catch (error) {
+    console.error("the console could not show the state:", error);
     document.body.classList.add("offline");
   }
   setTimeout(poll, POLL_MS);
@@ -87,7 +88,7 @@ async function act(path, body) {
     toast(error.message);
     return null;
   } finally {
-    await refresh().catch(() => {});
+    await refresh().catch((error) => console.error("the console could not show the state:", error));
   }
 }
 
@@ -173,10 +174,30 @@ function byTs(a, b) {
   return as - bs || am - bm;
 }
 
-// Redraw a message list; follow new messages when the reader was at the end (as Slack does).
+// One item of a message list: built only when what it shows changed since the last draw.
+function item(key, shown, build) {
+  return { key, signature: JSON.stringify([ui.me, shown]), build };
+}
+
+// Redraw a message list, keeping the DOM node of every item that did not change: a click on
+// a button is never lost to a redraw of some other message. Follows new messages when the
+// reader was at the end, as Slack does.
 function drawList(container, items, { toEnd = false } = {}) {
   const nearBottom = container.scrollHeight - container.scrollTop - container.clientHeight < 80;
-  container.replaceChildren(...items);
+  const previous = container.drawn || new Map();
+  const drawn = new Map();
+  const nodes = items.map((wanted) => {
+    const kept = previous.get(wanted.key);
+    const node = kept && kept.signature === wanted.signature ? kept.node : wanted.build();
+    drawn.set(wanted.key, { signature: wanted.signature, node });
+    return node;
+  });
+  container.drawn = drawn;
+  nodes.forEach((node, index) => {
+    const current = container.children[index];
+    if (current !== node) container.insertBefore(node, current || null);
+  });
+  while (container.children.length > nodes.length) container.lastElementChild.remove();
   if (toEnd || nearBottom) container.scrollTop = container.scrollHeight;
 }
 
@@ -184,14 +205,18 @@ function drawChannel() {
   const state = ui.state;
   $("#channel-name").textContent = state.channel.name;
   const entries = [
-    ...state.messages.map((message) => ({ ts: message.ts, node: () => messageNode(message) })),
+    ...state.messages.map((message) => ({ ts: message.ts, ...item(`m${message.ts}`, message, () => messageNode(message)) })),
     ...state.ephemerals
       .filter((ephemeral) => !ephemeral.thread_ts)
-      .map((ephemeral) => ({ ts: ephemeral.ts, node: () => messageNode(ephemeral, { ephemeral: true }) })),
+      .map((ephemeral) => ({
+        ts: ephemeral.ts,
+        ...item(`e${ephemeral.ts}`, ephemeral, () => messageNode(ephemeral, { ephemeral: true })),
+      })),
   ].sort(byTs);
-  const nodes = entries.map((entry) => entry.node());
-  if (!nodes.length) nodes.push(element("div", "channel-empty", "No messages yet. Open a sample from the header."));
-  drawList($("#messages"), nodes, { toEnd: ui.channelFresh });
+  if (!entries.length) {
+    entries.push(item("empty", null, () => element("div", "channel-empty", "No messages yet. Open a sample from the header.")));
+  }
+  drawList($("#messages"), entries, { toEnd: ui.channelFresh });
   ui.channelFresh = false;
 }
 
@@ -217,17 +242,21 @@ function drawThread() {
   }
   $("#thread-channel").textContent = `# ${state.channel.name}`;
   const replies = state.threads[ts] || [];
-  const nodes = [messageNode(parent, { inThread: true })];
   const count = replies.length === 1 ? "1 reply" : `${replies.length} replies`;
-  nodes.push(element("div", "thread-divider", count));
   const entries = [
-    ...replies.map((reply) => ({ ts: reply.ts, node: () => messageNode(reply, { inThread: true }) })),
+    ...replies.map((reply) => ({ ts: reply.ts, ...item(`r${reply.ts}`, reply, () => messageNode(reply, { inThread: true })) })),
     ...state.ephemerals
       .filter((ephemeral) => ephemeral.thread_ts === ts)
-      .map((ephemeral) => ({ ts: ephemeral.ts, node: () => messageNode(ephemeral, { inThread: true, ephemeral: true }) })),
+      .map((ephemeral) => ({
+        ts: ephemeral.ts,
+        ...item(`e${ephemeral.ts}`, ephemeral, () => messageNode(ephemeral, { inThread: true, ephemeral: true })),
+      })),
   ].sort(byTs);
-  nodes.push(...entries.map((entry) => entry.node()));
-  drawList($("#thread-messages"), nodes, { toEnd: ui.threadFresh });
+  const head = [
+    item(`p${ts}`, parent, () => messageNode(parent, { inThread: true })),
+    item("divider", count, () => element("div", "thread-divider", count)),
+  ];
+  drawList($("#thread-messages"), [...head, ...entries], { toEnd: ui.threadFresh });
   ui.threadFresh = false;
   const status = state.statuses[ts];
   const line = $("#thread-status");
@@ -259,6 +288,7 @@ function drawPeople() {
 }
 
 function draw() {
+  document.body.dataset.viewing = ui.state.me;
   drawPeople();
   drawChannel();
   followNewStatuses();
@@ -269,7 +299,7 @@ function draw() {
 // -- clicks ----------------------------------------------------------------------------------------
 
 async function press(message, button) {
-  await act("/console/click", {
+  return act("/console/click", {
     user: ui.me,
     channel: ui.state.channel.id,
     ts: message.ts,

@@ -145,7 +145,7 @@ export function formatSlackDate(seconds, format) {
   const month = MONTHS[date.getMonth()];
   const short = `${month.slice(0, 3)} ${date.getDate()}`;
   const tokens = {
-    date_num: date.toISOString().slice(0, 10),
+    date_num: `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`,
     date: `${month} ${ordinal(date.getDate())}, ${date.getFullYear()}`,
     date_short: `${short}, ${date.getFullYear()}`,
     date_long: `${date.toLocaleDateString("en-US", { weekday: "long" })}, ${month} ${ordinal(date.getDate())}, ${date.getFullYear()}`,
