@@ -187,13 +187,13 @@ class Engine:
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
         _, decision = await self.check_decision(approval_id, row_id, submitted, actor)
         result = await self.store.decide(DecideCommand(approval_id, row_id, decision, actor, delivery_key))
-        bound = log.bind(approval_id=approval_id, row_id=row_id, slack_user=actor.id)
+        # No bound logger: binding one per decision costs more than the log line on the hot path.
         if not result.decided:
             if result.repeated:
-                bound.info("decision_repeated")
+                log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
             raise await self._why_not_decided(approval_id, row_id)
-        bound.info("row_decided", outcome=decision.outcome)
+        log.info("row_decided", approval_id=approval_id, row_id=row_id, slack_user=actor.id, outcome=decision.outcome)
         self.publisher.approval_changed(approval_id)
         await self._notify()
         if result.resume:
@@ -356,10 +356,19 @@ class Engine:
 
         return await asyncio.wait_for(_wait(), timeout)
 
-    async def drain(self) -> None:
-        """Wait for every resume and background job this engine started."""
+    @property
+    def busy(self) -> bool:
+        """Whether a resume or other background job this engine started is still running."""
+        return bool(self._tasks)
+
+    async def idle(self) -> None:
+        """Wait until no resume or background job this engine started is running (``busy`` is false)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait for every resume and background job this engine started (the same as ``idle``)."""
+        await self.idle()
 
     async def _notify(self) -> None:
         async with self._changed:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import JSON, String, column, event, exists, func, insert, select, update, values
+from sqlalchemy import JSON, TextClause, bindparam, event, exists, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -132,6 +133,7 @@ class Store:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements: dict[tuple[str, str], Requirement] = {}
+        self._loading: dict[str, asyncio.Future[None]] = {}
         self._adapter_names: dict[str, str] = {}
 
     @classmethod
@@ -267,7 +269,7 @@ class Store:
                 .mappings()
                 .all()
             )
-        return _approval(record, rows)
+        return _approval(record, rows, self._requirements)
 
     async def list(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
         query = select(A.c.id).order_by(A.c.created_at.desc()).limit(limit).offset(offset)
@@ -283,12 +285,21 @@ class Store:
         cached = self._requirements.get((approval_id, row_id))
         if cached is not None:
             return cached
-        async with self.engine.connect() as conn:
-            stored = await conn.execute(select(R.c.row_id, R.c.requirement).where(R.c.approval_id == approval_id))
-            self._cache_requirements(
-                approval_id, [Requirement.model_validate(requirement) for _, requirement in stored.all()]
-            )
+        # A burst of clicks on a new message misses together: they all wait for one load of its
+        # rows instead of each querying and parsing every row (a thundering herd).
+        load = self._loading.get(approval_id)
+        if load is None:
+            load = asyncio.ensure_future(self._load_requirements(approval_id))
+            self._loading[approval_id] = load
+            load.add_done_callback(lambda done: self._loading.pop(approval_id, None))
+        await asyncio.shield(load)
         return self._requirements.get((approval_id, row_id))
+
+    async def _load_requirements(self, approval_id: str) -> None:
+        async with self.engine.connect() as conn:
+            stored = await conn.execute(select(R.c.requirement).where(R.c.approval_id == approval_id))
+            requirements = [Requirement.model_validate(requirement) for requirement in stored.scalars()]
+        self._cache_requirements(approval_id, requirements)
 
     async def adapter_of(self, approval_id: str) -> str | None:
         """The name of the adapter that resumes the approval (cached: it never changes)."""
@@ -351,78 +362,37 @@ class Store:
         first_for_row: dict[tuple[str, str], DecideCommand] = {}
         for command in commands:
             first_for_row.setdefault((command.approval_id, command.row_id), command)  # first arrival wins
-        incoming = (
-            values(
-                column("a", String),
-                column("r", String),
-                column("outcome", String),
-                column("decision", JSON),
-                column("by", String),
-                column("by_name", String),
-                column("delivery", String),
-                name="incoming",
+        firsts = list(first_for_row.values())
+        dumped = {id(c): c.decision.model_dump(mode="json") for c in firsts}
+        params: dict[str, Any] = {"now": now}
+        for i, c in enumerate(firsts):
+            params.update(
+                {
+                    f"a{i}": c.approval_id,
+                    f"r{i}": c.row_id,
+                    f"o{i}": c.decision.outcome,
+                    f"d{i}": dumped[id(c)],
+                    f"b{i}": c.actor.id,
+                    f"n{i}": c.actor.name,
+                    f"k{i}": c.delivery_key,
+                }
             )
-            .data(
-                [
-                    (
-                        c.approval_id,
-                        c.row_id,
-                        c.decision.outcome,
-                        c.decision.model_dump(mode="json"),
-                        c.actor.id,
-                        c.actor.name,
-                        c.delivery_key,
-                    )
-                    for c in first_for_row.values()
-                ]
-            )
-            .cte("incoming")
-        )  # a CTE, because SQLite has no column list on a VALUES alias
         async with self.write(urgent=True) as conn:
-            decided_rows = await conn.execute(
-                update(R)
-                .where(
-                    R.c.approval_id == incoming.c.a,
-                    R.c.row_id == incoming.c.r,
-                    R.c.status == "pending",
-                    exists().where(A.c.id == R.c.approval_id, A.c.status == "pending"),
-                )
-                .values(
-                    status="decided",
-                    outcome=incoming.c.outcome,
-                    decision=incoming.c.decision,
-                    decided_by=incoming.c.by,
-                    decided_by_name=incoming.c.by_name,
-                    decided_at=now,
-                    delivery_key=incoming.c.delivery,
-                )
-                .returning(R.c.approval_id, R.c.row_id)
-            )
+            decided_rows = await conn.execute(_decide_rows_statement(self.is_sqlite, len(firsts)), params)
             decided = {(a, r) for a, r in decided_rows.all()}
             winners = [first_for_row[key] for key in decided]
             won: set[str] = set()
             if winners:
                 await conn.execute(
-                    insert(LOG),
-                    [
-                        _log_entry(
-                            c.approval_id,
-                            "decided",
-                            c.actor,
-                            now,
-                            row_id=c.row_id,
-                            reason=c.decision.reason,
-                            data=c.decision.model_dump(mode="json", exclude={"reason"}),
-                        )
-                        for c in winners
-                    ],
+                    _INSERT_LOG,
+                    [_decided_entry(c, dumped[id(c)], now) for c in winners],
                 )
                 touched = sorted({c.approval_id for c in winners})
                 # The bump locks each touched approval's row until commit, and the resume CAS is a
                 # separate statement after it: on PostgreSQL (READ COMMITTED) two transactions that
                 # decide the last two rows are thus serialised, and the second one's CAS takes a fresh
                 # snapshot that sees the first one's row. One combined statement would let both miss.
-                await conn.execute(update(A).where(A.c.id.in_(touched)).values(version=A.c.version + 1, updated_at=now))
+                await conn.execute(_BUMP_VERSIONS, {"ids": touched, "now": now})
                 won = await self._claim_many(conn, touched, now)
             results = []
             for command in commands:
@@ -481,24 +451,19 @@ class Store:
 
     async def _claim_many(self, conn: AsyncConnection, approval_ids: list[str], now: dt.datetime) -> set[str]:
         """CAS ``pending -> resuming`` with a lease, only for approvals with no undecided row."""
-        no_pending_row = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pending")
         claimed = await conn.execute(
-            update(A)
-            .where(A.c.id.in_(approval_ids), A.c.status == "pending", no_pending_row)
-            .values(
-                status="resuming",
-                lease_owner=self.owner,
-                lease_expires_at=now + dt.timedelta(seconds=self.lease_seconds),
-                attempts=A.c.attempts + 1,
-                version=A.c.version + 1,
-                updated_at=now,
-            )
-            .returning(A.c.id)
+            _CLAIM_RESUMES,
+            {
+                "ids": approval_ids,
+                "owner": self.owner,
+                "lease_expires_at": now + dt.timedelta(seconds=self.lease_seconds),
+                "now": now,
+            },
         )
         won = set(claimed.scalars())
         if won:
             await conn.execute(
-                insert(LOG), [_log_entry(a, "resuming", None, now, data={"owner": self.owner}) for a in sorted(won)]
+                _INSERT_LOG, [_log_entry(a, "resuming", None, now, data={"owner": self.owner}) for a in sorted(won)]
             )
         return won
 
@@ -784,6 +749,72 @@ def _log_entry(
     }
 
 
+def _decided_entry(command: DecideCommand, decision: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
+    data = {key: value for key, value in decision.items() if key != "reason"}
+    return _log_entry(
+        command.approval_id,
+        "decided",
+        command.actor,
+        at,
+        row_id=command.row_id,
+        reason=command.decision.reason,
+        data=data,
+    )
+
+
+# The decide path's statements are built once: building and compiling them per batch was most of
+# a decision's CPU time. The row CAS is text keyed by batch size (a VALUES list of bound
+# parameters), which SQLAlchemy compiles once per size and caches.
+_INSERT_LOG = insert(LOG)
+_BUMP_VERSIONS = (
+    update(A)
+    .where(A.c.id.in_(bindparam("ids", expanding=True)))
+    .values(version=A.c.version + 1, updated_at=bindparam("now", type_=A.c.updated_at.type))
+)
+_CLAIM_RESUMES = (
+    update(A)
+    .where(
+        A.c.id.in_(bindparam("ids", expanding=True)),
+        A.c.status == "pending",
+        ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pending"),
+    )
+    .values(
+        status="resuming",
+        lease_owner=bindparam("owner", type_=A.c.lease_owner.type),
+        lease_expires_at=bindparam("lease_expires_at", type_=A.c.lease_expires_at.type),
+        attempts=A.c.attempts + 1,
+        version=A.c.version + 1,
+        updated_at=bindparam("now", type_=A.c.updated_at.type),
+    )
+    .returning(A.c.id)
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _decide_rows_statement(sqlite: bool, size: int) -> TextClause:
+    """The row CAS for ``size`` decisions: decide each pending row of a pending approval, return the decided."""
+    # PostgreSQL types a VALUES list's parameters as text: the decision must be cast to the column's
+    # JSON. SQLite stores JSON as text, and a CAST there would mangle it.
+    decision = "{}" if sqlite else "CAST({} AS JSON)"
+    rows = ", ".join(f"(:a{i}, :r{i}, :o{i}, {decision.format(f':d{i}')}, :b{i}, :n{i}, :k{i})" for i in range(size))
+    sql = (
+        f"WITH incoming (a, r, outcome, decision, by_id, by_name, delivery) AS (VALUES {rows}) "
+        "UPDATE approval_rows SET status = 'decided', outcome = incoming.outcome, decision = incoming.decision, "
+        "decided_by = incoming.by_id, decided_by_name = incoming.by_name, decided_at = :now, "
+        "delivery_key = incoming.delivery "
+        "FROM incoming "
+        "WHERE approval_rows.approval_id = incoming.a AND approval_rows.row_id = incoming.r "
+        "AND approval_rows.status = 'pending' "
+        "AND EXISTS (SELECT 1 FROM approvals WHERE approvals.id = approval_rows.approval_id "
+        "AND approvals.status = 'pending') "
+        "RETURNING approval_rows.approval_id, approval_rows.row_id"
+    )
+    return text(sql).bindparams(
+        *(bindparam(f"d{i}", type_=JSON) for i in range(size)),
+        bindparam("now", type_=R.c.decided_at.type),
+    )
+
+
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
@@ -792,7 +823,9 @@ def _jsonable(value: Any) -> Any:
         return repr(value)[:4000]
 
 
-def _approval(record: Any, rows: Sequence[Any]) -> Approval:
+def _approval(record: Any, rows: Sequence[Any], known: dict[tuple[str, str], Requirement] | None = None) -> Approval:
+    """The approval of stored records; requirements already parsed (``known``) are reused, as they never change."""
+    known = known or {}
     return Approval(
         id=record["id"],
         title=record["title"],
@@ -801,7 +834,7 @@ def _approval(record: Any, rows: Sequence[Any]) -> Approval:
         resume_state=record["resume_state"] or {},
         rows=tuple(
             Row(
-                requirement=Requirement.model_validate(row["requirement"]),
+                requirement=known.get((record["id"], row["row_id"])) or Requirement.model_validate(row["requirement"]),
                 position=row["position"],
                 decision=Decision.model_validate(row["decision"]) if row["decision"] else None,
                 decided_by=row["decided_by"],

@@ -210,7 +210,6 @@ class InteractionHandler:
         self.client = client
         self.groups = groups or UserGroupDirectory(client)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loading: dict[str, asyncio.Task[Requirement | None]] = {}
 
     async def handle(self, payload: dict[str, Any]) -> AckBody:
         """The ack body for one interaction payload. Raises ``MalformedPayload`` for what Slack never sends."""
@@ -256,7 +255,7 @@ class InteractionHandler:
         if ref.verb == "retry":
             await self._retry(ref, payload, place)
             return None
-        requirement = await self._requirement(ref.approval_id, ref.row_id)
+        requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             self._tell(place, payload.user.id, UNKNOWN_TEXT)
             return None
@@ -356,7 +355,7 @@ class InteractionHandler:
             ref = decode_metadata(view.private_metadata)
         except ValueError as error:
             raise MalformedPayload(f"malformed slack_hitl modal metadata: {error}") from None
-        requirement = await self._requirement(ref.approval_id, ref.row_id)
+        requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             return _modal_error(view, UNKNOWN_TEXT)
         actor = await self._actor(payload.user, [requirement])
@@ -391,24 +390,6 @@ class InteractionHandler:
         return None
 
     # -- helpers -------------------------------------------------------------------------------
-
-    async def _requirement(self, approval_id: str, row_id: str) -> Requirement | None:
-        """The row's requirement, loading each approval's rows once even when its clicks arrive together.
-
-        The store caches an approval's rows after the first miss, but concurrent misses would
-        each query and parse every row: a burst of clicks on one message waits for one load.
-        """
-        in_flight = self._loading.get(approval_id)
-        if in_flight is not None:
-            await asyncio.wait([in_flight])
-            return await self.engine.store.requirement(approval_id, row_id)
-        load = asyncio.create_task(self.engine.store.requirement(approval_id, row_id))
-        self._loading[approval_id] = load
-        try:
-            return await load
-        finally:
-            if self._loading.get(approval_id) is load:
-                del self._loading[approval_id]
 
     async def _actor(self, user: _User, requirements: Iterable[Requirement]) -> Actor:
         group_ids = sorted({group for r in requirements for group in r.deciders.group_ids})
