@@ -107,6 +107,7 @@ class HitlHarness:
         self._server: _Server | None = None
         self._serving: asyncio.Task[None] | None = None
         self._socket: socket.socket | None = None
+        self._users: list[SlackTestUser] = []
         self.database_url = database_url or ""
 
     # -- what tests use --------------------------------------------------------------------------
@@ -125,8 +126,13 @@ class HitlHarness:
         return f"{self.url}{INTERACTIONS_PATH}"
 
     def user(self, user_id: str, name: str) -> SlackTestUser:
-        """A person in the emulated workspace who clicks and submits through the running app."""
-        return SlackTestUser(self.emulator, self.interactions_url, self.signing_secret, user_id, name)
+        """A person in the emulated workspace who clicks and submits through the running app.
+
+        Its HTTP client is closed when the harness exits.
+        """
+        user = SlackTestUser(self.emulator, self.interactions_url, self.signing_secret, user_id, name)
+        self._users.append(user)
+        return user
 
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until nothing is left to do: no reply to a clicker, no resume, no re-render pending."""
@@ -189,6 +195,7 @@ class HitlHarness:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
+            await self._close_users()
             await self._stop_app()
         finally:
             await self._cleanup()
@@ -242,6 +249,11 @@ class HitlHarness:
             self._socket = None
         if getattr(self, "store", None) is not None:
             await self.store.close()
+
+    async def _close_users(self) -> None:
+        users, self._users = self._users, []
+        for user in users:
+            await user.aclose()
 
     async def _cleanup(self) -> None:
         if self._own_emulator:
