@@ -31,6 +31,7 @@ from slack_hitl.requirements import Kind
 from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
 from slack_hitl.service.preflight import check_fits_slack
 from slack_hitl.service.webhook import ADAPTER_NAME, callback_of, shown_url
+from slack_hitl.slack.publisher import ApprovalNotPosted
 from slack_hitl.status import FINAL_STATUSES, ApprovalStatus
 
 log = structlog.get_logger("slack_hitl.service.api")
@@ -232,10 +233,17 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
             "actor": API_ACTOR,
         }
         try:
-            approval = await engine.open_approval(**options)
-        except IntegrityError:
-            # Two requests with one new key raced to insert it; the loser reads the winner's approval.
-            approval = await engine.open_approval(**options)
+            try:
+                approval = await engine.open_approval(**options)
+            except IntegrityError:
+                # Two requests with one new key raced to insert it; the loser reads the winner's approval.
+                approval = await engine.open_approval(**options)
+        except ApprovalNotPosted as refused:
+            # Nothing may stay open that nobody can see: the stored approval is cancelled, and the
+            # caller learns which setting to fix.
+            await engine.cancel(refused.approval_id, API_ACTOR, reason=f"Slack refused the post: {refused.slack_error}")
+            refusal = f"Slack refused to post in {request.channel!r}: {refused.slack_error}"
+            raise _unprocessable(InputProblem([(("channel",), refusal)])) from None
         if key is not None and (
             approval.title != request.title or [row.id for row in approval.rows] != [r.id for r in requirements]
         ):

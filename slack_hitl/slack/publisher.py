@@ -39,6 +39,33 @@ class NoChannel(SlackHitlError, ValueError):
     """An approval has no channel and the publisher was given no default channel."""
 
 
+class ApprovalNotPosted(SlackHitlError):
+    """Slack refused to post the approval for a reason retrying cannot fix (``slack_error`` says which)."""
+
+    def __init__(self, approval_id: str, slack_error: str) -> None:
+        self.approval_id = approval_id
+        self.slack_error = slack_error
+        super().__init__(f"Slack refused to post approval {approval_id}: {slack_error}")
+
+
+# Refusals that mean "this channel or this app will not take the message": retrying cannot help.
+PERMANENT_POST_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "missing_scope",
+        "restricted_action",
+        "invalid_thread_ts",
+        "thread_not_found",
+    }
+)
+
+
 class SlackPublisher(Publisher):
     """Shows approvals in Slack through ``client``; ``channel`` is where approvals without one are posted."""
 
@@ -81,7 +108,14 @@ class SlackPublisher(Publisher):
             raise NoChannel(f"approval {approval.id} has no channel, and SlackPublisher was given no default channel")
         try:
             await self._render(approval.id)
-        except (SlackApiError, OSError) as error:
+        except SlackApiError as error:
+            code = str(error.response.get("error", ""))
+            if code in PERMANENT_POST_ERRORS:
+                log.warning("post_refused", approval_id=approval.id, error=code)
+                raise ApprovalNotPosted(approval.id, code) from None
+            log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
+            self.approval_changed(approval.id)
+        except OSError as error:
             log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
             self.approval_changed(approval.id)
 

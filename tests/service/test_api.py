@@ -304,3 +304,15 @@ async def test_expiry_from_the_api_settles_undecided_rows(service: Running) -> N
         final = await service.hitl.wait(created["id"], timeout=15)
     assert final.status == "expired"
     assert final.row("deploy").decision.outcome == "rejected"
+
+
+async def test_a_channel_slack_refuses_gets_422_and_leaves_nothing_open(service: Running) -> None:
+    async with httpx.AsyncClient(base_url=service.url, headers=auth()) as api:
+        answer = await api.post("/v1/approvals", json=deploy_request(channel="#no-such-channel"))
+        assert answer.status_code == 422, answer.text
+        (problem,) = answer.json()["detail"]
+        assert problem["loc"] == ["body", "channel"]
+        assert problem["msg"] == "Slack refused to post in '#no-such-channel': channel_not_found"
+        assert (await api.get("/v1/approvals", params={"status": "pending"})).json() == {"approvals": []}
+        (cancelled,) = (await api.get("/v1/approvals", params={"status": "cancelled"})).json()["approvals"]
+        assert cancelled["message_ts"] is None
