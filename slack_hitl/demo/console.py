@@ -9,6 +9,7 @@ HTML, CSS and JavaScript shipped in the package: no build step, nothing fetched 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from importlib.resources import files
 from pathlib import Path
@@ -81,7 +82,8 @@ def build_console_app(session: DemoSession) -> FastAPI:
     @app.get("/console/state")
     async def state(user: Annotated[str, Query()], since: Annotated[str | None, Query()] = None) -> Response:
         _person(session, user)
-        current = snapshot.state(user)
+        # Reading and hashing the whole channel is CPU work: off the loop that acks Slack's requests.
+        current = await asyncio.to_thread(snapshot.state, user)
         if since is not None and since == current["revision"]:
             return Response(status_code=204)
         return JSONResponse(current)
