@@ -6,6 +6,7 @@ construction: every text is cut to a fixed budget, so one row never needs more t
 and a part's text budget, and rows are packed into parts against those budgets. Each row is
 weighed at its largest state (a decided row is cut to its weight), so the packing depends only
 on the requirements, never on who decided what: a row stays in the same message on every update.
+That is also why rows are measured once per approval, not on every re-render.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -71,6 +74,8 @@ ERROR_CAP = 1000
 DECIDERS_SHOWN = 5
 DECIDED_ROOM = 450
 """Characters a decided row may always use beside its title (outcome, who, when, then reason and summary)."""
+LAYOUT_CACHE_SIZE = 256
+"""Approvals whose measured rows are kept; a re-render of one of them skips measuring its rows."""
 
 MAIN_OVERHEAD_BLOCKS = 5  # header, context, status, retry, divider
 CONTINUATION_OVERHEAD_BLOCKS = 1  # context
@@ -128,8 +133,9 @@ def render_approval(
     if per_part < 1:
         raise ValueError(f"rows_per_part must be at least 1, got {per_part}")
     now = _aware(now or dt.datetime.now(dt.UTC))
-    layouts = [_RowLayout.of(approval, position) for position in range(len(approval.rows))]
-    ranges = _pack(layouts, per_part)
+    measured = _MEASURED.of(approval)
+    layouts = measured.rows
+    ranges = measured.ranges(per_part)
     parts = []
     for index, (first, last) in enumerate(ranges):
         row_blocks = [block for layout in layouts[first : last + 1] for block in layout.blocks_now(approval)]
@@ -149,35 +155,93 @@ def split_rows(approval: Approval, rows_per_part: int = DEFAULT_ROWS_PER_PART) -
     Depends only on the requirements (each row is weighed at its largest state), so the rows
     of a part never move to another part when rows are decided.
     """
-    return _pack([_RowLayout.of(approval, position) for position in range(len(approval.rows))], rows_per_part)
+    return _MEASURED.of(approval).ranges(rows_per_part)
 
 
 @dataclass(frozen=True)
 class _RowLayout:
-    """A row's pending blocks (its largest state, rendered once) and what it may use in any state."""
+    """A row's pending blocks (its largest state, rendered once) and what it may use in any state.
+
+    The pending blocks are kept as JSON with block ids that leave out the approval's version,
+    so one layout serves every version and each render hands out blocks nobody else holds.
+    """
 
     position: int
-    pending: list[dict[str, Any]]
+    pending_json: str
+    block_count: int
     text_weight: int
 
     @classmethod
     def of(cls, approval: Approval, position: int) -> _RowLayout:
         row = approval.rows[position]
-        block_id = f"r{position}.v{approval.version}"
-        pending = [block.to_dict() for block in _pending_blocks(approval, row, position, block_id)]
+        pending = [block.to_dict() for block in _pending_blocks(approval, row, position, f"r{position}")]
         room = min(SECTION_TEXT, len(_title_line(row.requirement, position)) + DECIDED_ROOM)
-        return cls(position, pending, max(blocks_text_length(pending), room))
+        return cls(position, json.dumps(pending), len(pending), max(blocks_text_length(pending), room))
+
+    def pending_blocks(self, version: int) -> list[dict[str, Any]]:
+        base = f"r{self.position}"
+        blocks: list[dict[str, Any]] = json.loads(self.pending_json)
+        for block in blocks:
+            block["block_id"] = f"{base}.v{version}{block['block_id'][len(base) :]}"
+        return blocks
 
     def blocks_now(self, approval: Approval) -> list[dict[str, Any]]:
         row = approval.rows[self.position]
         if approval.status == "pending" and not row.decided:
-            return self.pending
+            return self.pending_blocks(approval.version)
         block_id = f"r{self.position}.v{approval.version}"
         if row.decision is not None:
             text = _decided_text(row, self.position, self.text_weight)
         else:
             text = f"{_title_line(row.requirement, self.position)}\n_Not decided_"
         return [SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()]
+
+
+@dataclass
+class _MeasuredRows:
+    """An approval's row layouts, the requirements they were measured from, and their packings."""
+
+    requirements: tuple[Requirement, ...]
+    rows: list[_RowLayout]
+    packings: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def ranges(self, rows_per_part: int) -> list[tuple[int, int]]:
+        packed = self.packings.get(rows_per_part)
+        if packed is None:
+            packed = self.packings[rows_per_part] = _pack(self.rows, rows_per_part)
+        return list(packed)
+
+
+class _MeasuredRowsCache:
+    """Measured rows per (approval id, row count), least recently used dropped first.
+
+    An entry is used only while the approval's requirements equal those it was measured from:
+    comparing them costs far less than measuring, and a reused id can never get stale parts.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[tuple[str, int], _MeasuredRows] = OrderedDict()
+        self._lock = threading.Lock()  # renders may run in worker threads
+
+    def of(self, approval: Approval) -> _MeasuredRows:
+        key = (approval.id, len(approval.rows))
+        requirements = tuple(row.requirement for row in approval.rows)
+        with self._lock:
+            cached = self._entries.get(key)
+            if cached is not None and cached.requirements == requirements:
+                self._entries.move_to_end(key)
+                return cached
+        measured = _MeasuredRows(requirements, [_RowLayout.of(approval, p) for p in range(len(approval.rows))])
+        with self._lock:
+            self._entries[key] = measured
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return measured
+
+
+_MEASURED = _MeasuredRowsCache(LAYOUT_CACHE_SIZE)
 
 
 def _pack(layouts: Sequence[_RowLayout], rows_per_part: int) -> list[tuple[int, int]]:
@@ -191,11 +255,11 @@ def _pack(layouts: Sequence[_RowLayout], rows_per_part: int) -> list[tuple[int, 
         block_cap = MESSAGE_BLOCKS - (MAIN_OVERHEAD_BLOCKS if not ranges else CONTINUATION_OVERHEAD_BLOCKS)
         text_cap = MAIN_ROWS_TEXT if not ranges else CONTINUATION_ROWS_TEXT
         count = layout.position - first
-        too_many = count >= rows_per_part or blocks + len(layout.pending) > block_cap
+        too_many = count >= rows_per_part or blocks + layout.block_count > block_cap
         if count and (too_many or text + layout.text_weight > text_cap):
             ranges.append((first, layout.position - 1))
             first, blocks, text = layout.position, 0, 0
-        blocks += len(layout.pending)
+        blocks += layout.block_count
         text += layout.text_weight
     ranges.append((first, len(layouts) - 1))
     return ranges
