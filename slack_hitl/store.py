@@ -12,8 +12,10 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,6 +122,282 @@ class _WriterQueue:
             self._lock.release()
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
+@dataclass
+class _Batch:
+    """The decisions of one group commit: the first arrival per row is the one that may win it."""
+
+    commands: list[DecideCommand]
+    now: dt.datetime
+    first_for_row: dict[tuple[str, str], DecideCommand]
+    firsts: list[DecideCommand]
+    dumped: dict[int, dict[str, Any]]
+    """Each first arrival's decision as stored (dumped once: the log entry reuses it)."""
+
+    @classmethod
+    def of(cls, commands: list[DecideCommand], now: dt.datetime) -> _Batch:
+        first_for_row: dict[tuple[str, str], DecideCommand] = {}
+        for command in commands:
+            first_for_row.setdefault((command.approval_id, command.row_id), command)  # first arrival wins
+        firsts = list(first_for_row.values())
+        dumped = {id(c): c.decision.model_dump(mode="json") for c in firsts}
+        return cls(commands, now, first_for_row, firsts, dumped)
+
+    def row_params(self, as_json: Any) -> dict[str, Any]:
+        """The values of ``_decide_rows_sql``; ``as_json`` turns a decision into what the driver takes."""
+        params: dict[str, Any] = {"now": self.now}
+        for i, c in enumerate(self.firsts):
+            params[f"a{i}"] = c.approval_id
+            params[f"r{i}"] = c.row_id
+            params[f"o{i}"] = c.decision.outcome
+            params[f"d{i}"] = as_json(self.dumped[id(c)])
+            params[f"b{i}"] = c.actor.id
+            params[f"n{i}"] = c.actor.name
+            params[f"k{i}"] = c.delivery_key
+        return params
+
+    def won_row(self, command: DecideCommand, decided: set[tuple[str, str]]) -> bool:
+        key = (command.approval_id, command.row_id)
+        return key in decided and self.first_for_row[key] is command
+
+    def log_entry(self, command: DecideCommand) -> dict[str, Any]:
+        data = {key: value for key, value in self.dumped[id(command)].items() if key != "reason"}
+        return _log_entry(
+            command.approval_id,
+            "decided",
+            command.actor,
+            self.now,
+            row_id=command.row_id,
+            reason=command.decision.reason,
+            data=data,
+        )
+
+    def losers(self, decided: set[tuple[str, str]]) -> list[DecideCommand]:
+        """The commands that did not decide their row (each may be a repeat of the delivery that did)."""
+        return [c for c in self.commands if not self.won_row(c, decided)]
+
+    def results(self, decided: set[tuple[str, str]], won: set[str], repeated: set[int]) -> list[DecideResult]:
+        # Exactly one decision of the batch reports the resume win of its approval: the last one decided.
+        won = set(won)
+        final: list[DecideResult] = []
+        for command in reversed(self.commands):
+            if self.won_row(command, decided):
+                final.append(DecideResult(decided=True, resume=command.approval_id in won))
+                won.discard(command.approval_id)
+            else:
+                final.append(DecideResult(decided=False, repeated=id(command) in repeated))
+        return final[::-1]
+
+
+class _SqliteThread:
+    """One SQLite connection and the one thread that uses it: ``run`` calls a function with it there."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, work: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, work, args)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=False)
+
+    def _call(self, work: Any, args: tuple[Any, ...]) -> Any:
+        return work(self._connection(), *args)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+            for pragma in _SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _result_processors(table: Any, engine: AsyncEngine) -> list[tuple[str, Any]]:
+    """Each column's name and SQLAlchemy's conversion of what SQLite returns for it."""
+    dialect = engine.dialect
+    return [(c.name, c.type.dialect_impl(dialect).result_processor(dialect, None) or _identity) for c in table.columns]
+
+
+@functools.lru_cache(maxsize=8)
+def _select_sql(table: Any, where: str) -> str:
+    return f"SELECT {', '.join(c.name for c in table.columns)} FROM {table.name} WHERE {where}"
+
+
+def _processed(found: Sequence[Any], columns: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {name: convert(value) for (name, convert), value in zip(columns, found, strict=True)}
+
+
+class _OneHopSqliteDecider:
+    """The decide transaction on a SQLite file, run whole in one thread of its own.
+
+    Through SQLAlchemy and aiosqlite, every cursor, execute, fetch, close, commit and pool reset
+    is a hop to the driver's thread and back: about 20 per decide transaction, and those hops
+    were most of a decision's CPU. Here the transaction is one hop. Values are converted with
+    SQLAlchemy's own processors, so what is stored is what the SQLAlchemy path stores.
+    """
+
+    def __init__(self, path: str, engine: AsyncEngine) -> None:
+        self._writer = _SqliteThread(path, "slack_hitl-sqlite-write")
+        self._reader = _SqliteThread(path, "slack_hitl-sqlite-read")
+        dialect = engine.dialect
+        self._time = A.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect) or _identity
+        self._json = LOG.c.data.type.dialect_impl(dialect).bind_processor(dialect) or _identity
+        self._approval_columns = _result_processors(A, engine)
+        self._row_columns = _result_processors(R, engine)
+
+    async def decide(self, batch: _Batch, owner: str, lease_seconds: float) -> _Decided:
+        return await self._writer.run(self._decide, batch, owner, lease_seconds)
+
+    async def finish(self, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime) -> bool:
+        return await self._writer.run(self._finish, approval_id, status, owner, output, now)
+
+    async def read_approval(self, approval_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """An approval's record and rows (in position order), read in one transaction."""
+        return await self._reader.run(self._read_approval, approval_id)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+
+    def _read_approval(
+        self, conn: sqlite3.Connection, approval_id: str
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        conn.execute("BEGIN")
+        try:
+            record = conn.execute(_select_sql(A, "id = ?"), (approval_id,)).fetchone()
+            rows = conn.execute(_select_sql(R, "approval_id = ? ORDER BY position"), (approval_id,)).fetchall()
+        finally:
+            conn.execute("ROLLBACK")
+        return (
+            _processed(record, self._approval_columns) if record else None,
+            [_processed(row, self._row_columns) for row in rows],
+        )
+
+    def _finish(
+        self, conn: sqlite3.Connection, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime
+    ) -> bool:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            finished = conn.execute(
+                "UPDATE approvals SET status = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, "
+                "finished_at = ?, version = version + 1, updated_at = ? "
+                "WHERE id = ? AND status = 'resuming' AND lease_owner = ?",
+                (status, self._time(now), self._time(now), approval_id, owner),
+            ).rowcount
+            if finished == 1:
+                self._log(conn, [_log_entry(approval_id, status, None, now, data={"output": output})])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return finished == 1
+
+    def _decide(self, conn: sqlite3.Connection, batch: _Batch, owner: str, lease_seconds: float) -> _Decided:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            decided = self._decide_rows(conn, batch)
+            won = self._claim(conn, batch, decided, owner, lease_seconds) if decided else set()
+            repeated = {
+                id(c)
+                for c in batch.losers(decided)
+                if c.delivery_key is not None and self._delivery_key(conn, c) == c.delivery_key
+            }
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return decided, won, repeated
+
+    def _decide_rows(self, conn: sqlite3.Connection, batch: _Batch) -> set[tuple[str, str]]:
+        params = batch.row_params(self._json)
+        params["now"] = self._time(batch.now)
+        decided = {(a, r) for a, r in conn.execute(_decide_rows_sql(True, len(batch.firsts)), params)}
+        if decided:
+            self._log(conn, [batch.log_entry(batch.first_for_row[key]) for key in decided])
+        return decided
+
+    def _claim(
+        self, conn: sqlite3.Connection, batch: _Batch, decided: set[tuple[str, str]], owner: str, lease_seconds: float
+    ) -> set[str]:
+        touched = sorted({approval_id for approval_id, _ in decided})
+        marks = ", ".join("?" * len(touched))
+        now = self._time(batch.now)
+        # Two statements, as on the SQLAlchemy path (see there for why); SQLite's writer lock serialises anyway.
+        conn.execute(
+            f"UPDATE approvals SET version = version + 1, updated_at = ? WHERE id IN ({marks})", [now, *touched]
+        )
+        lease = self._time(batch.now + dt.timedelta(seconds=lease_seconds))
+        claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, now, *touched]).fetchall()
+        won = {approval_id for (approval_id,) in claimed}
+        self._log(conn, [_log_entry(a, "resuming", None, batch.now, data={"owner": owner}) for a in sorted(won)])
+        return won
+
+    def _log(self, conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
+        conn.executemany(
+            "INSERT INTO decision_log (approval_id, row_id, event, actor, actor_name, reason, data, at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e["approval_id"],
+                    e["row_id"],
+                    e["event"],
+                    e["actor"],
+                    e["actor_name"],
+                    e["reason"],
+                    self._json(e["data"]),
+                    self._time(e["at"]),
+                )
+                for e in entries
+            ],
+        )
+
+    @staticmethod
+    def _delivery_key(conn: sqlite3.Connection, command: DecideCommand) -> str | None:
+        found = conn.execute(
+            "SELECT delivery_key FROM approval_rows WHERE approval_id = ? AND row_id = ?",
+            (command.approval_id, command.row_id),
+        ).fetchone()
+        return found[0] if found else None
+
+
+_Decided = tuple[set[tuple[str, str]], set[str], set[int]]
+"""The rows a batch decided, the approvals whose resume it won, and the commands that repeat a delivery."""
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+)
+_SQLITE_CLAIM = (
+    "UPDATE approvals SET status = 'resuming', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, "
+    "version = version + 1, updated_at = ? WHERE id IN ({marks}) AND status = 'pending' AND NOT EXISTS "
+    "(SELECT 1 FROM approval_rows WHERE approval_rows.approval_id = approvals.id "
+    "AND approval_rows.status = 'pending') RETURNING id"
+)
+
+
+def _sqlite_file(engine: AsyncEngine) -> str | None:
+    """The database file of a SQLite engine; ``None`` for an in-memory one (a second connection would not see it)."""
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:") or engine.url.query:
+        return None
+    return database
+
+
 class Store:
     """The database of approvals. Open with ``await Store.open(url)``; close with ``await store.close()``."""
 
@@ -130,6 +408,8 @@ class Store:
         # SQLite takes one writer at a time: queue this process's writers instead of letting
         # them spin in SQLite's busy handler. Other processes still wait through busy_timeout.
         self._writers = _WriterQueue() if self.is_sqlite else None
+        path = _sqlite_file(engine) if self.is_sqlite else None
+        self._one_hop = _OneHopSqliteDecider(path, engine) if path is not None else None
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements: dict[tuple[str, str], Requirement] = {}
@@ -172,6 +452,8 @@ class Store:
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.gather(self._flusher, return_exceptions=True)
+        if self._one_hop is not None:
+            await self._one_hop.close()
         await self.engine.dispose()
 
     @asynccontextmanager
@@ -260,6 +542,11 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, approval_id: str) -> Approval:
+        if self._one_hop is not None:
+            record, rows = await self._one_hop.read_approval(approval_id)
+            if record is None:
+                raise UnknownApproval(f"no approval with id {approval_id!r}")
+            return _approval(record, rows, self._requirements)
         async with self.engine.connect() as conn:
             record = (await conn.execute(select(A).where(A.c.id == approval_id))).mappings().first()
             if record is None:
@@ -296,10 +583,12 @@ class Store:
         return self._requirements.get((approval_id, row_id))
 
     async def _load_requirements(self, approval_id: str) -> None:
+        # The adapter's name comes along: the decide that follows a miss needs it too.
         async with self.engine.connect() as conn:
-            stored = await conn.execute(select(R.c.requirement).where(R.c.approval_id == approval_id))
-            requirements = [Requirement.model_validate(requirement) for requirement in stored.scalars()]
-        self._cache_requirements(approval_id, requirements)
+            stored = (await conn.execute(_REQUIREMENTS_OF, {"approval_id": approval_id})).all()
+        self._cache_requirements(approval_id, [Requirement.model_validate(requirement) for requirement, _ in stored])
+        if stored:
+            self._adapter_names[approval_id] = stored[0][1]
 
     async def adapter_of(self, approval_id: str) -> str | None:
         """The name of the adapter that resumes the approval (cached: it never changes)."""
@@ -358,35 +647,25 @@ class Store:
     async def _decide_batch(self, commands: list[DecideCommand]) -> list[DecideResult]:
         """One transaction of set-based statements, whatever the batch size: the row CAS for every
         command at once (UPDATE ... FROM VALUES ... RETURNING), the log, the version bump, the resume CAS."""
-        now = utcnow()
-        first_for_row: dict[tuple[str, str], DecideCommand] = {}
-        for command in commands:
-            first_for_row.setdefault((command.approval_id, command.row_id), command)  # first arrival wins
-        firsts = list(first_for_row.values())
-        dumped = {id(c): c.decision.model_dump(mode="json") for c in firsts}
-        params: dict[str, Any] = {"now": now}
-        for i, c in enumerate(firsts):
-            params.update(
-                {
-                    f"a{i}": c.approval_id,
-                    f"r{i}": c.row_id,
-                    f"o{i}": c.decision.outcome,
-                    f"d{i}": dumped[id(c)],
-                    f"b{i}": c.actor.id,
-                    f"n{i}": c.actor.name,
-                    f"k{i}": c.delivery_key,
-                }
-            )
+        batch = _Batch.of(commands, utcnow())
+        if self._one_hop is not None and self._writers is not None:
+            async with self._writers.hold(urgent=True):
+                outcome = await self._one_hop.decide(batch, self.owner, self.lease_seconds)
+        else:
+            outcome = await self._decide_batch_sqlalchemy(batch)
+        return batch.results(*outcome)
+
+    async def _decide_batch_sqlalchemy(self, batch: _Batch) -> _Decided:
+        now = batch.now
         async with self.write(urgent=True) as conn:
-            decided_rows = await conn.execute(_decide_rows_statement(self.is_sqlite, len(firsts)), params)
+            decided_rows = await conn.execute(
+                _decide_rows_statement(self.is_sqlite, len(batch.firsts)), batch.row_params(_identity)
+            )
             decided = {(a, r) for a, r in decided_rows.all()}
-            winners = [first_for_row[key] for key in decided]
+            winners = [batch.first_for_row[key] for key in decided]
             won: set[str] = set()
             if winners:
-                await conn.execute(
-                    _INSERT_LOG,
-                    [_decided_entry(c, dumped[id(c)], now) for c in winners],
-                )
+                await conn.execute(_INSERT_LOG, [batch.log_entry(c) for c in winners])
                 touched = sorted({c.approval_id for c in winners})
                 # The bump locks each touched approval's row until commit, and the resume CAS is a
                 # separate statement after it: on PostgreSQL (READ COMMITTED) two transactions that
@@ -394,21 +673,8 @@ class Store:
                 # snapshot that sees the first one's row. One combined statement would let both miss.
                 await conn.execute(_BUMP_VERSIONS, {"ids": touched, "now": now})
                 won = await self._claim_many(conn, touched, now)
-            results = []
-            for command in commands:
-                key = (command.approval_id, command.row_id)
-                if key in decided and first_for_row[key] is command:
-                    results.append(DecideResult(decided=True))
-                else:
-                    results.append(DecideResult(decided=False, repeated=await self._repeated(conn, command)))
-        # Exactly one decision of the batch reports the resume win of its approval: the last one decided.
-        final: list[DecideResult] = []
-        for command, result in zip(reversed(commands), reversed(results), strict=True):
-            if result.decided and command.approval_id in won:
-                won.discard(command.approval_id)
-                result = DecideResult(decided=True, resume=True)
-            final.append(result)
-        return final[::-1]
+            repeated = {id(c) for c in batch.losers(decided) if await self._repeated(conn, c)}
+        return decided, won, repeated
 
     async def _repeated(self, conn: AsyncConnection, command: DecideCommand) -> bool:
         if command.delivery_key is None:
@@ -520,6 +786,10 @@ class Store:
     async def finish(self, approval_id: str, status: str, *, output: Any = None) -> bool:
         """CAS ``resuming -> final`` by the lease owner."""
         now = utcnow()
+        if self._one_hop is not None and self._writers is not None:
+            # Every resume ends here, between the decisions' batches: one hop keeps the writer brief.
+            async with self._writers.hold(urgent=False):
+                return await self._one_hop.finish(approval_id, status, self.owner, _jsonable(output), now)
         async with self.write() as conn:
             finished = await conn.execute(
                 update(A)
@@ -766,6 +1036,11 @@ def _decided_entry(command: DecideCommand, decision: dict[str, Any], at: dt.date
 # a decision's CPU time. The row CAS is text keyed by batch size (a VALUES list of bound
 # parameters), which SQLAlchemy compiles once per size and caches.
 _INSERT_LOG = insert(LOG)
+_REQUIREMENTS_OF = (
+    select(R.c.requirement, A.c.adapter)
+    .join(A, A.c.id == R.c.approval_id)
+    .where(R.c.approval_id == bindparam("approval_id"))
+)
 _BUMP_VERSIONS = (
     update(A)
     .where(A.c.id.in_(bindparam("ids", expanding=True)))
@@ -792,6 +1067,15 @@ _CLAIM_RESUMES = (
 
 @functools.lru_cache(maxsize=256)
 def _decide_rows_statement(sqlite: bool, size: int) -> TextClause:
+    """``_decide_rows_sql`` for SQLAlchemy, with the types of its values."""
+    return text(_decide_rows_sql(sqlite, size)).bindparams(
+        *(bindparam(f"d{i}", type_=JSON) for i in range(size)),
+        bindparam("now", type_=R.c.decided_at.type),
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _decide_rows_sql(sqlite: bool, size: int) -> str:
     """The row CAS for ``size`` decisions: decide each pending row of a pending approval, return the decided."""
     # PostgreSQL types a VALUES list's parameters as text: the decision must be cast to the column's
     # JSON. SQLite stores JSON as text, and a CAST there would mangle it.
@@ -809,10 +1093,7 @@ def _decide_rows_statement(sqlite: bool, size: int) -> TextClause:
         "AND approvals.status = 'pending') "
         "RETURNING approval_rows.approval_id, approval_rows.row_id"
     )
-    return text(sql).bindparams(
-        *(bindparam(f"d{i}", type_=JSON) for i in range(size)),
-        bindparam("now", type_=R.c.decided_at.type),
-    )
+    return sql
 
 
 def _jsonable(value: Any) -> Any:

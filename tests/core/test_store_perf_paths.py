@@ -119,3 +119,45 @@ async def test_busy_and_idle_follow_the_resume(sqlite_url):
         assert (await store.get(approval.id)).status == "approved"
     finally:
         await store.close()
+
+
+async def test_what_the_sqlite_fast_path_writes_reads_back_as_the_sqlalchemy_path_wrote_it(sqlite_url, database_url):
+    """Decide on a SQLite file (one hop) and on PostgreSQL (SQLAlchemy): the same approval, log and times."""
+    seen = []
+    for url in (sqlite_url, database_url):
+        store = await Store.open(url)
+        engine = Engine(store, adapters=[RecordingAdapter()])
+        approval = await engine.open_approval(title="t", requirements=rows(2), adapter="recording")
+        try:
+            await engine.decide(approval.id, "r0", DecisionInput(choices=("approve",)), Actor(id="U1", name="ann"))
+            await engine.decide(
+                approval.id, "r1", DecisionInput(choices=("reject",), reason="no"), Actor(id="U2"), delivery_key="k"
+            )
+            repeat = await engine.decide(
+                approval.id, "r1", DecisionInput(choices=("reject",), reason="no"), Actor(id="U2"), delivery_key="k"
+            )
+            await engine.idle()
+            final = await store.get(approval.id)
+            log = await store.decision_log(approval.id)
+            assert repeat.repeated
+            assert final.finished_at is not None and final.finished_at.tzinfo is not None
+            assert all(row.decided_at is not None and row.decided_at.tzinfo is not None for row in final.rows)
+            assert final.rows[0].decided_at <= final.finished_at
+            seen.append(
+                (
+                    final.status,
+                    final.version,
+                    final.attempts,
+                    [(r.id, r.decided_by, r.decided_by_name, r.decision) for r in final.rows],
+                    [
+                        (e["event"], e["row_id"], e["actor"], e["reason"], e["data"])
+                        for e in log
+                        if e["event"] != "resuming"
+                    ],
+                    [e["data"] == {"owner": store.owner} for e in log if e["event"] == "resuming"],
+                )
+            )
+        finally:
+            await store.close()
+    assert seen[0] == seen[1]
+    assert seen[0][5] == [True]
