@@ -263,6 +263,17 @@ class _OneHopSqliteDecider:
     async def finish(self, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime) -> bool:
         return await self._writer.run(self._finish, approval_id, status, owner, output, now)
 
+    async def mark_rendered(self, approval_id: str, version: int) -> None:
+        await self._writer.run(self._mark_rendered, approval_id, version)
+
+    @staticmethod
+    def _mark_rendered(conn: sqlite3.Connection, approval_id: str, version: int) -> None:
+        # One statement: SQLite's autocommit makes it a transaction of its own.
+        conn.execute(
+            "UPDATE approvals SET rendered_version = ? WHERE id = ? AND rendered_version < ?",
+            (version, approval_id, version),
+        )
+
     async def read_approval(self, approval_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """An approval's record and rows (in position order), read in one transaction."""
         return await self._reader.run(self._read_approval, approval_id)
@@ -413,6 +424,7 @@ class Store:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements: dict[tuple[str, str], Requirement] = {}
+        self._unparsed: dict[tuple[str, str], Any] = {}
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._adapter_names: dict[str, str] = {}
 
@@ -569,26 +581,34 @@ class Store:
     async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if approval or row is unknown. Requirements never change,
         so a miss loads and caches every row of the approval: the next click on it costs no query."""
-        cached = self._requirements.get((approval_id, row_id))
-        if cached is not None:
-            return cached
-        # A burst of clicks on a new message misses together: they all wait for one load of its
-        # rows instead of each querying and parsing every row (a thundering herd).
-        load = self._loading.get(approval_id)
-        if load is None:
-            load = asyncio.ensure_future(self._load_requirements(approval_id))
-            self._loading[approval_id] = load
-            load.add_done_callback(lambda done: self._loading.pop(approval_id, None))
-        await asyncio.shield(load)
-        return self._requirements.get((approval_id, row_id))
+        key = (approval_id, row_id)
+        if key not in self._requirements and key not in self._unparsed:
+            # A burst of clicks on a new message misses together: they all wait for one load of its
+            # rows instead of each querying every row (a thundering herd).
+            load = self._loading.get(approval_id)
+            if load is None:
+                load = asyncio.ensure_future(self._load_requirements(approval_id))
+                self._loading[approval_id] = load
+                load.add_done_callback(lambda done: self._loading.pop(approval_id, None))
+            await asyncio.shield(load)
+        return self._parsed(key)
+
+    def _parsed(self, key: tuple[str, str]) -> Requirement | None:
+        found = self._requirements.get(key)
+        if found is None and key in self._unparsed:
+            # Parsed when first asked for: a click needs its own row, not all of the message's.
+            found = Requirement.model_validate(self._unparsed.pop(key))
+            self._requirements[key] = found
+        return found
 
     async def _load_requirements(self, approval_id: str) -> None:
         # The adapter's name comes along: the decide that follows a miss needs it too.
         async with self.engine.connect() as conn:
             stored = (await conn.execute(_REQUIREMENTS_OF, {"approval_id": approval_id})).all()
-        self._cache_requirements(approval_id, [Requirement.model_validate(requirement) for requirement, _ in stored])
-        if stored:
-            self._adapter_names[approval_id] = stored[0][1]
+        self._make_room()
+        for row_id, requirement, adapter in stored:
+            self._unparsed.setdefault((approval_id, row_id), requirement)
+            self._adapter_names[approval_id] = adapter
 
     async def adapter_of(self, approval_id: str) -> str | None:
         """The name of the adapter that resumes the approval (cached: it never changes)."""
@@ -600,10 +620,14 @@ class Store:
                 self._adapter_names[approval_id] = cached
         return cached
 
-    def _cache_requirements(self, approval_id: str, requirements: Sequence[Requirement]) -> None:
-        if len(self._requirements) > 100_000:
+    def _make_room(self) -> None:
+        if len(self._requirements) + len(self._unparsed) > 100_000:
             self._requirements.clear()
+            self._unparsed.clear()
             self._adapter_names.clear()
+
+    def _cache_requirements(self, approval_id: str, requirements: Sequence[Requirement]) -> None:
+        self._make_room()
         for requirement in requirements:
             self._requirements[(approval_id, requirement.id)] = requirement
 
@@ -961,6 +985,11 @@ class Store:
             )
 
     async def mark_rendered(self, approval_id: str, version: int) -> None:
+        if self._one_hop is not None and self._writers is not None:
+            # Every re-render ends here: one hop keeps the writer brief between the decisions' batches.
+            async with self._writers.hold(urgent=False):
+                await self._one_hop.mark_rendered(approval_id, version)
+            return
         async with self.write() as conn:
             await conn.execute(
                 update(A).where(A.c.id == approval_id, A.c.rendered_version < version).values(rendered_version=version)
@@ -1037,7 +1066,7 @@ def _decided_entry(command: DecideCommand, decision: dict[str, Any], at: dt.date
 # parameters), which SQLAlchemy compiles once per size and caches.
 _INSERT_LOG = insert(LOG)
 _REQUIREMENTS_OF = (
-    select(R.c.requirement, A.c.adapter)
+    select(R.c.row_id, R.c.requirement, A.c.adapter)
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"))
 )
