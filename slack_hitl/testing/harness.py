@@ -264,5 +264,5 @@ class HitlHarness:
 
     def _busy(self) -> bool:
         # Engine has no public "busy"; its task set is what drain() waits on.
-        engine_busy = bool(getattr(self.engine, "_tasks", ()))
+        engine_busy = self.engine.busy
         return engine_busy or self.publisher.busy or self.handler.busy
