@@ -157,16 +157,7 @@ async def decide_as_a_person(hitl: HitlHarness, approval_id: str) -> None:
 
 
 async def show(hitl: HitlHarness, approval_id: str) -> None:
-    final = await hitl.store.get(approval_id)
-    print(f"approval {final.status}; the message now reads:")
-    for block in hitl.message(final).blocks:
-        text = block.get("text")
-        if isinstance(text, dict):
-            print(text.get("text", ""))
-    print("\nthe thread:")
-    for reply in hitl.thread(final):
-        print("---")
-        print(reply.text)
+    print(hitl.transcript(await hitl.store.get(approval_id)))
 
 
 if __name__ == "__main__":

@@ -119,15 +119,7 @@ async def main() -> None:
 
         final = await hitl.engine.wait_until_final(approval.id, timeout=30)
         await hitl.settle()
-        print(f"approval {final.status}; the message now reads:")
-        for block in hitl.message(final).blocks:
-            text = block.get("text")
-            if isinstance(text, dict):
-                print(text.get("text", ""))
-        print("\nthe thread:")
-        for reply in hitl.thread(final):
-            print("---")
-            print(reply.text)
+        print(hitl.transcript(final))
 
 
 if __name__ == "__main__":

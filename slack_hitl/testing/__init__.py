@@ -20,6 +20,7 @@ from slack_hitl.testing.emulator import (
     ThreadStatus,
 )
 from slack_hitl.testing.harness import HitlHarness
+from slack_hitl.testing.recording import RecordingPublisher
 from slack_hitl.testing.slack_user import (
     AckDeadlineExceededError,
     AmbiguousElementError,
@@ -45,6 +46,7 @@ __all__ = [
     "EphemeralMessage",
     "HitlHarness",
     "InvalidViewAckError",
+    "RecordingPublisher",
     "RenderedButton",
     "SlackEmulator",
     "SlackTestUser",

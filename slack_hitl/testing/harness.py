@@ -165,6 +165,18 @@ class HitlHarness:
             raise ValueError(f"approval {approval.id} has not been posted; get it with `await hitl.posted(id)`")
         return self.emulator.thread(approval.channel, root)
 
+    def transcript(self, approval: Approval) -> str:
+        """What a person reads now: the message's texts, then each reply of its thread (for examples and logs)."""
+        lines = [f"approval {approval.status}; the message now reads:"]
+        for block in self.message(approval).blocks:
+            text = block.get("text")
+            if isinstance(text, dict):
+                lines.append(text.get("text", ""))
+        lines.append("\nthe thread:")
+        for reply in self.thread(approval):
+            lines += ["---", reply.text or ""]
+        return "\n".join(lines)
+
     async def restart(self, adapters: Iterable[Adapter] | None = None) -> None:
         """Stop the app and engine as a deploy would, then start new ones on the same database and emulator.
 

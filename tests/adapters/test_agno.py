@@ -38,19 +38,17 @@ from slack_hitl_agno.testing import ScriptedModel, ToolCall, Turn, tool_results
 from slack_hitl import (
     Actor,
     Approval,
-    ContinuationSink,
     DecisionInput,
     Done,
     Engine,
     NestedPause,
-    Publisher,
     Status,
     Store,
     TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import EmulatedMessage
+from slack_hitl.testing import EmulatedMessage, RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
@@ -167,27 +165,6 @@ def build_agent(ledger: Ledger, db: SqliteDb | None = None) -> Agent:
 
 
 # -- engine-level plumbing (no Slack) ------------------------------------------------------------
-
-
-class RecordingPublisher(Publisher):
-    """Keeps every continuation event per approval, in order."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, list[Any]] = {}
-        self.failures: list[tuple[str, str]] = []
-
-    @asynccontextmanager
-    async def continuation(self, approval: Approval) -> AsyncIterator[ContinuationSink]:
-        events = self.events.setdefault(approval.id, [])
-
-        class Sink(ContinuationSink):
-            async def send(self, event: Any) -> None:
-                events.append(event)
-
-        yield Sink()
-
-    async def resume_failed(self, approval: Approval, error: str) -> None:
-        self.failures.append((approval.id, error))
 
 
 @asynccontextmanager

@@ -38,19 +38,17 @@ from typing_extensions import TypedDict
 from slack_hitl import (
     Actor,
     Approval,
-    ContinuationSink,
     DecisionInput,
     Done,
     Engine,
     NestedPause,
-    Publisher,
     Store,
     TextDelta,
     ToolProgress,
 )
 from slack_hitl.errors import ClassificationError
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import SlackTestUser
+from slack_hitl.testing import RecordingPublisher, SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
 
 pytestmark = pytest.mark.anyio
@@ -235,30 +233,6 @@ def release_graph(checkpointer: Any, log: ToolLog) -> Any:
 
 
 # -- engine plumbing ----------------------------------------------------------------------
-
-
-class RecordingPublisher(Publisher):
-    """Keeps what the engine would show: opened approvals and each approval's continuation events."""
-
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-        self.events: dict[str, list[Any]] = {}
-
-    async def approval_opened(self, approval: Approval) -> None:
-        self.opened.append(approval.id)
-
-    def continuation(self, approval: Approval) -> Any:
-        events = self.events.setdefault(approval.id, [])
-
-        @asynccontextmanager
-        async def sink() -> AsyncIterator[ContinuationSink]:
-            class Recorder(ContinuationSink):
-                async def send(self, event: Any) -> None:
-                    events.append(event)
-
-            yield Recorder()
-
-        return sink()
 
 
 @asynccontextmanager
@@ -514,7 +488,7 @@ async def test_middleware_pause_becomes_rows_of_four_kinds_and_resumes_once_with
         for row_id in ["call_stock", "call_delete", "call_ask", "call_address"]:
             outcome = await engine.decide(approval.id, row_id, ORDER_DECISIONS[row_id], ALICE)
             assert not outcome.resumed
-        assert publisher.events == {}, "nothing resumes while a row is undecided"
+        assert not publisher.events, "nothing resumes while a row is undecided"
         assert (await engine.decide(approval.id, "call_refund", ORDER_DECISIONS["call_refund"], ALICE)).resumed
 
         first = await engine.wait_until_final(approval.id, timeout=30)

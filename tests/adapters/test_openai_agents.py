@@ -40,18 +40,17 @@ from slack_hitl import (
     Actor,
     Approval,
     Confirmation,
-    ContinuationSink,
     DecisionInput,
     Done,
     Engine,
     InputField,
     NestedPause,
-    Publisher,
     Store,
     TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.slack_user import SlackTestUser
 
@@ -192,25 +191,6 @@ FIRST_DECISIONS: dict[str, DecisionInput] = {
 # -- engine level: a store on a SQLite file and a publisher that records ------------------------
 
 
-class RecordingPublisher(Publisher):
-    def __init__(self) -> None:
-        self.opened: list[Approval] = []
-        self.events: dict[str, list[Any]] = {}
-
-    async def approval_opened(self, approval: Approval) -> None:
-        self.opened.append(approval)
-
-    @asynccontextmanager
-    async def continuation(self, approval: Approval) -> AsyncIterator[ContinuationSink]:
-        events = self.events.setdefault(approval.id, [])
-
-        class Sink(ContinuationSink):
-            async def send(self, event: Any) -> None:
-                events.append(event)
-
-        yield Sink()
-
-
 @asynccontextmanager
 async def engine_on(database: Path, adapter: OpenAIAgentsAdapter) -> AsyncIterator[tuple[Engine, RecordingPublisher]]:
     store = await Store.open(f"sqlite:///{database}")
@@ -297,7 +277,7 @@ async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
         assert_first_continuation(publisher.events[approval.id])
         assert ledger.resumed == [ResumedCall(approval.id, approval.id, ALICE.id, ALICE.name)]
 
-        follow_up = publisher.opened[-1]
+        follow_up = await engine.store.get(publisher.opened[-1])
         assert follow_up.parent_id == approval.id and follow_up.channel == CHANNEL
         assert [r.requirement.kind for r in follow_up.rows] == ["confirmation"]
         await engine.decide(follow_up.id, NOTIFY, DecisionInput(choices=("approve",)), ALICE)
@@ -343,7 +323,7 @@ async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_pat
         assert_first_continuation(publisher.events[approval.id])
         assert before.calls == []
 
-        follow_up = publisher.opened[-1]
+        follow_up = await engine.store.get(publisher.opened[-1])
         await engine.decide(follow_up.id, NOTIFY, DecisionInput(choices=("reject",), reason="not yet"), ALICE)
         done = await engine.wait_until_final(follow_up.id, timeout=20)
     assert done.status == "rejected"

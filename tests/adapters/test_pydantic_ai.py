@@ -42,17 +42,16 @@ from slack_hitl_pydantic_ai import (
 from slack_hitl import (
     Actor,
     ClassificationError,
-    ContinuationSink,
     DecisionInput,
     Done,
     Engine,
     NestedPause,
-    Publisher,
     Store,
     TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
+from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
 
 ALICE = Actor(id="U_ALICE", name="Alice")
@@ -148,31 +147,6 @@ def build_agent(ledger: Ledger) -> Agent[None, str | DeferredToolRequests]:
 
 
 # -- engine-level plumbing (no Slack) ------------------------------------------------------------
-
-
-class RecordingPublisher(Publisher):
-    """Keeps every continuation event per approval, in order."""
-
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-        self.events: dict[str, list[Any]] = {}
-        self.failures: list[tuple[str, str]] = []
-
-    async def approval_opened(self, approval) -> None:
-        self.opened.append(approval.id)
-
-    @asynccontextmanager
-    async def continuation(self, approval) -> AsyncIterator[ContinuationSink]:
-        events = self.events.setdefault(approval.id, [])
-
-        class Sink(ContinuationSink):
-            async def send(self, event) -> None:
-                events.append(event)
-
-        yield Sink()
-
-    async def resume_failed(self, approval, error: str) -> None:
-        self.failures.append((approval.id, error))
 
 
 @asynccontextmanager

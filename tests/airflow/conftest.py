@@ -1,47 +1,16 @@
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
 
-from slack_hitl import Approval, ContinuationEvent, ContinuationSink, Engine, Publisher, Store
+from slack_hitl import Engine, Store
+from slack_hitl.testing import RecordingPublisher
 from tests.airflow.fake_airflow import FakeAirflow
 from tests.airflow.support import AIRFLOW
-
-
-class _Sink(ContinuationSink):
-    def __init__(self, events: list[ContinuationEvent]) -> None:
-        self.events = events
-
-    async def send(self, event: ContinuationEvent) -> None:
-        self.events.append(event)
-
-
-class RecordingPublisher(Publisher):
-    """Keeps what the engine would show: opened approvals and each continuation's events."""
-
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-        self.events: dict[str, list[ContinuationEvent]] = defaultdict(list)
-        self.failures: dict[str, str] = {}
-
-    async def approval_opened(self, approval: Approval) -> None:
-        self.opened.append(approval.id)
-
-    def continuation(self, approval: Approval) -> Any:
-        @asynccontextmanager
-        async def sink() -> AsyncIterator[ContinuationSink]:
-            yield _Sink(self.events[approval.id])
-
-        return sink()
-
-    async def resume_failed(self, approval: Approval, error: str) -> None:
-        self.failures[approval.id] = error
 
 
 @pytest.fixture

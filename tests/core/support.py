@@ -1,11 +1,10 @@
-"""Adapters and publishers the core tests resume with: they record what happened."""
+"""Adapters the core tests resume with: they record what happened."""
 
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 
-from slack_hitl import ContinuationSink, Done, Failed, Publisher, Requirement, TextDelta
+from slack_hitl import Done, Failed, Requirement, TextDelta
 from slack_hitl.requirements import InputField, Question
 
 
@@ -33,33 +32,6 @@ class RecordingAdapter:
             raise RuntimeError("tool server unreachable")
         yield TextDelta(text="resumed ")
         yield Done(output={"decided": sorted(approval.decisions)})
-
-
-class RecordingPublisher(Publisher):
-    def __init__(self) -> None:
-        self.opened: list[str] = []
-        self.changed: list[str] = []
-        self.failures: list[tuple[str, str]] = []
-        self.events: list[tuple[str, object]] = []
-
-    async def approval_opened(self, approval) -> None:
-        self.opened.append(approval.id)
-
-    def approval_changed(self, approval_id: str) -> None:
-        self.changed.append(approval_id)
-
-    @asynccontextmanager
-    async def continuation(self, approval):
-        publisher = self
-
-        class Sink(ContinuationSink):
-            async def send(self, event) -> None:
-                publisher.events.append((approval.id, event))
-
-        yield Sink()
-
-    async def resume_failed(self, approval, error: str) -> None:
-        self.failures.append((approval.id, error))
 
 
 def four_kinds() -> list[Requirement]:

@@ -23,7 +23,8 @@ from slack_hitl import (
     validate_decision,
 )
 from slack_hitl.store import DecideCommand
-from tests.core.support import RecordingAdapter, RecordingPublisher, four_kinds
+from slack_hitl.testing import RecordingPublisher
+from tests.core.support import RecordingAdapter, four_kinds
 
 pytestmark = pytest.mark.anyio
 
@@ -72,7 +73,7 @@ async def test_all_rows_decided_resumes_once_with_every_decision(store):
     assert decisions["size"].values == {"replicas": 3}
     assert decisions["query"].result == {"rows": 2}
     assert adapter.undecided_at_resume == []
-    assert [type(e).__name__ for _, e in publisher.events] == ["TextDelta", "Done"]
+    assert [type(e).__name__ for e in publisher.events[approval.id]] == ["TextDelta", "Done"]
     log = await store.decision_log(approval.id)
     assert [e["event"] for e in log] == ["opened", "decided", "decided", "decided", "decided", "resuming", "approved"]
     assert {e["actor"] for e in log if e["event"] == "decided"} == {"U_ALICE"}
