@@ -15,6 +15,7 @@ from slack_hitl.demo.console import build_console_app
 from slack_hitl.demo.defaults import DEFAULT_PORT
 from slack_hitl.demo.session import DemoSession
 from slack_hitl.errors import SlackHitlError
+from slack_hitl.testing.emulator import listening_socket
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 
@@ -51,11 +52,8 @@ def _bind_or_explain(host: str, port: int) -> socket.socket:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = listening_socket(host, port)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         sock.listen(128)
     except OSError:
         sock.close()

@@ -18,6 +18,7 @@ from slack_hitl.testing.emulator import (
     InvalidViewAckError,
     SlackEmulator,
     ThreadStatus,
+    listening_socket,
 )
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.recording import RecordingPublisher
@@ -52,4 +53,5 @@ __all__ = [
     "SlackTestUser",
     "SlackTestUserError",
     "ThreadStatus",
+    "listening_socket",
 ]

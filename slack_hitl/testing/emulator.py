@@ -738,6 +738,24 @@ def _decode_cursor(cursor: str | None) -> int:
 # --------------------------------------------------------------------------- background server
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (0 for any free port), to hand to uvicorn as ``sockets=[...]``.
+
+    It is made with ``IPPROTO_TCP`` on purpose: asyncio turns Nagle's algorithm off only on
+    sockets whose protocol says TCP. Without that, a keep-alive response whose body is written
+    after its headers waits for the client's delayed ACK: about 40 ms on every request.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class BackgroundServer:
     """Serves an ASGI app with uvicorn in a background thread on 127.0.0.1.
 
@@ -767,9 +785,7 @@ class BackgroundServer:
         """Bind a port and serve until `stop()`; returns once the server accepts requests."""
         if self._thread is not None:
             raise RuntimeError("the server is already running")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
+        sock = listening_socket(self._host, self._requested_port)
         self._socket = sock
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(

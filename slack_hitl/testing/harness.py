@@ -46,7 +46,7 @@ from slack_hitl.slack.interactions import INTERACTIONS_PATH, InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.store import Store
-from slack_hitl.testing.emulator import EmulatedMessage, SlackEmulator
+from slack_hitl.testing.emulator import EmulatedMessage, SlackEmulator, listening_socket
 from slack_hitl.testing.slack_user import SlackTestUser
 
 
@@ -237,9 +237,7 @@ class HitlHarness:
         await self._serve()
 
     async def _serve(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock = listening_socket("127.0.0.1", 0)
         self._socket = sock
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
         self._server = _Server(config)

@@ -32,7 +32,7 @@ from starlette.types import ASGIApp
 
 from slack_hitl import Confirmation, InputField, Question
 from slack_hitl.service.settings import Settings, load_settings
-from slack_hitl.testing.emulator import BackgroundServer, EmulatedMessage, SlackEmulator
+from slack_hitl.testing.emulator import BackgroundServer, EmulatedMessage, SlackEmulator, listening_socket
 from slack_hitl.testing.slack_user import block_text
 
 SLACK_HITL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "slack-hitl"
@@ -155,8 +155,7 @@ class _InLoopServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def served(app: ASGIApp, *, lifespan: str = "off") -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn in the test's event loop (so it shares the test's store and engine); yields its URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     server = _InLoopServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
