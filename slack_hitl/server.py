@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator, Awaitable
 
 import structlog
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slack_hitl.engine import Engine
 from slack_hitl.slack.client import kept_alive
-from slack_hitl.slack.interactions import InteractionHandler, interactions_router
+from slack_hitl.slack.endpoint import INTERACTIONS_PATH, InteractionsEndpoint
+from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 
 log = structlog.get_logger("slack_hitl.server")
@@ -64,7 +66,9 @@ def build_app(
     app.state.engine = engine
     app.state.publisher = publisher
     app.state.interactions = handler
-    app.include_router(interactions_router(handler, signing_secret))
+    app.add_middleware(
+        _InteractionsFirst, endpoint=InteractionsEndpoint(handler, signing_secret), path=INTERACTIONS_PATH
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -78,3 +82,22 @@ async def _within(work: Awaitable[None], seconds: float) -> None:
         await asyncio.wait_for(work, seconds)
     except TimeoutError:
         log.warning("shutdown_work_abandoned", seconds=seconds)
+
+
+class _InteractionsFirst:
+    """Hands Slack's POSTs to the interactions endpoint before FastAPI's routing sees them.
+
+    Routing a request through FastAPI costs about as much as acknowledging a click; the other
+    routes (``/healthz``, the service's ``/v1`` API) go on to FastAPI as usual.
+    """
+
+    def __init__(self, app: ASGIApp, *, endpoint: InteractionsEndpoint, path: str) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            await self.endpoint(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

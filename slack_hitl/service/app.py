@@ -33,7 +33,8 @@ from slack_hitl.service.inputs import CallbackIn
 from slack_hitl.service.settings import Settings, SettingsInvalid, load_settings
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter
 from slack_hitl.slack.client import build_slack_client, slack_error
-from slack_hitl.slack.interactions import InteractionHandler, interactions_router
+from slack_hitl.slack.endpoint import interactions_router
+from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.store import Store, database_url
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from slack_hitl.slack.interactions import INTERACTIONS_PATH
+from slack_hitl.slack.endpoint import INTERACTIONS_PATH
 
 BOT_SCOPES = ("chat:write", "chat:write.public", "usergroups:read")
 APP_NAME_LIMIT = 35

@@ -2,8 +2,8 @@
 
 ``InteractionHandler`` takes a verified, parsed interaction payload and returns the body of
 the ack; it knows nothing of HTTP, so a Bolt app can call it from its own listeners.
-``interactions_router`` serves it at ``/slack/interactions`` for FastAPI: it verifies the
-signature on the raw body first and acts on nothing that does not verify.
+``slack_hitl.slack.endpoint`` serves it at ``/slack/interactions``: it verifies the signature
+on the raw body first and acts on nothing that does not verify.
 
 The order of work follows Slack's clock: a modal is opened before anything else (its
 trigger_id lives 3 seconds), a decision is durably written before the ack (no acknowledged
@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs
 
 import structlog
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -53,11 +49,8 @@ from slack_hitl.slack.ids import (
 from slack_hitl.slack.limits import SlackLimitError, validate_view
 from slack_hitl.slack.markdown import escape
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
-from slack_hitl.slack.signature import SignatureRejected, SlackSignature
 
 log = structlog.get_logger("slack_hitl.slack.interactions")
-
-INTERACTIONS_PATH = "/slack/interactions"
 
 AckBody = dict[str, Any] | None
 """What to answer Slack with: ``None`` is an empty 200 (which also closes a submitted modal)."""
@@ -126,18 +119,6 @@ class ViewSubmission(_Part):
     type: Literal["view_submission"]
     user: _User
     view: _View
-
-
-def parse_interaction_body(body: bytes) -> dict[str, Any]:
-    """The JSON ``payload`` field of Slack's form-encoded interaction request."""
-    try:
-        fields = parse_qs(body.decode("utf-8"), strict_parsing=True)
-        payload = json.loads(fields["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError):
-        raise MalformedPayload("the body must be form-encoded with one JSON `payload` field") from None
-    if not isinstance(payload, dict):
-        raise MalformedPayload("the interaction payload must be a JSON object")
-    return payload
 
 
 # -- where a click happened, and what to tell the clicker ------------------------------------
@@ -486,31 +467,3 @@ def _first_problem(error: ValidationError) -> str:
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"])
     return f"{where}: {problem['msg']}"
-
-
-# -- FastAPI ----------------------------------------------------------------------------------
-
-
-def interactions_router(
-    handler: InteractionHandler, signing_secret: str, *, path: str = INTERACTIONS_PATH
-) -> APIRouter:
-    """A router serving Slack's interactivity request URL; mount it into any FastAPI app."""
-    signature = SlackSignature(signing_secret)
-    router = APIRouter()
-
-    @router.post(path, include_in_schema=False)
-    async def slack_interactions(request: Request) -> Response:
-        body = await request.body()
-        try:
-            signature.check(body, request.headers)
-        except SignatureRejected as rejected:
-            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
-            return JSONResponse({"error": "invalid_signature", "detail": str(rejected)}, status_code=401)
-        try:
-            ack = await handler.handle(parse_interaction_body(body))
-        except MalformedPayload as malformed:
-            log.warning("payload_malformed", detail=str(malformed))
-            return JSONResponse({"error": "malformed_payload", "detail": str(malformed)}, status_code=400)
-        return Response(status_code=200) if ack is None else JSONResponse(ack)
-
-    return router

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
 from typing import Literal
 
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -50,11 +49,11 @@ class SlackSignature:
         self._verifier = SignatureVerifier(signing_secret, clock=self._clock)
         self.max_age_seconds = max_age_seconds
 
-    def check(self, body: bytes, headers: Mapping[str, str]) -> None:
-        """Return if ``body`` was signed by Slack with our secret just now; raise ``SignatureRejected`` if not."""
-        lowered = {key.lower(): value for key, value in headers.items()}
-        timestamp = lowered.get(TIMESTAMP_HEADER)
-        signature = lowered.get(SIGNATURE_HEADER)
+    def check(self, body: bytes, timestamp: str | None, signature: str | None) -> None:
+        """Return if ``body`` was signed by Slack with our secret just now; raise ``SignatureRejected`` if not.
+
+        ``timestamp`` and ``signature`` are the values of Slack's two headers (None when absent).
+        """
         if not timestamp or not signature:
             raise SignatureRejected("missing", "the request has no Slack signature headers")
         if not _TIMESTAMP.fullmatch(timestamp):

@@ -42,7 +42,8 @@ from slack_hitl.approvals import Approval
 from slack_hitl.engine import Engine
 from slack_hitl.server import build_app
 from slack_hitl.slack.client import build_slack_client
-from slack_hitl.slack.interactions import INTERACTIONS_PATH, InteractionHandler
+from slack_hitl.slack.endpoint import INTERACTIONS_PATH
+from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.store import Store
