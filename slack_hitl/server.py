@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable
 
 import structlog
@@ -48,6 +49,7 @@ def build_app(
                 asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
             ]
             await publisher.rerender_stale()
+            _settle_the_heap()
             log.info("app_started")
             try:
                 yield
@@ -82,6 +84,18 @@ async def _within(work: Awaitable[None], seconds: float) -> None:
         await asyncio.wait_for(work, seconds)
     except TimeoutError:
         log.warning("shutdown_work_abandoned", seconds=seconds)
+
+
+def _settle_the_heap() -> None:
+    """Keep what exists at start-up out of every later garbage collection.
+
+    The modules, routes, models and clients loaded by now live as long as the process, yet each
+    full collection walked all of them again: a quarter of an ack's CPU under load, and pauses of
+    tens of milliseconds in its tail latency. Reference counting still frees any of them that
+    are dropped; only reference cycles among them would stay until exit.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 class _InteractionsFirst:
