@@ -19,14 +19,21 @@ def rows(count: int) -> list[Requirement]:
     return [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(count)]
 
 
-def count_row_loads(store: Store) -> list[str]:
+async def count_row_loads(store: Store) -> list[str]:
     """The statements that read requirements, as the database driver sees them."""
     seen: list[str] = []
 
-    @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
-    def _record(conn, cursor, statement, parameters, context, executemany):
+    def record(statement: str) -> None:
         if "approval_rows.requirement" in statement and statement.lstrip().upper().startswith("SELECT"):
             seen.append(statement)
+
+    if store._one_hop is not None:  # a SQLite file: reads go through the store's own reader connection
+        await store._one_hop._reader.run(lambda conn: conn.set_trace_callback(record))
+    else:
+
+        @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
+        def _record(conn, cursor, statement, parameters, context, executemany):
+            record(statement)
 
     return seen
 
@@ -38,7 +45,7 @@ async def test_concurrent_misses_on_one_approval_load_its_rows_once(database_url
     await writer.close()
 
     reader = await Store.open(database_url, create=False)  # a fresh process: nothing cached
-    loads = count_row_loads(reader)
+    loads = await count_row_loads(reader)
     try:
         found = await asyncio.gather(*(reader.requirement(approval.id, f"r{i}") for i in range(20)))
         assert [r.id for r in found] == [f"r{i}" for i in range(20)]
@@ -52,12 +59,14 @@ async def test_concurrent_misses_on_one_approval_load_its_rows_once(database_url
 
 
 async def test_a_failed_load_reaches_every_waiter_and_the_next_miss_retries(sqlite_url):
-    store = await Store.open(sqlite_url)
-    engine = Engine(store, adapters=[RecordingAdapter()])
-    approval = await engine.open_approval(title="t", requirements=rows(2), adapter="recording")
-    store._requirements.clear()
-    async with store.engine.begin() as conn:
+    writer = await Store.open(sqlite_url)
+    approval = await Engine(writer, adapters=[RecordingAdapter()]).open_approval(
+        title="t", requirements=rows(2), adapter="recording"
+    )
+    async with writer.engine.begin() as conn:
         await conn.exec_driver_sql('UPDATE approval_rows SET requirement = \'{"kind": "nonsense"}\'')
+    await writer.close()
+    store = await Store.open(sqlite_url, create=False)  # a fresh process: nothing cached
     try:
         outcomes = await asyncio.gather(
             store.requirement(approval.id, "r0"), store.requirement(approval.id, "r1"), return_exceptions=True
