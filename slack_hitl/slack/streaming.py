@@ -50,6 +50,9 @@ class StreamLimits:
     """Characters per posted message in fallback mode (chat.update refuses more than 4,000)."""
     fallback_update_seconds: float = 1.0
     """At most one ``chat.update`` per message per this many seconds in fallback mode."""
+    thinking_delay_seconds: float = 0.5
+    """How long a run works unheard before the "thinking" status shows. A run that replies or
+    finishes sooner never flashes it, and spares Slack's setStatus budget (about 60 a minute)."""
 
 
 class StreamRefused(Exception):
@@ -205,13 +208,20 @@ class ThreadStream(ContinuationSink):
         self._broken = 0
         self._wrote_text = False
         self._status_shown = False
+        self._thinking: asyncio.Task[None] | None = None
+        self._thinking_due = False
         self._log = log.bind(approval_id=target.approval_id)
 
     async def open(self) -> None:
-        """Show the "thinking" status under the thread."""
-        await self._set_status(THINKING)
+        """Show the "thinking" status under the thread if the run has not replied within ``thinking_delay_seconds``."""
+        if self.limits.thinking_delay_seconds <= 0:
+            await self._set_status(THINKING)
+        else:
+            self._thinking = asyncio.create_task(self._think_after(self.limits.thinking_delay_seconds))
 
     async def send(self, event: ContinuationEvent) -> None:
+        if not isinstance(event, TextDelta) or event.text:
+            await self._stop_thinking()  # the run spoke: the thread shows it is alive
         if isinstance(event, Status):
             await self._set_status(event.text)
         elif isinstance(event, TextDelta):
@@ -233,9 +243,25 @@ class ThreadStream(ContinuationSink):
 
     async def close(self) -> None:
         """End the current reply and clear the status. Safe to call more than once."""
+        await self._stop_thinking()
         await self._finish_reply()
         if self._status_shown:
             await self._set_status("")
+
+    async def _think_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._thinking_due = True
+        await self._set_status(THINKING)
+
+    async def _stop_thinking(self) -> None:
+        thinking, self._thinking = self._thinking, None
+        if thinking is None:
+            return
+        if not self._thinking_due:
+            thinking.cancel()
+        # A status already on its way is let through, so that close() knows to clear it.
+        with contextlib.suppress(asyncio.CancelledError):
+            await thinking
 
     # -- writing with rotation -----------------------------------------------------------------
 

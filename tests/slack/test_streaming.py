@@ -18,6 +18,7 @@ from slack_hitl.requirements import Requirement
 from slack_hitl.slack.client import build_slack_client
 from slack_hitl.slack.streaming import THINKING, StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.testing import SlackEmulator
+from tests.service.support import eventually
 
 CHANNEL = "C0STREAM"
 PERSON = "U0ALICE"
@@ -50,9 +51,10 @@ def _words(count: int) -> list[str]:
 
 
 async def test_text_is_streamed_into_one_reply_with_a_status_that_clears(emulator: SlackEmulator) -> None:
-    stream, root = _stream(emulator)
+    stream, root = _stream(emulator, thinking_delay_seconds=0.05)
     await stream.open()
-    assert emulator.thread_status(CHANNEL, root).status == THINKING
+    assert emulator.thread_status(CHANNEL, root) is None  # not yet: the run may answer at once
+    assert (await eventually(lambda: emulator.thread_status(CHANNEL, root), interval=0.01)).status == THINKING
     await stream.send(Status(text="is checking the plan..."))
     assert emulator.thread_status(CHANNEL, root).status == "is checking the plan..."
     for word in _words(100):
@@ -67,6 +69,34 @@ async def test_text_is_streamed_into_one_reply_with_a_status_that_clears(emulato
     # Buffered: 100 deltas are far fewer appendStream calls.
     assert len(emulator.calls_to("chat.appendStream")) < 10
     assert len(emulator.calls_to("chat.startStream")) == 1
+
+
+async def test_a_run_that_answers_at_once_never_flashes_the_thinking_status(emulator: SlackEmulator) -> None:
+    stream, root = _stream(emulator, thinking_delay_seconds=30)
+    await stream.open()
+    await stream.send(TextDelta(text="Deployed."))
+    await stream.send(Done())
+
+    assert [reply.text for reply in emulator.thread(CHANNEL, root)] == ["Deployed."]
+    assert emulator.calls_to("assistant.threads.setStatus") == []
+
+    # A run that finishes without a word does not either.
+    quiet, quiet_root = _stream(emulator, thinking_delay_seconds=30)
+    await quiet.open()
+    await quiet.send(Done())
+    assert emulator.thread(CHANNEL, quiet_root) == []
+    assert emulator.calls_to("assistant.threads.setStatus") == []
+
+
+async def test_a_status_on_its_way_when_the_run_finishes_is_still_cleared(emulator: SlackEmulator) -> None:
+    stream, root = _stream(emulator, thinking_delay_seconds=0.01)
+    await stream.open()
+    await asyncio.sleep(0.01)  # the delay runs out about now: the status may be in flight
+    await stream.close()
+
+    assert emulator.thread_status(CHANNEL, root) is None
+    statuses = [call.params["status"] for call in emulator.calls_to("assistant.threads.setStatus")]
+    assert statuses in ([], [THINKING, ""])
 
 
 async def test_a_long_continuation_rotates_before_the_size_limit(emulator: SlackEmulator) -> None:
