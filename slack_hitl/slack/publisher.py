@@ -31,6 +31,8 @@ from slack_hitl.store import Store
 
 log = structlog.get_logger("slack_hitl.slack.publisher")
 
+SHOWN_CACHE_SIZE = 4096
+"""Approvals whose message parts the publisher remembers instead of reading them on every re-render."""
 UNPOSTED_GRACE_SECONDS = 30.0
 """How old an approval without a message must be before a restart posts it (the opener may still be posting)."""
 
@@ -98,6 +100,8 @@ class SlackPublisher(Publisher):
         self._dirty: set[str] = set()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
+        self._shown: dict[str, list[dict[str, object]]] = {}
+        """Where each approval's message parts are, as the store says: they never move once posted."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- what the engine tells us ------------------------------------------------------------
@@ -231,13 +235,23 @@ class SlackPublisher(Publisher):
         # Rendering is pure CPU; in a thread, the GIL hands the loop back every few ms, so
         # acks are not held up behind a large message.
         parts = await asyncio.to_thread(self._render_parts, approval)
-        shown = await self.store.messages(approval_id)
+        shown = await self._messages(approval_id)
         if shown:
             await self._update(approval, parts, shown)
         else:
             await self._post(approval, parts)
         await self.store.mark_rendered(approval_id, approval.version)
         log.debug("rendered", approval_id=approval_id, version=approval.version, parts=len(parts))
+
+    async def _messages(self, approval_id: str) -> list[dict[str, object]]:
+        shown = self._shown.get(approval_id)
+        if shown is None:
+            shown = await self.store.messages(approval_id)
+            if shown:  # not yet posted: ask again next time
+                if len(self._shown) >= SHOWN_CACHE_SIZE:
+                    self._shown.clear()
+                self._shown[approval_id] = shown
+        return shown
 
     def _render_parts(self, approval: Approval) -> list[MessagePart]:
         parts = render_approval(approval, rows_per_part=self.rows_per_part)

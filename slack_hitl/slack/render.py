@@ -45,7 +45,6 @@ from slack_hitl.slack.limits import (
     MESSAGE_TEXT,
     SECTION_FIELDS,
     SECTION_TEXT,
-    blocks_text_length,
 )
 from slack_hitl.slack.markdown import (
     clip_source,
@@ -158,29 +157,29 @@ def split_rows(approval: Approval, rows_per_part: int = DEFAULT_ROWS_PER_PART) -
     return _MEASURED.of(approval).ranges(rows_per_part)
 
 
-@dataclass(frozen=True)
 class _RowLayout:
-    """A row's pending blocks (its largest state, rendered once) and what it may use in any state.
+    """A row's size at its largest state (pending), and its pending blocks once they are needed.
 
-    The pending blocks are kept as JSON with block ids that leave out the approval's version,
-    so one layout serves every version and each render hands out blocks nobody else holds.
+    The size is counted on the row's texts, without building blocks: on a re-render most rows
+    are decided, and building a pending row with slack_sdk's models (~0.35 ms) only to weigh it
+    cost more than the rest of the render. The pending blocks are built on first need and kept
+    as JSON with block ids that leave out the approval's version, so one layout serves every
+    version and each render hands out blocks nobody else holds.
     """
 
-    position: int
-    pending_json: str
-    block_count: int
-    text_weight: int
-
-    @classmethod
-    def of(cls, approval: Approval, position: int) -> _RowLayout:
-        row = approval.rows[position]
-        pending = [block.to_dict() for block in _pending_blocks(approval, row, position, f"r{position}")]
-        room = min(SECTION_TEXT, len(_title_line(row.requirement, position)) + DECIDED_ROOM)
-        return cls(position, json.dumps(pending), len(pending), max(blocks_text_length(pending), room))
+    def __init__(self, approval: Approval, position: int) -> None:
+        self.position = position
+        self._pending = _PendingRow.of(approval, position)
+        self.block_count = self._pending.block_count
+        room = min(SECTION_TEXT, len(_title_line(approval.rows[position].requirement, position)) + DECIDED_ROOM)
+        self.text_weight = max(self._pending.text_length, room)
+        self._pending_json: str | None = None
 
     def pending_blocks(self, version: int) -> list[dict[str, Any]]:
+        if self._pending_json is None:
+            self._pending_json = json.dumps([block.to_dict() for block in self._pending.blocks(f"r{self.position}")])
         base = f"r{self.position}"
-        blocks: list[dict[str, Any]] = json.loads(self.pending_json)
+        blocks: list[dict[str, Any]] = json.loads(self._pending_json)
         for block in blocks:
             block["block_id"] = f"{base}.v{version}{block['block_id'][len(base) :]}"
         return blocks
@@ -194,7 +193,7 @@ class _RowLayout:
             text = _decided_text(row, self.position, self.text_weight)
         else:
             text = f"{_title_line(row.requirement, self.position)}\n_Not decided_"
-        return [SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()]
+        return [text_section(block_id, text)]
 
 
 @dataclass
@@ -232,7 +231,7 @@ class _MeasuredRowsCache:
             if cached is not None and cached.requirements == requirements:
                 self._entries.move_to_end(key)
                 return cached
-        measured = _MeasuredRows(requirements, [_RowLayout.of(approval, p) for p in range(len(approval.rows))])
+        measured = _MeasuredRows(requirements, [_RowLayout(approval, p) for p in range(len(approval.rows))])
         with self._lock:
             self._entries[key] = measured
             self._entries.move_to_end(key)
@@ -368,24 +367,62 @@ def _main_text(approval: Approval) -> str:
 # -- rows ---------------------------------------------------------------------------------------
 
 
-def _pending_blocks(approval: Approval, row: Row, position: int, block_id: str) -> list[Block]:
-    requirement = row.requirement
-    text = mrkdwn(_pending_text(requirement, position))
-    fields = argument_fields(requirement.arguments) or None
-    inline = _inline_choices(requirement)
-    if inline is None:
-        opener = ButtonElement(
-            text=PlainTextObject(text=_OPEN_LABELS[requirement.kind]),
-            action_id=action_id("open", 0),
-            value=button_value(approval.id, row.id, None),
-            style="primary",
+@dataclass(frozen=True)
+class _PendingRow:
+    """What a pending row shows, as texts: its section, its argument fields and its buttons."""
+
+    approval_id: str
+    row_id: str
+    kind: str
+    text: str
+    fields: tuple[str, ...]
+    choices: tuple[Choice, ...] | None
+    """The choices shown as buttons; None when one button opens the row's modal."""
+
+    @classmethod
+    def of(cls, approval: Approval, position: int) -> _PendingRow:
+        row = approval.rows[position]
+        requirement = row.requirement
+        return cls(
+            approval_id=approval.id,
+            row_id=row.id,
+            kind=requirement.kind,
+            text=_pending_text(requirement, position),
+            fields=tuple(argument_texts(requirement.arguments)),
+            choices=_inline_choices(requirement),
         )
-        return [SectionBlock(block_id=block_id, text=text, fields=fields, accessory=opener)]
-    buttons = _choice_buttons(approval.id, row.id, inline)
-    return [
-        SectionBlock(block_id=block_id, text=text, fields=fields),
-        ActionsBlock(block_id=f"{block_id}.a", elements=buttons),
-    ]
+
+    @property
+    def block_count(self) -> int:
+        return 1 if self.choices is None else 2
+
+    @property
+    def button_labels(self) -> list[str]:
+        if self.choices is None:
+            return [_OPEN_LABELS[self.kind]]
+        return [button_label(choice, index) for index, choice in enumerate(self.choices)]
+
+    @property
+    def text_length(self) -> int:
+        """The characters Slack counts for the row's blocks (every ``text``), as ``blocks_text_length`` would."""
+        return len(self.text) + sum(map(len, self.fields)) + sum(map(len, self.button_labels))
+
+    def blocks(self, block_id: str) -> list[Block]:
+        text = mrkdwn(self.text)
+        fields = [mrkdwn(field) for field in self.fields] or None
+        if self.choices is None:
+            opener = ButtonElement(
+                text=PlainTextObject(text=_OPEN_LABELS[self.kind]),
+                action_id=action_id("open", 0),
+                value=button_value(self.approval_id, self.row_id, None),
+                style="primary",
+            )
+            return [SectionBlock(block_id=block_id, text=text, fields=fields, accessory=opener)]
+        buttons = _choice_buttons(self.approval_id, self.row_id, self.choices)
+        return [
+            SectionBlock(block_id=block_id, text=text, fields=fields),
+            ActionsBlock(block_id=f"{block_id}.a", elements=buttons),
+        ]
 
 
 def _inline_choices(requirement: Requirement) -> tuple[Choice, ...] | None:
@@ -451,12 +488,17 @@ def _deciders_text(requirement: Requirement) -> str | None:
 
 def argument_fields(arguments: dict[str, Any]) -> list[MarkdownTextObject]:
     """A row's arguments as section fields: at most 10, long values cut with a clear mark."""
+    return [mrkdwn(text) for text in argument_texts(arguments)]
+
+
+def argument_texts(arguments: dict[str, Any]) -> list[str]:
+    """The mrkdwn of ``argument_fields``."""
     items = list(arguments.items())
     shown = items if len(items) <= SECTION_FIELDS else items[: SECTION_FIELDS - 1]
-    fields = [mrkdwn(_argument_field(str(name), value)) for name, value in shown]
+    texts = [_argument_field(str(name), value) for name, value in shown]
     if len(items) > len(shown):
-        fields.append(mrkdwn(f"_+{len(items) - len(shown)} more arguments_"))
-    return fields
+        texts.append(f"_+{len(items) - len(shown)} more arguments_")
+    return texts
 
 
 def _argument_field(name: str, value: Any) -> str:
@@ -548,6 +590,17 @@ def _plain_title(approval: Approval) -> str:
 
 def _rows_label(first: int, last: int, total: int) -> str:
     return f"rows {first + 1}-{last + 1} of {total}"
+
+
+def text_section(block_id: str, text: str) -> dict[str, Any]:
+    """``SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()``, built directly.
+
+    Every re-render shows each decided row as one such section. slack_sdk's ``to_dict``
+    re-validates through reflection on every call (~45 µs a block: most of a re-render), while
+    the text is already cut to its budget and ``validate_message`` checks every block against
+    Slack's limits before each post and update. A test holds this to slack_sdk's output.
+    """
+    return {"type": "section", "block_id": block_id, "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
 
 def mrkdwn(text: str) -> MarkdownTextObject:

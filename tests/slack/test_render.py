@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import SectionBlock
 
 from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
@@ -48,9 +49,11 @@ from slack_hitl.slack.markdown import (
 from slack_hitl.slack.render import (
     CUT_MARK,
     MessagePart,
+    mrkdwn,
     render_approval,
     render_final_text,
     split_rows,
+    text_section,
 )
 
 NOW = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -259,6 +262,11 @@ def test_decided_rows_show_outcome_who_when_reason_and_a_summary() -> None:
     assert texts[3].endswith('\nResult: {"exit": 0}')
     assert all(not buttons(row_blocks(part, i)) for i in range(4))
     assert "4 of 4 decided" in all_text(part.blocks)
+
+
+@pytest.mark.parametrize("text", ["*1. Run c*\n:x: *Rejected*", "ü &lt;!here&gt; " * 150, "x"])
+def test_decided_rows_are_the_sections_slack_sdk_builds(text: str) -> None:
+    assert text_section("r3.v7", text) == SectionBlock(block_id="r3.v7", text=mrkdwn(text)).to_dict()
 
 
 def test_a_row_decided_by_the_system_names_it_without_a_mention() -> None:

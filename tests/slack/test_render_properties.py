@@ -26,9 +26,9 @@ from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Confirmation, Deciders, InputField, Question, Requirement
 from slack_hitl.slack.ids import parse_action
-from slack_hitl.slack.limits import validate_message, validate_view
+from slack_hitl.slack.limits import blocks_text_length, validate_message, validate_view
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required
-from slack_hitl.slack.render import MessagePart, opens_modal, render_approval
+from slack_hitl.slack.render import MessagePart, _PendingRow, opens_modal, render_approval
 from slack_hitl.testing import SlackEmulator
 from slack_hitl.testing.slack_user import view_state_values
 
@@ -333,3 +333,16 @@ def test_any_approval_renders_to_messages_and_modals_slack_accepts(
     assert_parts_accepted(approval, parts, client)
     assert_every_row_decidable(approval, parts)
     assert_modals_accepted(approval, template_positions, emulator, client)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(requirement=requirements())
+def test_a_pending_row_is_weighed_as_slack_counts_its_blocks(requirement: Requirement) -> None:
+    # Rows are packed into messages by weights counted on their texts, without building blocks:
+    # the count must be the one Slack makes on the blocks, or a message could overflow.
+    row = Row(requirement=requirement, position=0)
+    approval = Approval(id="a" * 32, title="t", status="pending", adapter="p", rows=(row,), created_at=NOW)
+    pending = _PendingRow.of(approval, 0)
+    blocks = [block.to_dict() for block in pending.blocks("r0")]
+    assert pending.text_length == blocks_text_length(blocks)
+    assert pending.block_count == len(blocks)
