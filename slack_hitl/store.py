@@ -13,8 +13,8 @@ import datetime as dt
 import functools
 import json
 import sqlite3
+import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -196,10 +196,11 @@ class _Batch:
 class _SqliteThread:
     """One SQLite connection and the one thread that uses it: ``run`` calls a function with it there."""
 
-    def __init__(self, path: str, name: str) -> None:
+    def __init__(self, path: str, name: str, *, waits_for_writers_itself: bool = False) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: sqlite3.Connection | None = None
+        self.waits_for_writers_itself = waits_for_writers_itself
 
     async def run(self, work: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, work, args)
@@ -216,6 +217,8 @@ class _SqliteThread:
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
             for pragma in _SQLITE_PRAGMAS:
                 conn.execute(pragma)
+            if self.waits_for_writers_itself:
+                conn.execute("PRAGMA busy_timeout=0")  # _begin_immediate waits, in finer steps
             self._conn = conn
         return self._conn
 
@@ -250,7 +253,7 @@ class _OneHopSqliteDecider:
     """
 
     def __init__(self, path: str, engine: AsyncEngine) -> None:
-        self._writer = _SqliteThread(path, "slack_hitl-sqlite-write")
+        self._writer = _SqliteThread(path, "slack_hitl-sqlite-write", waits_for_writers_itself=True)
         self._reader = _SqliteThread(path, "slack_hitl-sqlite-read")
         dialect = engine.dialect
         self._time = A.c.updated_at.type.dialect_impl(dialect).bind_processor(dialect) or _identity
@@ -261,7 +264,7 @@ class _OneHopSqliteDecider:
             (name, _identity if name == "requirement" else convert) for name, convert in _result_processors(R, engine)
         ]
 
-    async def decide(self, batch: _Batch, owner: str, lease_seconds: float) -> _Decided:
+    async def decide(self, batch: _Batch, owner: str | None, lease_seconds: float) -> _Decided:
         return await self._writer.run(self._decide, batch, owner, lease_seconds)
 
     async def finish(self, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime) -> bool:
@@ -272,15 +275,50 @@ class _OneHopSqliteDecider:
 
     @staticmethod
     def _mark_rendered(conn: sqlite3.Connection, approval_id: str, version: int) -> None:
-        # One statement: SQLite's autocommit makes it a transaction of its own.
-        conn.execute(
-            "UPDATE approvals SET rendered_version = ? WHERE id = ? AND rendered_version < ?",
-            (version, approval_id, version),
-        )
+        _begin_immediate(conn)
+        try:
+            conn.execute(
+                "UPDATE approvals SET rendered_version = ? WHERE id = ? AND rendered_version < ?",
+                (version, approval_id, version),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     async def read_approval(self, approval_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """An approval's record and rows (in position order), read in one transaction."""
         return await self._reader.run(self._read_approval, approval_id)
+
+    async def due_resumes(self, now: dt.datetime, max_attempts: int, limit: int) -> list[str]:
+        """Pending approvals with every row decided whose (first or next) resume is due; read, not claimed."""
+        return await self._reader.run(self._due_resumes, self._time(now), max_attempts, limit)
+
+    async def claim(self, approval_ids: list[str], owner: str, lease_seconds: float, now: dt.datetime) -> set[str]:
+        """The resume CAS for each approval, for ``owner``; the ids it won."""
+        return await self._writer.run(self._claim_resumes, approval_ids, owner, lease_seconds, now)
+
+    @staticmethod
+    def _due_resumes(conn: sqlite3.Connection, now: Any, max_attempts: int, limit: int) -> list[str]:
+        return [approval_id for (approval_id,) in conn.execute(_SQLITE_DUE, (max_attempts, now, limit))]
+
+    def _claim_resumes(
+        self, conn: sqlite3.Connection, approval_ids: list[str], owner: str, lease_seconds: float, now: dt.datetime
+    ) -> set[str]:
+        _begin_immediate(conn)
+        try:
+            marks = ", ".join("?" * len(approval_ids))
+            lease = self._time(now + dt.timedelta(seconds=lease_seconds))
+            claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, self._time(now), *approval_ids])
+            won = {approval_id for (approval_id,) in claimed.fetchall()}
+            self._log(conn, [_log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return won
 
     async def read_requirements(self, approval_id: str) -> list[tuple[str, str, str]]:
         """(row id, requirement as JSON text, adapter name) for every row of an approval."""
@@ -315,7 +353,7 @@ class _OneHopSqliteDecider:
     def _finish(
         self, conn: sqlite3.Connection, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime
     ) -> bool:
-        conn.execute("BEGIN IMMEDIATE")
+        _begin_immediate(conn)
         try:
             finished = conn.execute(
                 "UPDATE approvals SET status = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, "
@@ -332,8 +370,8 @@ class _OneHopSqliteDecider:
             raise
         return finished == 1
 
-    def _decide(self, conn: sqlite3.Connection, batch: _Batch, owner: str, lease_seconds: float) -> _Decided:
-        conn.execute("BEGIN IMMEDIATE")
+    def _decide(self, conn: sqlite3.Connection, batch: _Batch, owner: str | None, lease_seconds: float) -> _Decided:
+        _begin_immediate(conn)
         try:
             decided = self._decide_rows(conn, batch)
             won = self._claim(conn, batch, decided, owner, lease_seconds) if decided else set()
@@ -358,8 +396,14 @@ class _OneHopSqliteDecider:
         return decided
 
     def _claim(
-        self, conn: sqlite3.Connection, batch: _Batch, decided: set[tuple[str, str]], owner: str, lease_seconds: float
+        self,
+        conn: sqlite3.Connection,
+        batch: _Batch,
+        decided: set[tuple[str, str]],
+        owner: str | None,
+        lease_seconds: float,
     ) -> set[str]:
+        """Bump the touched approvals' versions and, with an ``owner``, claim the resumes this batch completed."""
         touched = sorted({approval_id for approval_id, _ in decided})
         marks = ", ".join("?" * len(touched))
         now = self._time(batch.now)
@@ -367,6 +411,8 @@ class _OneHopSqliteDecider:
         conn.execute(
             f"UPDATE approvals SET version = version + 1, updated_at = ? WHERE id IN ({marks})", [now, *touched]
         )
+        if owner is None:
+            return set()
         lease = self._time(batch.now + dt.timedelta(seconds=lease_seconds))
         claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, now, *touched]).fetchall()
         won = {approval_id for (approval_id,) in claimed}
@@ -409,6 +455,35 @@ _SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
     "PRAGMA foreign_keys=ON",
 )
+_SQLITE_DUE = (
+    "SELECT id FROM approvals WHERE status = 'pending' AND attempts < ? "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND NOT EXISTS "
+    "(SELECT 1 FROM approval_rows WHERE approval_rows.approval_id = approvals.id "
+    "AND approval_rows.status = 'pending') LIMIT ?"
+)
+_LOCK_WAIT_SECONDS = 30.0
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write in steps of a fraction of a millisecond.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries, so a click whose write met
+    another process's brief one (a worker marking a message rendered: ~0.3 ms) waited several
+    milliseconds for nothing. Gives up, as busy_timeout would, after 30 s.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    pause = 0.0001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
+
+
 _SQLITE_CLAIM = (
     "UPDATE approvals SET status = 'resuming', lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1, "
     "version = version + 1, updated_at = ? WHERE id IN ({marks}) AND status = 'pending' AND NOT EXISTS "
@@ -426,7 +501,7 @@ def _sqlite_file(engine: AsyncEngine) -> str | None:
 
 
 class _RequirementCache:
-    """Requirements by (approval id, row id): each loaded row as JSON text, the recently used ones parsed.
+    """Requirements by (approval id, row id): each loaded row as JSON text, and the last 1,024 parsed as models.
 
     Requirements never change, so a row is read from the database once. Parsed models are kept
     only for recently used rows: each is a dozen objects that every full garbage collection
@@ -434,8 +509,8 @@ class _RequirementCache:
     (pauses over 100 ms). Text costs the collector nothing, and parsing it again costs ~6 µs.
     """
 
-    def __init__(self, *, parsed_rows: int = 4096, rows: int = 100_000) -> None:
-        self._parsed: OrderedDict[tuple[str, str], Requirement] = OrderedDict()
+    def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
+        self._parsed: dict[tuple[str, str], Requirement] = {}
         self._text: dict[tuple[str, str], str] = {}
         self._parsed_rows = parsed_rows
         self._rows = rows
@@ -446,7 +521,6 @@ class _RequirementCache:
     def get(self, key: tuple[str, str]) -> Requirement | None:
         found = self._parsed.get(key)
         if found is not None:
-            self._parsed.move_to_end(key)
             return found
         text = self._text.get(key)
         if text is None:
@@ -476,10 +550,10 @@ class _RequirementCache:
         self._keep_parsed(key, requirement)
 
     def _keep_parsed(self, key: tuple[str, str], requirement: Requirement) -> None:
+        # The oldest parsed goes first: a row is decided once, so recency says little more than age.
         self._parsed[key] = requirement
-        self._parsed.move_to_end(key)
         if len(self._parsed) > self._parsed_rows:
-            self._parsed.popitem(last=False)
+            del self._parsed[next(iter(self._parsed))]
 
 
 class Store:
@@ -497,6 +571,10 @@ class Store:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements = _RequirementCache()
+        self.claims_resumes = True
+        """Whether deciding an approval's last row also claims its resume for this process. A service
+        whose worker processes resume runs its web process with False: the approval then waits, every
+        row decided, until a worker's sweep claims it (``claim_due_resumes``)."""
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._adapter_names: dict[str, str] = {}
 
@@ -732,7 +810,8 @@ class Store:
         batch = _Batch.of(commands, utcnow())
         if self._one_hop is not None and self._writers is not None:
             async with self._writers.hold(urgent=True):
-                outcome = await self._one_hop.decide(batch, self.owner, self.lease_seconds)
+                owner = self.owner if self.claims_resumes else None
+                outcome = await self._one_hop.decide(batch, owner, self.lease_seconds)
         else:
             outcome = await self._decide_batch_sqlalchemy(batch)
         return batch.results(*outcome)
@@ -754,7 +833,8 @@ class Store:
                 # decide the last two rows are thus serialised, and the second one's CAS takes a fresh
                 # snapshot that sees the first one's row. One combined statement would let both miss.
                 await conn.execute(_BUMP_VERSIONS, {"ids": touched, "now": now})
-                won = await self._claim_many(conn, touched, now)
+                if self.claims_resumes:
+                    won = await self._claim_many(conn, touched, now)
             repeated = {id(c) for c in batch.losers(decided) if await self._repeated(conn, c)}
         return decided, won, repeated
 
@@ -911,23 +991,34 @@ class Store:
                 await self._log(conn, approval_id, "resume_failed", None, reason=error[:4000], at=now)
         return released.rowcount == 1
 
-    async def due_for_retry(self, *, max_attempts: int) -> list[str]:
-        """Pending approvals with every row decided whose automatic retry is due."""
+    async def claim_due_resumes(self, *, max_attempts: int, limit: int = 100) -> list[str]:
+        """Claim, for this process, the resumes that are due: pending approvals with every row decided,
+        never tried (their last row was decided by a process that does not claim) or due for a retry."""
         now = utcnow()
+        if self._one_hop is not None and self._writers is not None:
+            # Read without the write lock, then a short CAS: a worker never holds up a click's write.
+            due = await self._one_hop.due_resumes(now, max_attempts, limit)
+            if not due:
+                return []
+            async with self._writers.hold(urgent=False):
+                return sorted(await self._one_hop.claim(due, self.owner, self.lease_seconds, now))
         no_pending_row = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pending")
-        async with self.engine.connect() as conn:
-            return list(
-                (
-                    await conn.execute(
-                        select(A.c.id).where(
-                            A.c.status == "pending",
-                            no_pending_row,
-                            A.c.attempts < max_attempts,
-                            (A.c.next_attempt_at.is_(None)) | (A.c.next_attempt_at <= now),
-                        )
-                    )
-                ).scalars()
+        due = (
+            select(A.c.id)
+            .where(
+                A.c.status == "pending",
+                no_pending_row,
+                A.c.attempts < max_attempts,
+                (A.c.next_attempt_at.is_(None)) | (A.c.next_attempt_at <= now),
             )
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            candidates = list((await conn.execute(due)).scalars())
+        if not candidates:
+            return []
+        async with self.write() as conn:
+            return sorted(await self._claim_many(conn, candidates, now))
 
     # -- expiring and cancelling -------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -41,6 +41,16 @@ class ApprovalRecord(SQLModel, table=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     finished_at: dt.datetime | None = None
+
+    __table_args__ = (
+        # Out-of-date messages, which a service's workers look for several times a second.
+        Index(
+            "ix_approvals_out_of_date",
+            "id",
+            sqlite_where=text("rendered_version < version"),
+            postgresql_where=text("rendered_version < version"),
+        ),
+    )
 
 
 class RowRecord(SQLModel, table=True):

@@ -181,10 +181,10 @@ async def test_failed_event_is_retried_by_the_sweeper(store):
         await engine.decide(approval.id, row, answer, ALICE)
     await engine.drain()
     assert (await store.get(approval.id)).last_error == "ResumeFailed: tool server unreachable"
-    assert (await engine.sweep())["retried"] == 1
+    assert (await engine.sweep())["resumed"] == 1
     await engine.drain()
     assert (await store.get(approval.id)).status == "approved"
-    assert (await engine.sweep())["retried"] == 0
+    assert (await engine.sweep())["resumed"] == 0
     assert len(adapter.resumes) == 2
 
 
@@ -197,7 +197,7 @@ async def test_automatic_retries_stop_after_max_attempts(store):
     await engine.drain()
     await engine.sweep()
     await engine.drain()
-    assert (await engine.sweep())["retried"] == 0
+    assert (await engine.sweep())["resumed"] == 0
     assert len(adapter.resumes) == 2
     assert (await store.get(approval.id)).status == "pending"
 
