@@ -37,6 +37,10 @@ from slack_hitl.store import DecideCommand, Store
 log = structlog.get_logger("slack_hitl.engine")
 
 
+FAILED_SWEEP_PAUSE_SECONDS = 1.0
+"""A sweeper whose pass failed (the database is away, say) waits at least this long before the next."""
+
+
 class ContinuationSink:
     """Where a resumed run's events go; the Slack layer streams them into the thread."""
 
@@ -320,18 +324,17 @@ class Engine:
         return True
 
     async def sweep(self) -> dict[str, int]:
-        """One pass of the sweeper: expire due approvals, take over dead resumes, retry failed ones."""
+        """One pass of the sweeper: expire due approvals, take over dead resumes, and resume the ones due
+        (retries of failed ones, and approvals decided by a process that leaves resuming to others)."""
         expired = [a for a in await self.store.due_for_expiry() if await self.expire(a)]
         taken = await self.store.take_over_expired_leases()
         for approval_id in taken:
             log.info("resume_taken_over", approval_id=approval_id)
             self._spawn(self._run_resume(approval_id))
-        retried = 0
-        for approval_id in await self.store.due_for_retry(max_attempts=self.max_attempts):
-            if await self.store.claim_resume(approval_id):
-                retried += 1
-                self._spawn(self._run_resume(approval_id))
-        return {"expired": len(expired), "taken_over": len(taken), "retried": retried}
+        due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
+        for approval_id in due:
+            self._spawn(self._run_resume(approval_id))
+        return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
 
     async def run_sweeper(self, interval_seconds: float = 2.0) -> None:
         """Sweep forever (cancel the task to stop)."""
@@ -340,6 +343,8 @@ class Engine:
                 await self.sweep()
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("sweep_failed", error=str(error))
+                await asyncio.sleep(max(interval_seconds, FAILED_SWEEP_PAUSE_SECONDS))
+                continue
             await asyncio.sleep(interval_seconds)
 
     # -- waiting -----------------------------------------------------------------------------

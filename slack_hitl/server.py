@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from slack_hitl.engine import Engine
 from slack_hitl.slack.client import kept_alive
@@ -33,8 +34,14 @@ def build_app(
     sweep_interval: float = 2.0,
     stale_sweep_interval: float = 30.0,
     shutdown_grace_seconds: float = 10.0,
+    background: bool = True,
 ) -> FastAPI:
-    """The app serving ``/slack/interactions`` and ``/healthz``; ``engine`` must publish through ``publisher``."""
+    """The app serving ``/slack/interactions`` and ``/healthz``; ``engine`` must publish through ``publisher``.
+
+    With ``background`` (the default) its lifespan also runs the sweepers: expiry, retries and due
+    resumes, take-over of dead resumes, re-renders of out-of-date messages. A service whose worker
+    processes run them builds its web app without.
+    """
     if engine.publisher is not publisher:
         raise ValueError(
             "the engine publishes through another publisher: build it with Engine(..., publisher=publisher)"
@@ -44,19 +51,21 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with kept_alive(publisher.client):
-            background = [
-                asyncio.create_task(engine.run_sweeper(sweep_interval)),
-                asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
-            ]
-            await publisher.rerender_stale()
+            sweepers = []
+            if background:
+                sweepers = [
+                    asyncio.create_task(engine.run_sweeper(sweep_interval)),
+                    asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
+                ]
+                await publisher.rerender_stale()
             _settle_the_heap()
-            log.info("app_started")
+            log.info("app_started", background=background)
             try:
                 yield
             finally:
-                for task in background:
+                for task in sweepers:
                     task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
+                await asyncio.gather(*sweepers, return_exceptions=True)
                 # Finish what is under way; whatever does not finish in time is picked up after restart.
                 await _within(handler.drain(), shutdown_grace_seconds)
                 await _within(engine.drain(), shutdown_grace_seconds)
@@ -64,13 +73,10 @@ def build_app(
                 await publisher.close()
                 log.info("app_stopped")
 
-    app = FastAPI(title="slack_hitl", lifespan=lifespan)
+    app = _SlackHitlApp(InteractionsEndpoint(handler, signing_secret), title="slack_hitl", lifespan=lifespan)
     app.state.engine = engine
     app.state.publisher = publisher
     app.state.interactions = handler
-    app.add_middleware(
-        _InteractionsFirst, endpoint=InteractionsEndpoint(handler, signing_secret), path=INTERACTIONS_PATH
-    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -98,20 +104,20 @@ def _settle_the_heap() -> None:
     gc.freeze()
 
 
-class _InteractionsFirst:
-    """Hands Slack's POSTs to the interactions endpoint before FastAPI's routing sees them.
+class _SlackHitlApp(FastAPI):
+    """FastAPI, but Slack's POSTs to ``/slack/interactions`` go to the endpoint before FastAPI sees them.
 
-    Routing a request through FastAPI costs about as much as acknowledging a click; the other
-    routes (``/healthz``, the service's ``/v1`` API) go on to FastAPI as usual.
+    FastAPI's own work per request (its telemetry check, Starlette's middleware stack and
+    routing) costs about as much as acknowledging a click. The other routes (``/healthz``,
+    the service's ``/v1`` API) are FastAPI's as usual.
     """
 
-    def __init__(self, app: ASGIApp, *, endpoint: InteractionsEndpoint, path: str) -> None:
-        self.app = app
-        self.endpoint = endpoint
-        self.path = path
+    def __init__(self, interactions: InteractionsEndpoint, **options: Any) -> None:
+        super().__init__(**options)
+        self._interactions = interactions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
-            await self.endpoint(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
+            await self._interactions(scope, receive, send)
         else:
-            await self.app(scope, receive, send)
+            await super().__call__(scope, receive, send)

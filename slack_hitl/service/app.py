@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import structlog
@@ -87,23 +87,37 @@ async def release_unfinished_resumes(store: Store) -> list[str]:
     return released
 
 
+Role = Literal["all", "web", "worker"]
+"""What a process does. ``all``: everything (a library, or ``serve`` without workers). ``web``:
+acknowledges Slack and serves the API, leaving re-renders and resumes to workers. ``worker``:
+re-renders and resumes what the store says is due, and runs the sweepers; it serves no HTTP."""
+
+WORKER_POLL_SECONDS = 0.1
+"""How often a worker looks in the store for out-of-date messages and resumes that are due."""
+
+
 class SlackHitl:
     """slack_hitl as a service or a library: see the module docstring.
 
     Attributes: ``settings``, ``store``, ``client`` (the Slack Web API client), ``publisher``,
     ``engine``, ``handler`` (Slack interactions, also for Bolt), ``app`` (``/slack/interactions``,
     ``/v1``, ``/healthz``, the OpenAPI schema, and a lifespan that runs the sweepers) and
-    ``router`` (the same routes, to include in your own FastAPI app).
+    ``router`` (the same routes, to include in your own FastAPI app). ``role`` says which of the
+    service's work this process does (see ``Role``).
     """
 
-    def __init__(self, settings: Settings, store: Store, *, adapters: Iterable[Adapter] = ()) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, *, adapters: Iterable[Adapter] = (), role: Role = "all"
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.role = role
         store.lease_seconds = settings.lease_seconds
+        store.claims_resumes = role != "web"
         signing_secret = settings.slack_signing_secret.get_secret_value()
         api_token = settings.api_token.get_secret_value()
         self.client = build_slack_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-        self.publisher = SlackPublisher(self.client, store)
+        self.publisher = SlackPublisher(self.client, store, rerenders=role != "web")
         self.engine = Engine(
             store,
             adapters=[WebhookAdapter(timeout_seconds=settings.webhook_timeout_seconds), *adapters],
@@ -111,12 +125,15 @@ class SlackHitl:
             max_attempts=settings.max_attempts,
             retry_backoff_seconds=settings.retry_backoff_seconds,
         )
+        polls = role == "worker"
         self.app = build_app(
             engine=self.engine,
             publisher=self.publisher,
             signing_secret=signing_secret,
-            sweep_interval=settings.sweep_interval_seconds,
+            sweep_interval=WORKER_POLL_SECONDS if polls else settings.sweep_interval_seconds,
+            stale_sweep_interval=WORKER_POLL_SECONDS if polls else 30.0,
             shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            background=role != "web",
         )
         self.app.title = "slack_hitl"
         self.app.description = "Human-in-the-loop approvals in Slack: open approvals, read and cancel them."
@@ -142,14 +159,16 @@ class SlackHitl:
     # -- starting and stopping ---------------------------------------------------------------
 
     @classmethod
-    async def connect(cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = ()) -> SlackHitl:
+    async def connect(
+        cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = (), role: Role = "all"
+    ) -> SlackHitl:
         """Open the store (checking its schema) and check the Slack token; nothing runs yet.
 
         Raises ``SettingsInvalid`` or ``SchemaMismatch`` with a message naming what to fix.
         """
         settings = settings or load_settings()
         store = await open_store(settings)
-        hitl = cls(settings, store, adapters=adapters)
+        hitl = cls(settings, store, adapters=adapters, role=role)
         try:
             await check_slack_token(hitl)
         except BaseException:
@@ -161,10 +180,10 @@ class SlackHitl:
     @classmethod
     @contextlib.asynccontextmanager
     async def from_settings(
-        cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = ()
+        cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = (), role: Role = "all"
     ) -> AsyncIterator[SlackHitl]:
         """``connect``, then run the background work (expiry, retries, re-renders) until the block ends."""
-        hitl = await cls.connect(settings, adapters=adapters)
+        hitl = await cls.connect(settings, adapters=adapters, role=role)
         try:
             async with hitl.app.router.lifespan_context(hitl.app):
                 yield hitl
@@ -228,4 +247,12 @@ class SlackHitl:
         return await self.store.get(approval_id)
 
 
-__all__ = ["SchemaMismatch", "SlackHitl", "check_slack_token", "open_store", "release_unfinished_resumes"]
+__all__ = [
+    "WORKER_POLL_SECONDS",
+    "Role",
+    "SchemaMismatch",
+    "SlackHitl",
+    "check_slack_token",
+    "open_store",
+    "release_unfinished_resumes",
+]

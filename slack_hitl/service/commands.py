@@ -35,6 +35,7 @@ def _configure_logging(level: int) -> None:
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,  # else every log call binds a new logger
     )
 
 
@@ -64,9 +65,13 @@ class _Server(uvicorn.Server):
 
 async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
     from slack_hitl.service.app import SlackHitl
+    from slack_hitl.service.workers import WorkerProcesses
 
-    hitl = await SlackHitl.connect(settings)
+    hitl = await SlackHitl.connect(settings, role="web" if settings.workers else "all")
+    # Started once the store is open: a SQLite file has been brought to the newest schema.
+    workers = WorkerProcesses(settings.workers, stop_grace_seconds=settings.shutdown_grace_seconds)
     try:
+        await workers.start()
         config = uvicorn.Config(
             hitl.app,
             host=host,
@@ -74,11 +79,13 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
             lifespan="on",
             log_level=settings.log_level,
             access_log=False,
+            proxy_headers=False,  # slack_hitl never reads the client's address
             timeout_graceful_shutdown=max(int(settings.shutdown_grace_seconds), 1),
         )
         server = _Server(config)
         await server.serve()
     finally:
+        await workers.stop()
         await hitl.close()
     return 0 if server.started else 1
 
@@ -94,6 +101,40 @@ def _serve(args: argparse.Namespace) -> int:
         return _fail("serve", str(error))
     except (SQLAlchemyError, OSError) as error:
         return _fail("serve", _database_problem(error))
+
+
+# -- worker -----------------------------------------------------------------------------------
+
+
+async def _work_until_stopped(settings: Settings, parent_pid: int | None) -> int:
+    from slack_hitl.service.app import SlackHitl
+    from slack_hitl.service.workers import until_orphaned
+
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped.set)
+    async with SlackHitl.from_settings(settings, role="worker"):
+        waits = [asyncio.create_task(stopped.wait())]
+        if parent_pid is not None:
+            waits.append(asyncio.create_task(until_orphaned(parent_pid)))
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from slack_hitl.service.settings import LOG_LEVELS, load_settings
+
+    try:
+        settings = load_settings()
+        _configure_logging(LOG_LEVELS[settings.log_level])
+        return asyncio.run(_work_until_stopped(settings, args.parent_pid))
+    except SlackHitlError as error:
+        return _fail("worker", str(error))
+    except (SQLAlchemyError, OSError) as error:
+        return _fail("worker", _database_problem(error))
 
 
 def _database_problem(error: Exception) -> str:
@@ -168,6 +209,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker",
+        help="re-render Slack messages and resume runs that the store says are due (serve starts these itself)",
+        description="Configured like serve, from the environment. Run more of them, on any host that reaches "
+        "the same PostgreSQL database, to share the work; see SLACK_HITL_WORKERS in the README.",
+    )
+    worker.add_argument("--parent-pid", type=int, help="stop when this process (serve, which sets it) is gone")
+    worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="manage the database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)

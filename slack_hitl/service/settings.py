@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_HITL_SHUTDOWN_GRACE_SECONDS")
     webhook_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SLACK_HITL_WEBHOOK_TIMEOUT_SECONDS")
     log_level: str = Field("info", validation_alias="SLACK_HITL_LOG_LEVEL")
+    workers: int = Field(1, ge=0, le=32, validation_alias="SLACK_HITL_WORKERS")
+    """Worker processes ``serve`` runs beside its web process; 0 does everything in the web process."""
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -95,6 +97,14 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.lower()
 
+    @model_validator(mode="after")
+    def _workers_can_share_the_database(self) -> Settings:
+        if self.workers and self.is_sqlite and make_url(self.database_url).database in (None, "", ":memory:"):
+            raise ValueError(
+                "SLACK_HITL_WORKERS must be 0 with an in-memory SQLite database: worker processes cannot share it"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return make_url(self.database_url).get_backend_name() == "sqlite"
@@ -115,7 +125,10 @@ def describe_problems(error: ValidationError) -> str:
     """One line naming every offending environment variable and what is wrong with it."""
     problems = []
     for problem in error.errors():
-        name = str(problem["loc"][0]) if problem["loc"] else "settings"
+        if not problem["loc"]:  # a rule across settings names its variables itself
+            problems.append(str(problem["msg"]).removeprefix("Value error, "))
+            continue
+        name = str(problem["loc"][0])
         if problem["type"] == "missing":
             problems.append(f"{name} is not set")
         else:

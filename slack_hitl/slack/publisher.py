@@ -20,7 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.approvals import Approval
-from slack_hitl.engine import ContinuationSink, Publisher
+from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
@@ -83,8 +83,12 @@ class SlackPublisher(Publisher):
         max_concurrent_renders: int = 4,
         rows_per_part: int | None = None,
         stream_limits: StreamLimits | None = None,
+        rerenders: bool = True,
     ) -> None:
         self.client = client
+        self.rerenders = rerenders
+        """Whether this process keeps posted messages true. Off in the web process of a service whose
+        worker processes do it (they find out-of-date messages in the store): it only posts new ones."""
         self.store = store
         self.channel = channel
         self.update_window_seconds = update_window_seconds
@@ -118,13 +122,17 @@ class SlackPublisher(Publisher):
                 log.warning("post_refused", approval_id=approval.id, error=code)
                 raise ApprovalNotPosted(approval.id, code) from None
             log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
-            self.approval_changed(approval.id)
+            self._render_soon(approval.id)
         except OSError as error:
             log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
-            self.approval_changed(approval.id)
+            self._render_soon(approval.id)
 
     def approval_changed(self, approval_id: str) -> None:
         """Mark the approval's message out of date; one worker per approval re-renders it soon."""
+        if self.rerenders:
+            self._render_soon(approval_id)
+
+    def _render_soon(self, approval_id: str) -> None:
         self._dirty.add(approval_id)
         worker = self._workers.get(approval_id)
         if worker is None or worker.done():
@@ -181,6 +189,7 @@ class SlackPublisher(Publisher):
                         self.approval_changed(approval_id)
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("stale_sweep_failed", error=str(error))
+                await asyncio.sleep(FAILED_SWEEP_PAUSE_SECONDS)
 
     @property
     def busy(self) -> bool:
