@@ -1,23 +1,28 @@
 """Ack throughput and latency of /slack/interactions against the durable-ack floor, and updates per decided row.
 
-usage: python benchmarks/bench_interactions.py [--approvals 400] [--duration 8] [--connections 50] [--runs 1]
+usage: python benchmarks/bench_interactions.py [--approvals 1800] [--duration 8] [--connections 50] [--runs 1]
+                                              [--workers 1]
 
 What it does, in one run:
 1. starts a SlackEmulator and opens --approvals approvals of 20 confirmation rows each with the
-   real engine and publisher (their messages are posted to the emulator);
+   real engine and publisher (their messages are posted to the emulator): enough rows that every
+   click of the run decides a row of its own;
 2. writes a wrk Lua script of signed block_actions clicks on those rows, built from the button
-   values the renderer put on the messages (each request decides a different row; wrk's two
-   threads take alternate requests);
+   values the renderer put on the messages (wrk's two threads take alternate requests);
 3. serves ../shared/bench/floor_app.py (the least a durable ack can do) with uvicorn and drives
-   it with the same wrk settings (-t2 -c50), then serves slack_hitl's app the same way (one
-   uvicorn process, uvloop and httptools where installed, as for the floor) and drives it;
-4. prints requests/s and p50/p99 ack latency of both, and slack_hitl's as ratios to the floor;
+   it with the same wrk settings (-t2 -c50), each request on a row of its own too; then serves
+   slack_hitl as `slack-hitl serve` does (its web process under uvicorn, uvloop and httptools
+   where installed as for the floor, plus --workers worker processes that re-render the messages
+   and resume the runs while the clicks come in) and drives it the same way;
+4. prints requests/s and p50/p99 ack latency of both, and slack_hitl's as ratios to the floor,
+   and how long after the load every message showed its approval's latest state;
 5. sends a burst of 30 signed clicks on the 30 rows of a fresh 31-row approval and counts the
    Slack API calls the app made for it until its message shows all 30 decisions.
 
 Needs wrk (Debian: apt-get install wrk). Payloads are Slack's block_actions shape minus the
 message's blocks (they would make the Lua script hundreds of megabytes). The app logs at
-WARNING here, as the floor logs nothing. Figures are medians over --runs runs.
+WARNING here, as the floor logs nothing. The adapter resumes at once (the benchmark measures
+acknowledging decisions, not runs). Figures are medians over --runs runs.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -47,6 +53,9 @@ import httpx  # noqa: E402
 import structlog  # noqa: E402
 
 from slack_hitl import Done, Engine, Requirement, Store  # noqa: E402
+from slack_hitl.service.app import SlackHitl  # noqa: E402
+from slack_hitl.service.settings import Settings, load_settings  # noqa: E402
+from slack_hitl.service.workers import until_orphaned  # noqa: E402
 from slack_hitl.slack.client import build_slack_client  # noqa: E402
 from slack_hitl.slack.ids import action_id, button_value  # noqa: E402
 from slack_hitl.slack.publisher import SlackPublisher  # noqa: E402
@@ -72,35 +81,73 @@ class FinishingAdapter:
         yield Done()
 
 
+# -- the app under test (runs in its own processes, as `slack-hitl serve` does) -------------------
+
+
 def quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # As `slack-hitl serve` configures structlog, at WARNING: the floor logs nothing either.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING), cache_logger_on_first_use=True
+    )
 
 
-# -- the app under test (runs in its own process) ------------------------------------------------
+def app_settings(db_url: str, slack_url: str, workers: int) -> Settings:
+    return load_settings(
+        slack_bot_token="xoxb-bench",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_url,
+        database_url=db_url,
+        api_token="bench-api-token-0123456789",
+        workers=workers,
+    )
 
 
-async def serve(db_url: str, slack_url: str, port: int) -> None:
+def serve_with_workers(db_url: str, slack_url: str, port: int, workers: int) -> None:
+    """The web process and its workers, as `slack-hitl serve` runs them."""
+    command = [sys.executable, __file__, "work", "--db", db_url, "--slack", slack_url]
+    started = [subprocess.Popen(command) for _ in range(workers)]
+    try:
+        run_in_uvloop(serve(db_url, slack_url, port, workers))
+    finally:
+        for worker in started:
+            stop(worker)
+
+
+async def serve(db_url: str, slack_url: str, port: int, workers: int) -> None:
     import uvicorn
 
-    from slack_hitl.server import build_app
-
     quiet_logs()
-    store = await Store.open(db_url)
-    publisher = SlackPublisher(build_slack_client("xoxb-bench", base_url=slack_url), store, channel=CHANNEL)
-    engine = Engine(store, adapters=[FinishingAdapter()], publisher=publisher)
-    app = build_app(engine=engine, publisher=publisher, signing_secret=SECRET)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    await uvicorn.Server(config).serve()
-    await store.close()
+    settings = app_settings(db_url, slack_url, workers)
+    hitl = await SlackHitl.connect(settings, adapters=[FinishingAdapter()], role="web" if workers else "all")
+    config = uvicorn.Config(
+        hitl.app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
+    try:
+        await uvicorn.Server(config).serve()
+    finally:
+        await hitl.close()
 
 
-def run_server_process(db_url: str, slack_url: str, port: int) -> None:
+async def work(db_url: str, slack_url: str) -> None:
+    """A worker process: as `slack-hitl worker` runs it, with the benchmark's adapter."""
+    quiet_logs()
+    stopped = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)
+    settings = app_settings(db_url, slack_url, workers=1)
+    parent = os.getppid()
+    async with SlackHitl.from_settings(settings, adapters=[FinishingAdapter()], role="worker"):
+        orphaned = asyncio.create_task(until_orphaned(parent))
+        await asyncio.wait([orphaned, asyncio.create_task(stopped.wait())], return_when=asyncio.FIRST_COMPLETED)
+        orphaned.cancel()
+
+
+def run_in_uvloop(main: Any) -> None:
     try:
         import uvloop  # as `uvicorn` picks it for the floor (loop="auto")
 
-        uvloop.run(serve(db_url, slack_url, port))
+        uvloop.run(main)
     except ImportError:
-        asyncio.run(serve(db_url, slack_url, port))
+        asyncio.run(main)
 
 
 # -- seeding --------------------------------------------------------------------------------------
@@ -273,9 +320,10 @@ def start_floor(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     return process, port
 
 
-def start_app(db_url: str, slack_url: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_app(db_url: str, slack_url: str, workers: int) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     command = [sys.executable, __file__, "serve", "--db", db_url, "--slack", slack_url, "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command)
     wait_for_port(port, process)
     return process, port
@@ -357,7 +405,7 @@ def one_run(args: argparse.Namespace, emulator: SlackEmulator, workdir: Path) ->
         form(
             {"type": "block_actions", "user": {"id": "U0BENCH"}, "actions": [{"action_id": "approve", "value": str(n)}]}
         )
-        for n in range(1, len(shown) * ROWS_PER_APPROVAL + 1)
+        for n in range(1, FLOOR_CLICKS + 1)
     ]
     write_wrk_script(floor_script, floor_bodies, args.threads)
     floor, port = start_floor(workdir)
@@ -372,7 +420,7 @@ def one_run(args: argparse.Namespace, emulator: SlackEmulator, workdir: Path) ->
         for i, row_id in enumerate(approval.row_ids)
     ]
     write_wrk_script(app_script, app_bodies, args.threads)
-    app, port = start_app(db_url, emulator.base_url)
+    app, port = start_app(db_url, emulator.base_url, args.workers)
     try:
         calls_before = len(emulator.calls_to("chat.update"))
         app_load = run_wrk(f"http://127.0.0.1:{port}/slack/interactions", app_script, **wrk_settings(args))
@@ -444,14 +492,29 @@ def main() -> None:
     served.add_argument("--db", required=True)
     served.add_argument("--slack", required=True)
     served.add_argument("--port", type=int, required=True)
-    parser.add_argument("--approvals", type=int, default=400)
+    served.add_argument("--workers", type=int, required=True)
+    worked = sub.add_parser("work", help="(internal) a worker process of the app under test")
+    worked.add_argument("--db", required=True)
+    worked.add_argument("--slack", required=True)
+    parser.add_argument(
+        "--approvals",
+        type=int,
+        default=1800,
+        help="approvals of 20 rows to click (1,800: 36,000 rows, more than 8 s of clicks decide)",
+    )
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes beside the web process (SLACK_HITL_WORKERS)"
+    )
     args = parser.parse_args()
     if args.mode == "serve":
-        run_server_process(args.db, args.slack, args.port)
+        serve_with_workers(args.db, args.slack, args.port, args.workers)
+        return
+    if args.mode == "work":
+        run_in_uvloop(work(args.db, args.slack))
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
