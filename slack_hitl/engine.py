@@ -101,12 +101,16 @@ class Engine:
         publisher: Publisher | None = None,
         max_attempts: int = 3,
         retry_backoff_seconds: float = 5.0,
+        max_concurrent_resumes: int = 32,
     ) -> None:
         self.store = store
         self.adapters: dict[str, Adapter] = {a.name: a for a in adapters}
         self.publisher = publisher or Publisher()
         self.max_attempts = max_attempts
         self.retry_backoff_seconds = retry_backoff_seconds
+        # A burst of approvals decided at once resumes a few at a time: a resume waiting for a slot
+        # holds no approval in memory, and the runs it calls (a model, Airflow) are not stampeded.
+        self._resume_slots = asyncio.Semaphore(max_concurrent_resumes)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Condition()
 
@@ -231,10 +235,19 @@ class Engine:
         return True
 
     async def _run_resume(self, approval_id: str) -> None:
+        # The lease is renewed from the claim on, also while the resume waits for a slot:
+        # no other process takes over a resume that is only queued.
+        renew = asyncio.create_task(self._keep_lease(approval_id))
+        try:
+            async with self._resume_slots:
+                await self._resume(approval_id)
+        finally:
+            renew.cancel()
+
+    async def _resume(self, approval_id: str) -> None:
         approval = await self.store.get(approval_id)
         bound = log.bind(approval_id=approval_id, adapter=approval.adapter, attempt=approval.attempts)
         self.publisher.approval_changed(approval_id)
-        renew = asyncio.create_task(self._keep_lease(approval_id))
         try:
             adapter = self.adapters.get(approval.adapter)
             if adapter is None:
@@ -260,7 +273,6 @@ class Engine:
             else:
                 bound.warning("resume_lost_lease")
         finally:
-            renew.cancel()
             self.publisher.approval_changed(approval_id)
             await self._notify()
 

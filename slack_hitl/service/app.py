@@ -124,6 +124,7 @@ class SlackHitl:
             publisher=self.publisher,
             max_attempts=settings.max_attempts,
             retry_backoff_seconds=settings.retry_backoff_seconds,
+            max_concurrent_resumes=settings.max_concurrent_resumes,
         )
         polls = role == "worker"
         self.app = build_app(

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_HITL_SHUTDOWN_GRACE_SECONDS")
     webhook_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SLACK_HITL_WEBHOOK_TIMEOUT_SECONDS")
     log_level: str = Field("info", validation_alias="SLACK_HITL_LOG_LEVEL")
+    max_concurrent_resumes: int = Field(32, ge=1, le=10_000, validation_alias="SLACK_HITL_MAX_CONCURRENT_RESUMES")
     workers: int = Field(1, ge=0, le=32, validation_alias="SLACK_HITL_WORKERS")
     """Worker processes ``serve`` runs beside its web process; 0 does everything in the web process."""
 

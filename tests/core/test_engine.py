@@ -333,6 +333,51 @@ async def test_a_resume_whose_lease_expired_is_taken_over_once(store, database_u
     await other.close()
 
 
+class CountingAdapter(RecordingAdapter):
+    """Holds every resume until ``go`` is set, counting how many run at once."""
+
+    def __init__(self) -> None:
+        super().__init__(pause=asyncio.Event())
+        self.running = 0
+        self.most = 0
+
+    async def resume(self, approval, *, idempotency_key):
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            async for event in super().resume(approval, idempotency_key=idempotency_key):
+                yield event
+        finally:
+            self.running -= 1
+
+
+async def test_a_burst_of_resumes_runs_a_few_at_a_time_and_queued_ones_keep_their_lease(store, database_url):
+    store.lease_seconds = 0.3
+    adapter = CountingAdapter()
+    engine = Engine(store, adapters=[adapter], max_concurrent_resumes=2)
+    opened = [
+        await engine.open_approval(title=f"run {n}", requirements=four_kinds()[:1], adapter="recording")
+        for n in range(6)
+    ]
+    for approval in opened:
+        assert (await engine.decide(approval.id, "deploy", ANSWERS["deploy"], ALICE)).resumed
+
+    # Queued for longer than their lease: another process's sweep still finds nothing to take over.
+    other = await Store.open(database_url, owner="other")
+    try:
+        await asyncio.sleep(0.5)
+        assert (await Engine(other, adapters=[RecordingAdapter()]).sweep())["taken_over"] == 0
+    finally:
+        await other.close()
+    assert adapter.running == 2
+    adapter.pause.set()
+    await engine.drain()
+
+    assert adapter.most == 2
+    assert sorted(approval_id for approval_id, _, _ in adapter.resumes) == sorted(a.id for a in opened)
+    assert {(await store.get(a.id)).status for a in opened} == {"approved"}
+
+
 class SchemaCheckingAdapter(RecordingAdapter):
     """Knows a rule the requirement cannot express: replicas must be even."""
 
