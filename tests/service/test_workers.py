@@ -114,21 +114,12 @@ async def test_without_workers_serve_resumes_and_re_renders_itself(
 
 
 def test_workers_cannot_share_an_in_memory_database() -> None:
+    in_memory = {
+        "slack_bot_token": "xoxb-1",
+        "slack_signing_secret": SIGNING_SECRET,
+        "api_token": "x" * 16,
+        "database_url": "sqlite://",
+    }
     with pytest.raises(SettingsInvalid, match="SLACK_HITL_WORKERS must be 0 with an in-memory SQLite database"):
-        load_settings(
-            slack_bot_token="xoxb-1",
-            slack_signing_secret=SIGNING_SECRET,
-            api_token="x" * 16,
-            database_url="sqlite://",
-            workers=1,
-        )
-    assert (
-        load_settings(
-            slack_bot_token="xoxb-1",
-            slack_signing_secret=SIGNING_SECRET,
-            api_token="x" * 16,
-            database_url="sqlite://",
-            workers=0,
-        ).workers
-        == 0
-    )
+        load_settings(**in_memory, workers=1)
+    assert load_settings(**in_memory, workers=0).workers == 0
