@@ -209,6 +209,11 @@ class AirflowStandalone:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+        if process is not None:
+            # `airflow standalone` exits on SIGTERM before its scheduler and the scheduler's
+            # executor workers have: whatever of its session is still there is stopped for good.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         if remove_home:
             shutil.rmtree(self.home, ignore_errors=True)
 
