@@ -1197,19 +1197,6 @@ def _log_entry(
     }
 
 
-def _decided_entry(command: DecideCommand, decision: dict[str, Any], at: dt.datetime) -> dict[str, Any]:
-    data = {key: value for key, value in decision.items() if key != "reason"}
-    return _log_entry(
-        command.approval_id,
-        "decided",
-        command.actor,
-        at,
-        row_id=command.row_id,
-        reason=command.decision.reason,
-        data=data,
-    )
-
-
 # The decide path's statements are built once: building and compiling them per batch was most of
 # a decision's CPU time. The row CAS is text keyed by batch size (a VALUES list of bound
 # parameters), which SQLAlchemy compiles once per size and caches.
