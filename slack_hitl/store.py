@@ -15,9 +15,9 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -275,17 +275,11 @@ class _OneHopSqliteDecider:
 
     @staticmethod
     def _mark_rendered(conn: sqlite3.Connection, approval_id: str, version: int) -> None:
-        _begin_immediate(conn)
-        try:
+        with _write_transaction(conn):
             conn.execute(
                 "UPDATE approvals SET rendered_version = ? WHERE id = ? AND rendered_version < ?",
                 (version, approval_id, version),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     async def read_approval(self, approval_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """An approval's record and rows (in position order), read in one transaction."""
@@ -306,19 +300,8 @@ class _OneHopSqliteDecider:
     def _claim_resumes(
         self, conn: sqlite3.Connection, approval_ids: list[str], owner: str, lease_seconds: float, now: dt.datetime
     ) -> set[str]:
-        _begin_immediate(conn)
-        try:
-            marks = ", ".join("?" * len(approval_ids))
-            lease = self._time(now + dt.timedelta(seconds=lease_seconds))
-            claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, self._time(now), *approval_ids])
-            won = {approval_id for (approval_id,) in claimed.fetchall()}
-            self._log(conn, [_log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return won
+        with _write_transaction(conn):
+            return self._claim_ids(conn, approval_ids, owner, lease_seconds, now)
 
     async def read_requirements(self, approval_id: str) -> list[tuple[str, str, str]]:
         """(row id, requirement as JSON text, adapter name) for every row of an approval."""
@@ -353,8 +336,7 @@ class _OneHopSqliteDecider:
     def _finish(
         self, conn: sqlite3.Connection, approval_id: str, status: str, owner: str, output: Any, now: dt.datetime
     ) -> bool:
-        _begin_immediate(conn)
-        try:
+        with _write_transaction(conn):
             finished = conn.execute(
                 "UPDATE approvals SET status = ?, lease_owner = NULL, lease_expires_at = NULL, last_error = NULL, "
                 "finished_at = ?, version = version + 1, updated_at = ? "
@@ -363,16 +345,10 @@ class _OneHopSqliteDecider:
             ).rowcount
             if finished == 1:
                 self._log(conn, [_log_entry(approval_id, status, None, now, data={"output": output})])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return finished == 1
 
     def _decide(self, conn: sqlite3.Connection, batch: _Batch, owner: str | None, lease_seconds: float) -> _Decided:
-        _begin_immediate(conn)
-        try:
+        with _write_transaction(conn):
             decided = self._decide_rows(conn, batch)
             won = self._claim(conn, batch, decided, owner, lease_seconds) if decided else set()
             repeated = {
@@ -380,11 +356,6 @@ class _OneHopSqliteDecider:
                 for c in batch.losers(decided)
                 if c.delivery_key is not None and self._delivery_key(conn, c) == c.delivery_key
             }
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return decided, won, repeated
 
     def _decide_rows(self, conn: sqlite3.Connection, batch: _Batch) -> set[tuple[str, str]]:
@@ -413,10 +384,17 @@ class _OneHopSqliteDecider:
         )
         if owner is None:
             return set()
-        lease = self._time(batch.now + dt.timedelta(seconds=lease_seconds))
-        claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, now, *touched]).fetchall()
-        won = {approval_id for (approval_id,) in claimed}
-        self._log(conn, [_log_entry(a, "resuming", None, batch.now, data={"owner": owner}) for a in sorted(won)])
+        return self._claim_ids(conn, touched, owner, lease_seconds, batch.now)
+
+    def _claim_ids(
+        self, conn: sqlite3.Connection, approval_ids: list[str], owner: str, lease_seconds: float, now: dt.datetime
+    ) -> set[str]:
+        """The resume CAS for each approval, for ``owner``, logged; the ids it won."""
+        marks = ", ".join("?" * len(approval_ids))
+        lease = self._time(now + dt.timedelta(seconds=lease_seconds))
+        claimed = conn.execute(_SQLITE_CLAIM.format(marks=marks), [owner, lease, self._time(now), *approval_ids])
+        won = {approval_id for (approval_id,) in claimed.fetchall()}
+        self._log(conn, [_log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)])
         return won
 
     def _log(self, conn: sqlite3.Connection, entries: list[dict[str, Any]]) -> None:
@@ -462,6 +440,19 @@ _SQLITE_DUE = (
     "AND approval_rows.status = 'pending') LIMIT ?"
 )
 _LOCK_WAIT_SECONDS = 30.0
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction on a one-hop connection: committed if the block returns, rolled back if it raises."""
+    _begin_immediate(conn)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -520,13 +511,8 @@ class _RequirementCache:
 
     def get(self, key: tuple[str, str]) -> Requirement | None:
         found = self._parsed.get(key)
-        if found is not None:
-            return found
-        text = self._text.get(key)
-        if text is None:
-            return None
-        found = Requirement.model_validate_json(text)
-        self._keep_parsed(key, found)
+        if found is None and key in self._text:
+            found = self.parsed_or(key, self._text[key])
         return found
 
     def parsed_or(self, key: tuple[str, str], stored: str | dict[str, Any]) -> Requirement:
