@@ -3,9 +3,9 @@
 # emulator end to end, the agent frameworks, and a real Airflow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/services.sh
 export SLACK_HITL_TEST_POSTGRES_URL="${SLACK_HITL_TEST_POSTGRES_URL:-postgresql://postgres:postgres@127.0.0.1:5432/test}"
-export SLACK_HITL_AIRFLOW_VENV="${SLACK_HITL_AIRFLOW_VENV:-$HOME/.cache/slack-hitl/airflow-3.1}"
+export SLACK_HITL_AIRFLOW_VENV="${SLACK_HITL_AIRFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/slack-hitl/airflow-3.1.8}"
+scripts/services.sh
 export OPENAI_AGENTS_DISABLE_TRACING=1
 set +e
 .venv/bin/pytest "$@"

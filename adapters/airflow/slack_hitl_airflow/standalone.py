@@ -27,7 +27,8 @@ from pathlib import Path
 
 import httpx
 
-DEFAULT_VENV = Path.home() / ".cache" / "slack-hitl" / "airflow-3.1"
+DEFAULT_VERSION = "3.1.8"
+"""The Airflow version ``install_airflow.sh`` installs when given none."""
 VENV_VARIABLE = "SLACK_HITL_AIRFLOW_VENV"
 
 
@@ -39,9 +40,15 @@ class AirflowDidNotStart(RuntimeError):
     """``airflow standalone`` did not become healthy in time; the message holds its last output."""
 
 
+def default_venv(version: str = DEFAULT_VERSION) -> Path:
+    """Where ``install_airflow.sh VERSION`` puts Airflow when ``$SLACK_HITL_AIRFLOW_VENV`` is not set."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "slack-hitl" / f"airflow-{version}"
+
+
 def airflow_venv() -> Path:
     """The Airflow virtual environment: ``$SLACK_HITL_AIRFLOW_VENV`` or the install script's default."""
-    venv = Path(os.environ.get(VENV_VARIABLE) or DEFAULT_VENV)
+    venv = Path(os.environ.get(VENV_VARIABLE) or default_venv())
     if not (venv / "bin" / "airflow").exists():
         raise AirflowNotInstalled(
             f"no Airflow in {venv} (set {VENV_VARIABLE} or run adapters/airflow/scripts/install_airflow.sh)"
