@@ -9,7 +9,7 @@ What it does, in one run:
    click of the run decides a row of its own;
 2. writes a wrk Lua script of signed block_actions clicks on those rows, built from the button
    values the renderer put on the messages (wrk's two threads take alternate requests);
-3. serves ../shared/bench/floor_app.py (the least a durable ack can do) with uvicorn and drives
+3. serves benchmarks/floor_app.py (the least a durable ack can do) with uvicorn and drives
    it with the same wrk settings (-t2 -c50), each request on a row of its own too; then serves
    slack_hitl as `slack-hitl serve` does (its web process under uvicorn, uvloop and httptools
    where installed as for the floor, plus --workers worker processes that re-render the messages
@@ -19,7 +19,7 @@ What it does, in one run:
 5. sends a burst of 30 signed clicks on the 30 rows of a fresh 31-row approval and counts the
    Slack API calls the app made for it until its message shows all 30 decisions.
 
-Needs wrk (Debian: apt-get install wrk). Payloads are Slack's block_actions shape minus the
+Needs wrk, a C load generator (installed with apt-get when missing and run as root). Payloads are Slack's block_actions shape minus the
 message's blocks (they would make the Lua script hundreds of megabytes). The app logs at
 WARNING here, as the floor logs nothing. The adapter resumes at once (the benchmark measures
 acknowledging decisions, not runs). Figures are medians over --runs runs.
@@ -62,13 +62,13 @@ from slack_hitl.slack.publisher import SlackPublisher  # noqa: E402
 from slack_hitl.slack.signature import sign_request  # noqa: E402
 from slack_hitl.testing.emulator import SlackEmulator  # noqa: E402
 
-FLOOR_APP_DIR = ROOT.parent / "shared" / "bench"
+FLOOR_APP_DIR = ROOT / "benchmarks"
 SECRET = "bench-signing-secret"
 CHANNEL = "C0BENCH"
 ROWS_PER_APPROVAL = 20
 BURST_CLICKS = 30
 FLOOR_CLICKS = 60_000
-"""Distinct rows the floor's script decides (its table has 200,000), as in ../shared/bench/make_wrk_script.py."""
+"""Distinct rows the floor's clicks decide (its table has 200,000)."""
 TARGETS = {"throughput": 0.5, "p99": 2.0, "updates_per_row": 0.5}
 
 
@@ -262,6 +262,22 @@ class Load:
     p99_ms: float
     requests: int
     errors: str
+
+
+def require_wrk() -> None:
+    """wrk, installed from the distribution's packages when missing and we may; else a clear exit."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install wrk)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    if shutil.which("wrk") is None:
+        sys.exit("this benchmark needs wrk, a C load generator: install it (Debian, Ubuntu: sudo apt-get install wrk)")
 
 
 def run_wrk(url: str, script: Path, *, threads: int, connections: int, duration: int) -> Load:
@@ -516,8 +532,7 @@ def main() -> None:
     if args.mode == "work":
         run_in_uvloop(work(args.db, args.slack))
         return
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: apt-get install wrk")
+    require_wrk()
     quiet_logs()
     runs = []
     with SlackEmulator() as emulator:

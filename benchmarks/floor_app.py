@@ -1,0 +1,78 @@
+"""The durable-ack floor: the least a Slack interactions endpoint can do without losing a decision.
+
+It reads the signed body, checks Slack's signature, parses the ``payload`` form field, writes the
+decision with one conditional UPDATE on SQLite in WAL mode, commits and answers 200. Nothing else:
+no authorization, no validation, no decision log, no re-render. ``bench_interactions.py`` serves it
+with uvicorn beside slack_hitl and reports slack_hitl's throughput and p99 as ratios to it,
+measured in the same run with the same load.
+
+    uvicorn floor_app:app --app-dir benchmarks --port 8799
+
+Settings from the environment: ``FLOOR_DB`` (the SQLite file), ``FLOOR_SECRET`` (the signing
+secret), ``FLOOR_ROWS`` (rows created pending at start; a click's ``value`` picks one, modulo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qs
+
+import aiosqlite
+from fastapi import FastAPI, Request, Response
+
+DATABASE = os.environ.get("FLOOR_DB") or os.path.join(tempfile.gettempdir(), "slack_hitl_floor.db")
+SIGNING_SECRET = os.environ.get("FLOOR_SECRET", "floor-secret").encode()
+ROWS = int(os.environ.get("FLOOR_ROWS", "200000"))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    db = await aiosqlite.connect(DATABASE)
+    await db.execute("PRAGMA journal_mode=WAL")
+    await db.execute("PRAGMA synchronous=NORMAL")
+    await db.execute("DROP TABLE IF EXISTS rows")
+    await db.execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, status TEXT NOT NULL, decided_by TEXT)")
+    await db.executemany("INSERT INTO rows VALUES (?, 'pending', NULL)", ((row,) for row in range(ROWS)))
+    await db.commit()
+    app.state.db = db
+    try:
+        yield
+    finally:
+        await db.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+def signature_holds(body: bytes, timestamp: str, signature: str) -> bool:
+    expected = hmac.new(SIGNING_SECRET, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+    return hmac.compare_digest("v0=" + expected.hexdigest(), signature)
+
+
+@app.post("/noop")
+async def noop() -> Response:
+    """The HTTP stack alone, for reading the other figures against."""
+    return Response(status_code=200)
+
+
+@app.post("/slack/interactions")
+async def interactions(request: Request) -> Response:
+    body = await request.body()
+    headers = request.headers
+    if not signature_holds(body, headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")):
+        return Response(status_code=401)
+    payload = json.loads(parse_qs(body.decode())["payload"][0])
+    row = int(payload["actions"][0]["value"]) % ROWS
+    cursor = await request.app.state.db.execute(
+        "UPDATE rows SET status = 'approved', decided_by = ? WHERE id = ? AND status = 'pending'",
+        (payload["user"]["id"], row),
+    )
+    await request.app.state.db.commit()
+    # 0 rows: already decided, which is an answer too; anything else would be a broken table.
+    return Response(status_code=200 if cursor.rowcount in (0, 1) else 500)
