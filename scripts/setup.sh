@@ -22,4 +22,6 @@ if [ -z "$uv_bin" ]; then
         "$uv_home/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
     fi
 fi
-"$uv_bin" sync --frozen --quiet
+# Trust the certificates the machine trusts (a proxy's own CA included), as curl and pip do,
+# not only the set built into uv.
+UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}" "$uv_bin" sync --frozen --quiet
