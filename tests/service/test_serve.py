@@ -95,8 +95,13 @@ async def test_serve_end_to_end_one_signed_callback_whose_answer_streams_into_th
 
         texts = await eventually(streamed)
         assert any("Deploying build 42 to prod.\nAll 3 regions healthy." in text for text in texts)
-        shown = message_text(emulator.message(CHANNEL, ts))
-        assert "<@U0ALICE>" in shown and "<@U0BOB>" in shown and "cache is warm" in shown
+
+        def rendered() -> str | None:
+            # The worker re-renders after the ack: the message catches up, it is not true at once.
+            shown = message_text(emulator.message(CHANNEL, ts))
+            return shown if "<@U0ALICE>" in shown and "<@U0BOB>" in shown and "cache is warm" in shown else None
+
+        assert await eventually(rendered)
 
         (call,) = receiver.received()
         assert receiver_verifies(CALLBACK_SECRET, call.body, call.headers)
