@@ -48,6 +48,7 @@ from slack_hitl.slack.ids import (
 )
 from slack_hitl.slack.limits import SlackLimitError, validate_view
 from slack_hitl.slack.markdown import escape
+from slack_hitl.slack.mentions import deciders_text, user_mention
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
 
 log = structlog.get_logger("slack_hitl.slack.interactions")
@@ -133,14 +134,8 @@ class _Place:
     thread_ts: str | None
 
 
-def _deciders_text(requirement: Requirement) -> str:
-    people = [f"<@{user}>" for user in requirement.deciders.user_ids]
-    groups = [f"<!subteam^{group}>" for group in requirement.deciders.group_ids]
-    return ", ".join(people + groups)
-
-
 def not_allowed_text(requirement: Requirement) -> str:
-    return f"You may not decide *{escape(requirement.title)}*; it is for {_deciders_text(requirement)}."
+    return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
 
 
 def already_decided_text(title: str, decided_by: str | None, clicker: str) -> str:
@@ -148,7 +143,7 @@ def already_decided_text(title: str, decided_by: str | None, clicker: str) -> st
         return f"You already decided *{escape(title)}*."
     if decided_by is None or decided_by.startswith("system"):
         return f"*{escape(title)}* was already decided by slack_hitl (the approval expired)."
-    return f"*{escape(title)}* was already decided by <@{decided_by}>."
+    return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
 
 def closed_text(approval: Approval | None, status: str) -> str:

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from slack_hitl import Approval, Confirmation, Deciders, InputField, Requirement
+from slack_hitl import Actor, Approval, Confirmation, Deciders, DecisionInput, InputField, Requirement
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import (
@@ -172,6 +172,57 @@ async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlH
 
     await boss.click(hitl.channel, ts, button_text="Approve", near="pay invoice")
     assert await _decisions(hitl, approval.id) == [("pay", "U0BOSS")]
+
+
+INJECTED_USER = "U0BOB> <!channel> <http://evil.example/x|login"
+INJECTED_GROUP = "S0OPS> <!here>"
+
+
+async def test_a_refusal_names_deciders_whose_ids_are_not_slack_ids_as_text_not_mentions_or_links(
+    hitl: HitlHarness,
+) -> None:
+    # Decider ids come from whoever opened the approval (the HTTP API, an adapter), not from Slack.
+    deciders = Deciders(user_ids=(INJECTED_USER, "U0BOB"), group_ids=(INJECTED_GROUP,))
+    restricted = [
+        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=deciders),
+        Requirement(
+            id="limit",
+            kind="user_input",
+            title="set the limit",
+            fields=(InputField(name="amount", type="number"),),
+            deciders=deciders,
+        ),
+    ]
+    approval = await _open(hitl, restricted)
+    eve = hitl.user("U0EVE", "eve")
+    await eve.click(hitl.channel, approval.message_ts, button_text="Approve", near="pay invoice")
+    await eve.click(hitl.channel, approval.message_ts, button_text="Provide input", near="set the limit")
+    await hitl.settle()
+
+    notes = [note.text for note in hitl.emulator.ephemerals("U0EVE")]
+    shown = "U0BOB&gt; &lt;!channel&gt; &lt;http://evil.example/x|login, <@U0BOB>, S0OPS&gt; &lt;!here&gt;"
+    assert notes == [
+        f"You may not decide *pay invoice*; it is for {shown}.",
+        f"You may not decide *set the limit*; it is for {shown}.",
+    ]
+    for note in notes:
+        assert "<!" not in note and "<http" not in note
+    assert await _decisions(hitl, approval.id) == []
+
+
+async def test_a_row_decided_by_an_id_that_is_not_a_slack_id_is_named_as_text(hitl: HitlHarness) -> None:
+    approval = await _open(hitl, confirmations(1))
+    # Python code may decide with any actor id; Slack must not read it as a mention or a link.
+    outsider = Actor(id=INJECTED_USER, name="outsider")
+    await hitl.engine.decide(approval.id, "r00", DecisionInput(choices=("approve",)), outsider)
+    alice = hitl.user("U0ALICE", "alice")
+    await alice.click(hitl.channel, approval.message_ts, button_text="Approve", near="tool call 00")
+    await hitl.settle()
+
+    notes = [note.text for note in hitl.emulator.ephemerals("U0ALICE")]
+    assert notes == [
+        "*tool call 00* was already decided by U0BOB&gt; &lt;!channel&gt; &lt;http://evil.example/x|login."
+    ]
 
 
 async def test_a_double_click_and_a_redelivery_decide_once(hitl: HitlHarness) -> None:
