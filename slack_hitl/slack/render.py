@@ -157,10 +157,12 @@ class _RowLayout:
     """A row's size at its largest state (pending), and its pending blocks once they are needed.
 
     The size is counted on the row's texts, without building blocks: on a re-render most rows
-    are decided, and building a pending row with slack_sdk's models (~0.35 ms) only to weigh it
-    cost more than the rest of the render. The pending blocks are built on first need and kept
-    as JSON with block ids that leave out the approval's version, so one layout serves every
-    version and each render hands out blocks nobody else holds.
+    are decided, and building a pending row with slack_sdk's models only to weigh it cost more
+    than the rest of the render (``benchmarks/bench_interactions.py`` measures re-renders under a
+    burst of clicks: how long until every message shows its latest state). The pending blocks
+    are built on first need and kept as JSON with block ids that leave out the approval's
+    version, so one layout serves every version and each render hands out blocks nobody else
+    holds.
     """
 
     def __init__(self, approval: Approval, position: int) -> None:
@@ -581,9 +583,11 @@ def text_section(block_id: str, text: str) -> dict[str, Any]:
     """``SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()``, built directly.
 
     Every re-render shows each decided row as one such section. slack_sdk's ``to_dict``
-    re-validates through reflection on every call (~45 µs a block: most of a re-render), while
-    the text is already cut to its budget and ``validate_message`` checks every block against
-    Slack's limits before each post and update. A test holds this to slack_sdk's output.
+    re-validates through reflection on every call, most of a re-render's work, while the text is
+    already cut to its budget and ``validate_message`` checks every block against Slack's limits
+    before each post and update. A test holds this to slack_sdk's output;
+    ``benchmarks/bench_interactions.py`` measures re-renders (how long until every message shows
+    its latest state).
     """
     return {"type": "section", "block_id": block_id, "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
