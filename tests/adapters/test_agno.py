@@ -32,7 +32,7 @@ from agno.run.base import RunStatus
 from agno.tools import tool
 from agno.tools.user_control_flow import UserControlFlowTools
 from agno.tools.user_feedback import UserFeedbackTools
-from slack_hitl_agno import AgnoAdapter, NotPaused
+from slack_hitl_agno import AgnoAdapter, PauseNotUsable
 from slack_hitl_agno.testing import ScriptedModel, ToolCall, Turn, tool_results
 
 from slack_hitl import (
@@ -254,9 +254,9 @@ async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_
             model=ScriptedModel(script=lambda _: Turn(chunks=["nothing to do"])), telemetry=False
         ).arun("hello")
         assert finished.status == RunStatus.completed
-        with pytest.raises(NotPaused, match="nothing for a person to decide"):
+        with pytest.raises(PauseNotUsable, match="nothing for a person to decide"):
             await adapter.pause_to_approval(engine, finished, channel="C_OPS")
-        with pytest.raises(NotPaused, match="expected the agno RunOutput"):
+        with pytest.raises(PauseNotUsable, match="expected the agno RunOutput"):
             await adapter.pause_to_approval(engine, {"run_id": "x"}, channel="C_OPS")  # type: ignore[arg-type]
         assert await engine.store.list() == []
 

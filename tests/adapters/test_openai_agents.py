@@ -28,8 +28,9 @@ from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from slack_hitl_openai_agents import (
     HumanAnswerMissing,
     OpenAIAgentsAdapter,
+    PauseNotUsable,
     ResumedCall,
-    RunStateMismatch,
+    ResumeNotPossible,
     ask_user_tool,
     external_tool,
     input_tool,
@@ -350,7 +351,8 @@ async def test_state_that_does_not_match_the_rows_fails_the_resume_and_stays_ret
         await engine.drain()
         failed = await engine.store.get(approval.id)
     assert failed.status == "pending" and failed.all_decided
-    assert failed.last_error is not None and RunStateMismatch.__name__ in failed.last_error
+    assert failed.last_error is not None and ResumeNotPossible.__name__ in failed.last_error
+    assert "but the run waits on tool calls" in failed.last_error
     assert ledger.calls == []
 
 
@@ -374,7 +376,7 @@ async def test_a_run_that_is_not_paused_is_refused(tmp_path: Path) -> None:
     adapter = OpenAIAgentsAdapter(agent)
     async with engine_on(tmp_path / "hitl.db", adapter) as (engine, publisher):
         result = await paused_run(agent)
-        with pytest.raises(ValueError, match="not paused"):
+        with pytest.raises(PauseNotUsable, match="not paused"):
             await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="nothing")
         assert publisher.opened == []
         assert await engine.store.list() == []

@@ -31,10 +31,9 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from slack_hitl_pydantic_ai import (
-    NotPaused,
+    PauseNotUsable,
     PydanticAIAdapter,
-    ResumeStateInvalid,
-    UndecidedRows,
+    ResumeNotPossible,
     deferred_requirements,
     deferred_results,
 )
@@ -224,7 +223,7 @@ async def test_a_finished_run_is_refused_and_opens_nothing(sqlite_url):
     ledger = Ledger()
     async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
         finished = await adapter.agent.run("hi", message_history=[], output_type=str, model=_text_model())
-        with pytest.raises(NotPaused, match="not DeferredToolRequests"):
+        with pytest.raises(PauseNotUsable, match="not DeferredToolRequests"):
             await adapter.pause_to_approval(engine, finished, channel="C_OPS", title="nothing")
         assert publisher.opened == []
         assert await engine.store.counts() == {}
@@ -294,7 +293,7 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
         await asyncio.sleep(0.2)
         assert ledger.model_calls == 1, "the run must not resume while a row is undecided"
         assert ledger.dropped == []
-        with pytest.raises(UndecidedRows, match=undecided_last):
+        with pytest.raises(ResumeNotPossible, match=f"undecided rows: {undecided_last}"):
             deferred_results(await engine.store.get(approval.id), idempotency_key="k")
 
         actor, submitted = decisions[undecided_last]
@@ -403,7 +402,8 @@ async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_ur
         await engine.drain()
         after = await engine.store.get(approval.id)
         assert after.status == "pending" and after.all_decided
-        assert ResumeStateInvalid.__name__ in (after.last_error or "")
+        assert ResumeNotPossible.__name__ in (after.last_error or "")
+        assert "no Pydantic AI message history" in (after.last_error or "")
         assert publisher.failures and publisher.failures[0][0] == approval.id
         assert ledger.dropped == []
 
