@@ -50,11 +50,10 @@ from slack_hitl import (
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.testing import EmulatedMessage, RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
+from tests.support import ALICE, BOB
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
 
-ALICE = Actor(id="U_ALICE", name="Alice")
-BOB = Actor(id="U_BOB", name="Bob")
 REJECT_REASON = "users holds the only copy of the test accounts"
 RECIPIENT = "ops@example.com"
 ROW_COUNT = "1234 rows"
@@ -462,14 +461,14 @@ async def test_a_form_and_open_and_multi_select_questions_reach_the_model_typed(
 
 # -- a resume in another process ------------------------------------------------------------------------
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAUSE_IN_ANOTHER_PROCESS = textwrap.dedent(
     """
     import asyncio, sys
-    sys.path.insert(0, {tests_dir!r})
+    sys.path.insert(0, {root!r})
     from slack_hitl import Engine, Store
     from slack_hitl_agno import AgnoAdapter
-    from adapters.test_agno import Ledger, build_agent
+    from tests.adapters.test_agno import Ledger, build_agent
 
     async def main():
         store = await Store.open({url!r})
@@ -487,7 +486,7 @@ PAUSE_IN_ANOTHER_PROCESS = textwrap.dedent(
 
 def pause_in_another_process(url: str) -> str:
     """Run the agent until it pauses and open its approval in a separate Python process."""
-    code = PAUSE_IN_ANOTHER_PROCESS.format(tests_dir=str(TESTS_DIR), url=url)
+    code = PAUSE_IN_ANOTHER_PROCESS.format(root=str(ROOT), url=url)
     env = {**os.environ, "AGNO_TELEMETRY": "false"}
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert finished.returncode == 0, finished.stderr

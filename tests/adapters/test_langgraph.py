@@ -36,7 +36,6 @@ from slack_hitl_langgraph.testing import ScriptedChatModel
 from typing_extensions import TypedDict
 
 from slack_hitl import (
-    Actor,
     Approval,
     DecisionInput,
     Done,
@@ -50,10 +49,10 @@ from slack_hitl.errors import ClassificationError
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.testing import RecordingPublisher, SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
 
-ALICE = Actor(id="U_ALICE", name="alice")
 THREAD = {"configurable": {"thread_id": "order-42"}}
 
 

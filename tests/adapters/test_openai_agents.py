@@ -38,7 +38,6 @@ from slack_hitl_openai_agents import (
 )
 
 from slack_hitl import (
-    Actor,
     Approval,
     Confirmation,
     DecisionInput,
@@ -54,8 +53,8 @@ from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.slack_user import SlackTestUser
+from tests.support import ALICE
 
-ALICE = Actor(id="U0ALICE", name="alice")
 CHANNEL = "C0SUPPORT"
 
 REFUND, CLOSE, ADDRESS, ASK, STOCK, NOTIFY = (

@@ -52,9 +52,8 @@ from slack_hitl import (
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
+from tests.support import ALICE, BOB
 
-ALICE = Actor(id="U_ALICE", name="Alice")
-BOB = Actor(id="U_BOB", name="Bob")
 REJECT_REASON = "users holds the only copy of the test accounts"
 
 
@@ -314,7 +313,7 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
         assert len(chunks) > 1
         streamed = "".join(chunks)
         assert "drop_table[call_drop_sessions] success: dropped sessions" in streamed
-        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in streamed
+        assert f"drop_table[call_drop_users] denied: Rejected by {ALICE.name}: {REJECT_REASON}" in streamed
         assert "count_rows[call_count_orders] success: 1234" in streamed
         assert "ask_user[call_ask_backup] success: weekly" in streamed
         progress = [(e.name, e.state) for e in events if isinstance(e, ToolProgress)]
@@ -365,7 +364,7 @@ async def test_a_failed_resume_is_retryable_and_the_retry_answers_every_call_aga
         done = await engine.wait_until_final(approval.id, timeout=10)
         assert done.status == "completed"
         assert [table for table, _ in ledger.dropped] == ["sessions"]
-        assert f"Rejected by Alice: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
 
 
 @pytest.mark.anyio
@@ -386,7 +385,7 @@ async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(da
         assert [table for table, _ in second_process.dropped] == ["sessions"]
         assert first_process.dropped == [] and first_process.model_calls == 1
         streamed = "".join(texts(publisher.events[approval.id]))
-        assert f"Rejected by Alice: {REJECT_REASON}" in streamed
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in streamed
         assert "count_rows[call_count_orders] success: 1234" in streamed
 
 
@@ -500,7 +499,7 @@ async def test_in_slack_a_pause_is_decided_by_clicks_and_modals_resumed_once_and
         assert "call_drop_sessions" in model_text[0] and "call_ask_backup" in model_text[-1]
         text = thread_text(hitl, first)
         assert "drop_table[call_drop_sessions] success: dropped sessions" in text
-        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in text
+        assert f"drop_table[call_drop_users] denied: Rejected by {ALICE.name}: {REJECT_REASON}" in text
         assert "count_rows[call_count_orders] success: 1234" in text
         assert "ask_user[call_ask_backup] success: weekly" in text
 
@@ -543,7 +542,7 @@ async def test_in_slack_a_resume_after_a_restart_works_from_the_database_alone()
         assert after_restart.model_calls == 1  # the second turn only: the first is in the stored history
         assert [table for table, _ in after_restart.dropped] == ["sessions"]
         text = thread_text(hitl, final)
-        assert f"Rejected by Alice: {REJECT_REASON}" in text
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in text
         assert "count_rows[call_count_orders] success: 1234" in text
 
 

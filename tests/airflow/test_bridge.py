@@ -30,10 +30,9 @@ from tests.airflow.support import (
     iso,
     param,
 )
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
-
-ALICE = Actor(id="U0ALICE", name="alice")
 
 
 def six_of_one_run(fake: FakeAirflow) -> list[dict]:

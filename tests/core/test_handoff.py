@@ -11,12 +11,11 @@ import asyncio
 
 import pytest
 
-from slack_hitl import Actor, DecisionInput, Engine, Requirement, Store
+from slack_hitl import DecisionInput, Engine, Requirement, Store
 from tests.core.support import RecordingAdapter
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
-
-ALICE = Actor(id="U0ALICE", name="alice")
 
 
 def rows(count: int) -> list[Requirement]:

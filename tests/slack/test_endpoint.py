@@ -13,7 +13,8 @@ from slack_hitl.slack.endpoint import MAX_BODY_BYTES, form_decode, parse_interac
 from slack_hitl.slack.interactions import MalformedPayload
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
-from tests.slack.support import ScriptedAdapter, click_payload, form_body, form_headers, four_kinds
+from tests.slack.support import ScriptedAdapter, click_payload, form_body, form_headers
+from tests.support import four_kinds
 
 # What quoted-printable reads differently from form encoding, mixed with hex digits and plain bytes.
 tricky_bytes = st.lists(

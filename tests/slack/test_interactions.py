@@ -25,8 +25,8 @@ from tests.slack.support import (
     confirmations,
     form_body,
     form_headers,
-    four_kinds,
 )
+from tests.support import four_kinds
 
 pytestmark = pytest.mark.anyio
 
