@@ -141,16 +141,23 @@ async def test_an_unknown_approval_or_row_is_answered_with_an_ephemeral(hitl: Hi
     assert (await hitl.store.get(approval.id)).decided_count == 0
 
 
-async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlHarness) -> None:
-    restricted = [
-        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=Deciders(user_ids=("U0BOSS",))),
+def _pay_and_limit(deciders: Deciders) -> list[Requirement]:
+    """A row decided by a click and one decided in a modal, both only for ``deciders``."""
+    return [
+        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=deciders),
         Requirement(
             id="limit",
             kind="user_input",
             title="set the limit",
             fields=(InputField(name="amount", type="number"),),
-            deciders=Deciders(user_ids=("U0BOSS",)),
+            deciders=deciders,
         ),
+    ]
+
+
+async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlHarness) -> None:
+    restricted = [
+        *_pay_and_limit(Deciders(user_ids=("U0BOSS",))),
         # The emulator has no usergroups.users.list: group membership cannot be confirmed, so it is refused.
         Requirement(id="ops", kind="confirmation", title="restart db", deciders=Deciders(group_ids=("S0OPS",))),
     ]
@@ -183,17 +190,7 @@ async def test_a_refusal_names_deciders_whose_ids_are_not_slack_ids_as_text_not_
 ) -> None:
     # Decider ids come from whoever opened the approval (the HTTP API, an adapter), not from Slack.
     deciders = Deciders(user_ids=(INJECTED_USER, "U0BOB"), group_ids=(INJECTED_GROUP,))
-    restricted = [
-        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=deciders),
-        Requirement(
-            id="limit",
-            kind="user_input",
-            title="set the limit",
-            fields=(InputField(name="amount", type="number"),),
-            deciders=deciders,
-        ),
-    ]
-    approval = await _open(hitl, restricted)
+    approval = await _open(hitl, _pay_and_limit(deciders))
     eve = hitl.user("U0EVE", "eve")
     await eve.click(hitl.channel, approval.message_ts, button_text="Approve", near="pay invoice")
     await eve.click(hitl.channel, approval.message_ts, button_text="Provide input", near="set the limit")
