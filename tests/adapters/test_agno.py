@@ -16,8 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,13 +41,12 @@ from slack_hitl import (
     Engine,
     NestedPause,
     Status,
-    Store,
-    TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import EmulatedMessage, RecordingPublisher
+from slack_hitl.testing import EmulatedMessage
 from slack_hitl.testing.harness import HitlHarness
+from tests.adapters.support import nested_approval, running_engine, texts
 from tests.support import ALICE, BOB
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
@@ -166,21 +163,6 @@ def build_agent(ledger: Ledger, db: SqliteDb | None = None) -> Agent:
 # -- engine-level plumbing (no Slack) ------------------------------------------------------------
 
 
-@asynccontextmanager
-async def running_engine(
-    url: str, ledger: Ledger, db: SqliteDb | None = None, agent: Agent | None = None
-) -> AsyncIterator[tuple[Engine, AgnoAdapter, RecordingPublisher]]:
-    store = await Store.open(url)
-    publisher = RecordingPublisher()
-    adapter = AgnoAdapter(agent or build_agent(ledger, db))
-    engine = Engine(store, adapters=[adapter], publisher=publisher)
-    try:
-        yield engine, adapter, publisher
-    finally:
-        await engine.drain()
-        await store.close()
-
-
 def row_id(approval: Approval, tool_call_id: str) -> str:
     """The row of one tool call: rows are keyed by Agno's requirement id, not by position."""
     return next(r.id for r in approval.rows if r.requirement.metadata["tool_call_id"] == tool_call_id)
@@ -201,23 +183,13 @@ async def decide_first(engine: Engine, approval: Approval, order: list[str] | No
         await engine.decide(approval.id, row_id(approval, call_id), submitted, actor)
 
 
-def texts(events: list[Any]) -> list[str]:
-    return [e.text for e in events if isinstance(e, TextDelta)]
-
-
-async def nested_of(engine: Engine, parent: Approval) -> Approval:
-    children = [a for a in await engine.store.list() if a.parent_id == parent.id]
-    assert len(children) == 1, f"expected one nested approval, got {[a.id for a in children]}"
-    return children[0]
-
-
 # -- the pause ------------------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
 async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, _):
         run = await adapter.agent.arun("Clean up the staging database")
         assert run.is_paused
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
@@ -248,7 +220,7 @@ async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqli
 
 @pytest.mark.anyio
 async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_url):
-    async with running_engine(sqlite_url, Ledger()) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(Ledger()))) as (engine, adapter, _):
         finished = await Agent(
             model=ScriptedModel(script=lambda _: Turn(chunks=["nothing to do"])), telemetry=False
         ).arun("hello")
@@ -266,7 +238,7 @@ async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_
 @pytest.mark.anyio
 async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_resumes_again(database_url):
     ledger = Ledger()
-    async with running_engine(database_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(database_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
         await decide_first(engine, approval, order=["call_ask", "call_count", "call_report", "call_drop"])
@@ -274,7 +246,7 @@ async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_
         await engine.decide(approval.id, row_id(approval, "call_archive"), DecisionInput(choices=("approve",)), ALICE)
 
         first = await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         assert first.status == "completed", "one call was rejected, the others approved or answered"
 
         events = publisher.events[approval.id]
@@ -320,12 +292,12 @@ async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_
 async def test_an_agent_with_its_own_agno_database_records_the_run_as_completed(sqlite_url, tmp_path):
     ledger = Ledger()
     agno_db = SqliteDb(db_file=str(tmp_path / "agno.db"))
-    async with running_engine(sqlite_url, ledger, db=agno_db) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger, agno_db))) as (engine, adapter, _):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
         await decide_first(engine, approval)
         await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("reject",), reason="not today"), BOB)
         done = await engine.wait_until_final(nested.id, timeout=10)
         stored = await adapter.agent.aget_run_output(run_id=run.run_id, session_id=run.session_id)
@@ -339,7 +311,7 @@ async def test_an_agent_with_its_own_agno_database_records_the_run_as_completed(
 @pytest.mark.anyio
 async def test_expired_rows_reach_the_model_as_rejections_and_their_calls_never_run(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS", expiry_policy="reject")
         await decide_first(engine, approval, order=["call_archive", "call_drop"])
@@ -357,7 +329,7 @@ async def test_expired_rows_reach_the_model_as_rejections_and_their_calls_never_
 @pytest.mark.anyio
 async def test_rows_that_do_not_match_the_paused_run_fail_the_resume_and_leave_it_retryable(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         rows = adapter.rows_for(run)
         stray = rows[0].model_copy(update={"id": "not-an-agno-requirement"})
@@ -419,7 +391,7 @@ async def test_a_form_and_open_and_multi_select_questions_reach_the_model_typed(
         tools=[UserControlFlowTools(), UserFeedbackTools()],
         telemetry=False,
     )
-    async with running_engine(sqlite_url, Ledger(), agent=agent) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(agent)) as (engine, adapter, publisher):
         approval = await adapter.pause_to_approval(engine, await agent.arun("Plan the rollout"), channel="C_OPS")
         form = approval.row(row_id(approval, "call_form")).requirement
         survey = approval.row(row_id(approval, "call_survey")).requirement
@@ -498,11 +470,11 @@ async def test_a_run_paused_in_one_process_resumes_in_another_from_the_database_
     approval_id = await anyio.to_thread.run_sync(pause_in_another_process, sqlite_url)
 
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, _, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, _, publisher):
         approval = await engine.store.get(approval_id)
         await decide_first(engine, approval)
         await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("approve",)), ALICE)
         done = await engine.wait_until_final(nested.id, timeout=10)
 
@@ -560,7 +532,7 @@ async def test_through_slack_four_kinds_are_decided_by_clicks_and_modals_and_the
         await decide_in_slack(hitl, approval, ["call_ask"])
 
         first = await hitl.engine.wait_until_final(approval.id, timeout=20)
-        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
         await hitl.settle()
         (reply,) = streamed_replies(hitl, approval)
         assert len(reply.stream_chunks) > 1, "the continuation reached the thread in several chunks"
@@ -607,7 +579,7 @@ async def test_through_slack_a_resume_after_a_restart_continues_the_run_with_a_n
         hitl.engine.register(AgnoAdapter(build_agent(after)))  # a new process builds its agent anew
         await decide_in_slack(hitl, approval, ["call_archive", "call_count"])
         await hitl.engine.wait_until_final(approval.id, timeout=20)
-        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
         await hitl.user("U0BOB", "bob").click(
             hitl.channel, nested.message_ts, button_text="Reject", near="deploy_cleanup"
         )
