@@ -264,6 +264,23 @@ def release_rows() -> list[dict[str, Any]]:
     ]
 
 
+async def open_over_api(url: str, receiver: CallbackReceiver, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Open an approval of ``rows`` through the service at ``url``, its decisions called back to ``receiver``."""
+    async with httpx.AsyncClient(base_url=url, headers=auth()) as api:
+        answer = await api.post(
+            "/v1/approvals",
+            json={
+                "channel": CHANNEL,
+                "title": "Release billing 2.3",
+                "requirements": rows,
+                "callback": {"url": receiver.url, "secret": CALLBACK_SECRET},
+                "metadata": {"run_id": "run-7"},
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
 def thread_texts(emulator: SlackEmulator, channel: str, ts: str) -> list[str]:
     """What each reply in a thread says (its text, or its blocks' text)."""
     return [reply.text or message_text(reply) for reply in emulator.thread(channel, ts)]
