@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,7 +18,6 @@ from slack_hitl import Actor, Approval, Confirmation, Deciders, DecisionInput, I
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import (
-    ScriptedAdapter,
     click_all,
     click_payload,
     confirmations,
@@ -29,12 +27,6 @@ from tests.slack.support import (
 from tests.support import four_kinds
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def hitl() -> AsyncIterator[HitlHarness]:
-    async with HitlHarness(adapters=[ScriptedAdapter()]) as harness:
-        yield harness
 
 
 async def _open(hitl: HitlHarness, requirements: list[Requirement], **options: Any) -> Approval:
