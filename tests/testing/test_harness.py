@@ -60,7 +60,8 @@ async def test_after_a_restart_the_new_adapters_resume(
         assert final.status == "approved"
         assert [resume.approval_id for resume in after.resumes] == [approval.id]
         assert before.resumes == []
-        assert list(hitl.engine.adapters) == ["scripted"] and hitl.engine.adapters["scripted"] is after
+        # The production wiring's webhook adapter, and the new adapter instead of the old one.
+        assert sorted(hitl.engine.adapters) == ["scripted", "webhook"] and hitl.engine.adapters["scripted"] is after
 
 
 class FreezeEngine(Engine):
@@ -101,4 +102,8 @@ async def test_engine_options_reach_the_factory() -> None:
         await hitl.restart()
         assert hitl.engine.max_attempts == 1
 
-    assert [sorted(options) for options in built] == [["adapters", "max_attempts", "publisher"]] * 2
+    # Each start builds the engine as serve does, with the harness's engine_options on top.
+    assert [options["max_attempts"] for options in built] == [1, 1]
+    assert [sorted(options) for options in built] == [
+        ["adapters", "max_attempts", "max_concurrent_resumes", "publisher", "retry_backoff_seconds"]
+    ] * 2
