@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import aiohttp
 import structlog
@@ -43,6 +43,9 @@ from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.store import Store, database_url
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12 on
+
 log = structlog.get_logger("slack_hitl.service.app")
 
 Role = Literal["all", "web", "worker"]
@@ -55,6 +58,15 @@ WORKER_POLL_SECONDS = 0.1
 
 EngineFactory = Callable[..., Engine]
 """Builds the engine, called like ``Engine(store, adapters=..., publisher=..., max_attempts=..., ...)``."""
+
+
+class WiringOptions(TypedDict, total=False):
+    """What ``SlackHitl`` takes beside the configuration and the store (see its constructor)."""
+
+    adapters: Iterable[Adapter]
+    role: Role
+    engine_factory: EngineFactory
+    engine_options: Mapping[str, Any] | None
 
 
 def service_config(source: ServiceConfig | Settings) -> ServiceConfig:
@@ -161,47 +173,31 @@ class SlackHitl:
 
     @classmethod
     async def connect(
-        cls,
-        config: ServiceConfig | Settings | None = None,
-        *,
-        adapters: Iterable[Adapter] = (),
-        role: Role = "all",
-        engine_factory: EngineFactory = Engine,
-        engine_options: Mapping[str, Any] | None = None,
+        cls, config: ServiceConfig | Settings | None = None, **options: Unpack[WiringOptions]
     ) -> SlackHitl:
         """Open the store (checking its schema) and check the Slack token; nothing runs yet.
 
-        Without ``config``, the settings come from the environment. Raises ``SettingsInvalid`` or
-        ``SchemaMismatch`` with a message naming what to fix.
+        Without ``config``, the settings come from the environment; ``options`` are the constructor's.
+        Raises ``SettingsInvalid`` or ``SchemaMismatch`` with a message naming what to fix.
         """
         config = config or load_settings()
         store = await open_store(config)
-        hitl = cls(
-            config, store, adapters=adapters, role=role, engine_factory=engine_factory, engine_options=engine_options
-        )
+        hitl = cls(config, store, **options)
         try:
             await check_slack_token(hitl)
         except BaseException:
             await hitl.close()
             raise
-        log.info("connected", role=role, database=shown_database_url(database_url(hitl.config.database_url)))
+        log.info("connected", role=hitl.role, database=shown_database_url(database_url(hitl.config.database_url)))
         return hitl
 
     @classmethod
     @contextlib.asynccontextmanager
     async def from_settings(
-        cls,
-        config: ServiceConfig | Settings | None = None,
-        *,
-        adapters: Iterable[Adapter] = (),
-        role: Role = "all",
-        engine_factory: EngineFactory = Engine,
-        engine_options: Mapping[str, Any] | None = None,
+        cls, config: ServiceConfig | Settings | None = None, **options: Unpack[WiringOptions]
     ) -> AsyncIterator[SlackHitl]:
         """``connect``, then run the background work (expiry, retries, re-renders) until the block ends."""
-        hitl = await cls.connect(
-            config, adapters=adapters, role=role, engine_factory=engine_factory, engine_options=engine_options
-        )
+        hitl = await cls.connect(config, **options)
         try:
             async with hitl.running():
                 yield hitl
@@ -283,6 +279,7 @@ __all__ = [
     "SchemaMismatch",
     "ServiceConfig",
     "SlackHitl",
+    "WiringOptions",
     "check_slack_token",
     "open_store",
     "release_unfinished_resumes",
