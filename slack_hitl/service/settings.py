@@ -15,7 +15,7 @@ Importing this module loads neither the command line, the web stack nor the demo
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,17 +54,17 @@ class ServiceConfig:
     """What a running slack_hitl is built from; the defaults are ``serve``'s.
 
     ``api_token`` None serves no ``/v1`` API. ``channel`` is where approvals opened without one
-    are posted. With ``upgrade_postgres``, a PostgreSQL database is brought to the newest schema
+    are posted. The secrets stay out of its ``repr``. With ``upgrade_postgres``, a PostgreSQL database is brought to the newest schema
     at start, as a SQLite file always is; ``serve`` leaves that to ``slack-hitl db upgrade``
     because several processes share it, while a process that owns its database (the test
     harness, the Airflow bridge) upgrades it itself.
     """
 
-    slack_bot_token: str
-    signing_secret: str
+    slack_bot_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
     slack_api_url: str = SLACK_API_URL
     database_url: str = DEFAULT_DATABASE_URL
-    api_token: str | None = None
+    api_token: str | None = field(default=None, repr=False)
     channel: str | None = None
     max_attempts: int = 3
     retry_backoff_seconds: float = 5.0

@@ -126,6 +126,8 @@ async def test_the_harness_serves_what_serve_serves_the_v1_api_and_the_webhook_a
         async with HitlHarness() as hitl:
             assert isinstance(hitl.service, SlackHitl) and hitl.app is hitl.service.app
             assert isinstance(hitl.engine.adapters["webhook"], WebhookAdapter)
+            shown = repr(hitl.service.config)
+            assert hitl.signing_secret not in shown and hitl.api_token not in shown and "xoxb-" not in shown
             async with httpx.AsyncClient(base_url=hitl.url, headers=auth(hitl.api_token)) as api:
                 created = await api.post(
                     "/v1/approvals",
