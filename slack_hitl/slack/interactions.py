@@ -13,7 +13,6 @@ click did nothing, re-rendering the message, resuming the run) runs after the ac
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.approvals import Actor, Approval, Row
+from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import DecisionInput
 from slack_hitl.engine import Engine, may_decide
 from slack_hitl.errors import (
@@ -185,7 +185,7 @@ class InteractionHandler:
         self.engine = engine
         self.client = client
         self.groups = groups or UserGroupDirectory(client)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     async def handle(self, payload: dict[str, Any]) -> AckBody:
         """The ack body for one interaction payload. Raises ``MalformedPayload`` for what Slack never sends."""
@@ -204,12 +204,11 @@ class InteractionHandler:
     @property
     def busy(self) -> bool:
         """Whether replies to clickers are still being sent."""
-        return bool(self._tasks)
+        return self._tasks.busy
 
     async def drain(self) -> None:
         """Wait until every reply to a clicker has been sent."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
     # -- clicks ------------------------------------------------------------------------------
 
@@ -419,9 +418,7 @@ class InteractionHandler:
             log.warning("ephemeral_failed", slack_user=user_id, error=slack_error(error))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
 
 def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:

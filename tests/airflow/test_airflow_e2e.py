@@ -17,16 +17,16 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
-import uvicorn
 from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.service import service_app
 from slack_hitl_airflow.standalone import AirflowNotInstalled, AirflowStandalone, airflow_venv, free_port
+from starlette.types import ASGIApp
 
 from slack_hitl import Approval, Engine
+from slack_hitl.service.app import SlackHitl
 from slack_hitl.testing import SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import button_texts, message_text
@@ -106,52 +106,55 @@ def airflow(tmp_path_factory: pytest.TempPathFactory, service_port: int) -> Iter
 
 @dataclass
 class BridgeService:
-    """The service a team runs: the Slack app (with the Airflow-aware engine), the notifier's endpoint, the bridge."""
+    """The service a team runs (``slack-hitl-airflow``): slack_hitl wired with the Airflow adapter, the
+    notifier's endpoint and the bridge's polling, served on one port; ``hitl`` is the harness running it."""
 
     bridge: AirflowBridge
-    engine: Engine
-    url: str
     hitl: HitlHarness
 
     @property
     def client(self) -> AirflowClient:
         return self.bridge.client
 
+    @property
+    def engine(self) -> Engine:
+        return self.hitl.engine
+
+    @property
+    def url(self) -> str:
+        return self.hitl.url
+
     def user(self, user_id: str, name: str, *, interactions_url: str | None = None) -> SlackTestUser:
         url = interactions_url or f"{self.url}/slack/interactions"
         return SlackTestUser(self.hitl.emulator, url, SIGNING_SECRET, user_id, name)
 
     async def settle(self) -> None:
-        await self.engine.drain()
         await self.hitl.settle()
 
 
 @contextlib.asynccontextmanager
-async def bridge_service(airflow: AirflowStandalone, hitl: HitlHarness, port: int) -> AsyncIterator[BridgeService]:
+async def bridge_service(airflow: AirflowStandalone, port: int) -> AsyncIterator[BridgeService]:
     client = AirflowClient(airflow.base_url, username=airflow.username, password=airflow.password)
+    # The engine checks decisions against params' JSON schemas through the adapter.
     adapter = AirflowAdapter(client, min_request_age=5.0, follow_timeout=240.0, follow_interval=1.0)
-    # The same store and publisher as the harness's app; this engine also checks params' JSON schemas.
-    engine = Engine(hitl.store, adapters=[adapter], publisher=hitl.publisher)
-    hitl.engine.register(adapter)  # the harness's sweeper may pick up a retry
-    bridge = AirflowBridge(
-        engine,
-        client,
-        BridgeSettings(channel=hitl.channel, settle_seconds=3.0, poll_interval=3.0),
-        adapter=adapter,
-    )
-    app = service_app(bridge, hitl.publisher, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    serving = asyncio.create_task(server.serve())
+    bridges: list[AirflowBridge] = []
+
+    def airflow_service(hitl: SlackHitl) -> ASGIApp:
+        bridge = AirflowBridge(
+            hitl.engine,
+            client,
+            BridgeSettings(channel=hitl.config.channel or "", settle_seconds=3.0, poll_interval=3.0),
+            adapter=adapter,
+        )
+        bridges.append(bridge)
+        return service_app(bridge, hitl, notify_token=NOTIFY_TOKEN)
+
     try:
-        with anyio.fail_after(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                await asyncio.sleep(0.05)
-        yield BridgeService(bridge=bridge, engine=engine, url=f"http://127.0.0.1:{port}", hitl=hitl)
+        async with HitlHarness(
+            adapters=[adapter], signing_secret=SIGNING_SECRET, port=port, app_factory=airflow_service
+        ) as hitl:
+            yield BridgeService(bridge=bridges[-1], hitl=hitl)
     finally:
-        server.should_exit = True
-        await asyncio.gather(serving, return_exceptions=True)
         await client.aclose()
 
 
@@ -197,10 +200,8 @@ async def states(client: AirflowClient, run_id: str) -> dict[str, str | None]:
 async def test_one_run_of_four_hitl_kinds_is_one_message_decided_row_by_row_and_resumed_after_the_last(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
-    ):
+    async with bridge_service(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(DAG_ID, conf={"version": "v2.4"})
         approval = await posted_approval(hitl, run.run_id, rows=6)
@@ -295,10 +296,8 @@ async def time_until_hitl_tasks_leave_deferred(client: AirflowClient, run_id: st
 async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_after_the_last_slack_decision(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
-    ):
+    async with bridge_service(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(DAG_ID)
         approval = await posted_approval(hitl, run.run_id, rows=6)
@@ -369,10 +368,8 @@ async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_a
 async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace_dag_writes_it_down(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
-    ):
+    async with bridge_service(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run("support_ticket_review", conf={"ticket_id": "T-2001"})
         deadline = time.monotonic() + 120
