@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from slack_hitl.slack.limits import BUTTON_VALUE, PRIVATE_METADATA, SlackLimitError
+from slack_hitl.slack.documented_limits import BUTTON_VALUE, PRIVATE_METADATA
+from slack_hitl.slack.limits import SlackLimitError
 from slack_hitl.slack.markdown import cut
 
 ACTION_PREFIX = "slack_hitl"

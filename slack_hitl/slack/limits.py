@@ -5,6 +5,9 @@ message or view (block count, duplicate ids, total text, payload size) nor a few
 ones. ``validate_message`` and ``validate_view`` check those on the final dicts and raise
 ``SlackLimitError`` naming the limit and where it was crossed (a JSON pointer), so a bug in
 the renderer shows up as a clear error here instead of an ``invalid_blocks`` from Slack.
+
+Slack's numbers, and how lengths are counted (UTF-16 code units), live in
+``documented_limits``; what this module adds is the product's own budgets and the checks.
 """
 
 from __future__ import annotations
@@ -13,36 +16,40 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-MESSAGE_BLOCKS = 50
-MODAL_BLOCKS = 100
-MESSAGE_TEXT = 4000
-MESSAGE_BLOCKS_TEXT = 12_000
-"""Total characters of every ``text`` in a message's blocks. Slack fails around 13k
-(``msg_blocks_too_long``) even when each block is within its own limits; stay clear of it."""
-SECTION_TEXT = 3000
-SECTION_FIELDS = 10
-FIELD_TEXT = 2000
-HEADER_TEXT = 150
-CONTEXT_ELEMENTS = 10
-ACTIONS_ELEMENTS = 25
-BUTTON_TEXT = 75
-BUTTON_VALUE = 2000
-ACTION_ID = 255
-BLOCK_ID = 255
-OPTION_TEXT = 75
-OPTION_VALUE = 150
-SELECT_OPTIONS = 100
-CHOICE_LIST_OPTIONS = 10
-"""Options of radio_buttons and checkboxes."""
-INPUT_LABEL = 2000
-INPUT_HINT = 2000
-PLACEHOLDER = 150
-TEXT_INPUT_LENGTH = 3000
-VIEW_TITLE = 24
-VIEW_BUTTON = 24
-PRIVATE_METADATA = 3000
-CALLBACK_ID = 255
-VIEW_BYTES = 250_000
+from slack_hitl.slack.documented_limits import (
+    ACTION_ID,
+    ACTIONS_ELEMENTS,
+    BLOCK_ID,
+    BUTTON_TEXT,
+    BUTTON_VALUE,
+    CALLBACK_ID,
+    CHOICE_LIST_OPTIONS,
+    CONTEXT_ELEMENTS,
+    FIELD_TEXT,
+    HEADER_TEXT,
+    INPUT_HINT,
+    INPUT_LABEL,
+    MESSAGE_BLOCKS,
+    MESSAGE_BLOCKS_TEXT,
+    MESSAGE_TEXT,
+    MODAL_BLOCKS,
+    OPTION_TEXT,
+    OPTION_VALUE,
+    PLACEHOLDER,
+    PRIVATE_METADATA,
+    SECTION_FIELDS,
+    SECTION_TEXT,
+    SELECT_OPTIONS,
+    TEXT_INPUT_LENGTH,
+    VIEW_BUTTON,
+    VIEW_BYTES,
+    VIEW_TITLE,
+    blocks_text_length,
+)
+
+MESSAGE_BLOCKS_TEXT_BUDGET = MESSAGE_BLOCKS_TEXT - 1_000
+"""Total text of a message's blocks the renderer stays within: clear of where Slack starts
+failing (``msg_blocks_too_long``, reported around 13k and varying with the blocks)."""
 
 _OPTION_LIMITS = {
     "static_select": SELECT_OPTIONS,
@@ -65,18 +72,6 @@ class SlackLimitError(ValueError):
         super().__init__(f"{detail} at {pointer} (Slack limit: {limit})")
 
 
-def blocks_text_length(value: Any) -> int:
-    """Characters of every ``text`` string inside ``value`` (what Slack's total-size check counts)."""
-    if isinstance(value, list):
-        return sum(blocks_text_length(item) for item in value)
-    if isinstance(value, dict):
-        return sum(
-            len(item) if key == "text" and isinstance(item, str) else blocks_text_length(item)
-            for key, item in value.items()
-        )
-    return 0
-
-
 def view_size(view: dict[str, Any]) -> int:
     """Bytes of the view as slack_sdk sends it (JSON with non-ASCII escaped)."""
     return len(json.dumps(view).encode())
@@ -88,7 +83,7 @@ def validate_message(blocks: list[dict[str, Any]], text: str) -> None:
         raise SlackLimitError("fallback text", "/text", "a message needs a non-empty fallback text")
     _at_most(len(text), MESSAGE_TEXT, "fallback text length", "/text")
     _check_blocks(blocks, "/blocks", MESSAGE_BLOCKS, "blocks per message")
-    _at_most(blocks_text_length(blocks), MESSAGE_BLOCKS_TEXT, "total text in a message's blocks", "/blocks")
+    _at_most(blocks_text_length(blocks), MESSAGE_BLOCKS_TEXT_BUDGET, "total text in a message's blocks", "/blocks")
 
 
 def validate_view(view: dict[str, Any]) -> None:

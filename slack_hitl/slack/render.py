@@ -34,17 +34,17 @@ from slack_sdk.models.blocks import (
 from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Requirement
-from slack_hitl.slack.ids import action_id, button_value
-from slack_hitl.slack.limits import (
+from slack_hitl.slack.documented_limits import (
     ACTIONS_ELEMENTS,
     BUTTON_TEXT,
     HEADER_TEXT,
     MESSAGE_BLOCKS,
-    MESSAGE_BLOCKS_TEXT,
     MESSAGE_TEXT,
     SECTION_FIELDS,
     SECTION_TEXT,
 )
+from slack_hitl.slack.ids import action_id, button_value
+from slack_hitl.slack.limits import MESSAGE_BLOCKS_TEXT_BUDGET
 from slack_hitl.slack.markdown import (
     clip_source,
     cut,
@@ -76,8 +76,8 @@ LAYOUT_CACHE_SIZE = 256
 
 MAIN_OVERHEAD_BLOCKS = 5  # header, context, status, retry, divider
 CONTINUATION_OVERHEAD_BLOCKS = 1  # context
-MAIN_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 2000  # header, context, status with the error, retry
-CONTINUATION_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 500  # context with the title
+MAIN_ROWS_TEXT = MESSAGE_BLOCKS_TEXT_BUDGET - 2000  # header, context, status with the error, retry
+CONTINUATION_ROWS_TEXT = MESSAGE_BLOCKS_TEXT_BUDGET - 500  # context with the title
 # A pending row at most: section text + 10 cut fields + 25 buttons. It must fit a part alone.
 assert SECTION_TEXT + SECTION_FIELDS * FIELD_CAP + INLINE_CHOICES * BUTTON_TEXT <= MAIN_ROWS_TEXT
 

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_hitl.engine import ContinuationSink
 from slack_hitl.events import ContinuationEvent, Done, NestedPause, Status, TextDelta, ToolProgress
 from slack_hitl.slack.client import slack_error
+from slack_hitl.slack.documented_limits import MESSAGE_TEXT, STREAM_SECONDS, STREAM_TEXT
 from slack_hitl.slack.markdown import cut, to_mrkdwn
 
 log = structlog.get_logger("slack_hitl.slack.streaming")
@@ -38,15 +39,15 @@ _TOOL_MARKS = {"started": "⏳", "finished": "✅", "failed": "❌", "skipped": 
 class StreamLimits:
     """When to start a new reply. The defaults stay clear of Slack's limits; tests shrink them."""
 
-    stream_chars: int = 11_500
+    stream_chars: int = STREAM_TEXT - 500
     """Characters per streamed message (Slack refuses more than 12,000)."""
-    stream_seconds: float = 270.0
+    stream_seconds: float = STREAM_SECONDS - 30
     """Age of a streamed message before rotating (Slack closes streams after about 5 minutes)."""
     stream_buffer_chars: int = 256
     """Text buffered before a ``chat.appendStream`` call (fewer calls, same text)."""
     flush_seconds: float = 1.0
     """Buffered text older than this goes out with the next event."""
-    fallback_chars: int = 3_900
+    fallback_chars: int = MESSAGE_TEXT - 100
     """Characters per posted message in fallback mode (chat.update refuses more than 4,000)."""
     fallback_update_seconds: float = 1.0
     """At most one ``chat.update`` per message per this many seconds in fallback mode."""

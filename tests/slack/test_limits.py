@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from slack_hitl.slack.limits import SlackLimitError, blocks_text_length, validate_message, validate_view
+from slack_hitl.slack.documented_limits import blocks_text_length
+from slack_hitl.slack.limits import SlackLimitError, validate_message, validate_view
 
 
 def section(text: str = "hello", block_id: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ The package, one concept a module:
 - ``server``: uvicorn in a background thread (also for the app under test).
 """
 
+from slack_hitl.slack.documented_limits import blocks_text_length
 from slack_hitl.testing.emulator.emulator import SlackEmulator
 from slack_hitl.testing.emulator.errors import InvalidViewAckError
 from slack_hitl.testing.emulator.methods.streaming import STREAMING_DISABLED_ERROR
@@ -36,7 +37,7 @@ from slack_hitl.testing.emulator.records import (
     ThreadStatus,
 )
 from slack_hitl.testing.emulator.server import BackgroundServer, listening_socket
-from slack_hitl.testing.emulator.validator import blocks_text_length, message_block_problems, view_problems
+from slack_hitl.testing.emulator.validator import message_block_problems, view_problems
 
 __all__ = [
     "STREAMING_DISABLED_ERROR",

@@ -12,11 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from slack_hitl.slack.documented_limits import VIEW_BYTES
 from slack_hitl.testing.emulator.errors import ApiError, invalid_arguments
 from slack_hitl.testing.emulator.records import JSONDict
 from slack_hitl.testing.emulator.validator import view_problems
-
-VIEW_SIZE_LIMIT_BYTES = 250_000
 
 _JSON_PARAMS = ("blocks", "attachments", "view", "chunks", "metadata", "loading_messages")
 
@@ -110,7 +109,7 @@ def parse_view(params: Mapping[str, Any]) -> JSONDict:
     if raw is None:
         raise invalid_arguments("missing required field: view")
     if isinstance(raw, str):
-        if len(raw.encode()) > VIEW_SIZE_LIMIT_BYTES:
+        if len(raw.encode()) > VIEW_BYTES:
             raise ApiError("view_too_large")
         try:
             raw = json.loads(raw)
@@ -118,7 +117,7 @@ def parse_view(params: Mapping[str, Any]) -> JSONDict:
             raise invalid_arguments("view must be a JSON-encoded object [json-pointer:/view]") from None
     if not isinstance(raw, dict):
         raise invalid_arguments("must provide an object [json-pointer:/view]")
-    if len(json.dumps(raw).encode()) > VIEW_SIZE_LIMIT_BYTES:
+    if len(json.dumps(raw).encode()) > VIEW_BYTES:
         raise ApiError("view_too_large")
     problems = view_problems(raw)
     if problems:

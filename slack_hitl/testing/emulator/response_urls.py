@@ -5,14 +5,12 @@ Not a Web API method: Slack hands the URL out with an interaction, and it answer
 
 from __future__ import annotations
 
+from slack_hitl.slack.documented_limits import RESPONSE_URL_SECONDS, RESPONSE_URL_USES
 from slack_hitl.testing.emulator.errors import ApiError
 from slack_hitl.testing.emulator.methods.chat import message_content
 from slack_hitl.testing.emulator.params import bool_param, str_param
 from slack_hitl.testing.emulator.records import EphemeralMessage, JSONDict
 from slack_hitl.testing.emulator.workspace import Workspace
-
-RESPONSE_URL_USES = 5
-RESPONSE_URL_LIFETIME_SECONDS = 30 * 60
 
 SPENT_ERRORS = frozenset({"used_url", "expired_url", "no_active_hooks"})
 """The errors for a URL that no longer works (Slack answers them with 404, the others with 400)."""
@@ -23,7 +21,7 @@ def use_response_url(workspace: Workspace, token: str, body: JSONDict) -> None:
     hook = workspace.response_urls.get(token)
     if hook is None:
         raise ApiError("no_active_hooks")
-    if workspace.now() - hook.issued_at > RESPONSE_URL_LIFETIME_SECONDS:
+    if workspace.now() - hook.issued_at > RESPONSE_URL_SECONDS:
         raise ApiError("expired_url")
     if hook.uses >= RESPONSE_URL_USES:
         raise ApiError("used_url")

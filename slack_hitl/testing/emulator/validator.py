@@ -12,10 +12,35 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from slack_hitl.slack.documented_limits import (
+    ACTION_ID,
+    ACTIONS_ELEMENTS,
+    BLOCK_ID,
+    BUTTON_TEXT,
+    BUTTON_URL,
+    BUTTON_VALUE,
+    CALLBACK_ID,
+    CHOICE_LIST_OPTIONS,
+    CONTEXT_ELEMENTS,
+    EXTERNAL_ID,
+    FIELD_TEXT,
+    HEADER_TEXT,
+    INPUT_HINT,
+    INPUT_LABEL,
+    MESSAGE_BLOCKS,
+    MODAL_BLOCKS,
+    OPTION_TEXT,
+    OPTION_VALUE,
+    OVERFLOW_OPTIONS,
+    PRIVATE_METADATA,
+    SECTION_FIELDS,
+    SECTION_TEXT,
+    SELECT_OPTIONS,
+    TEXT_INPUT_LENGTH,
+    VIEW_BUTTON,
+    VIEW_TITLE,
+)
 from slack_hitl.testing.emulator.records import JSONDict
-
-MESSAGE_BLOCKS = 50
-MODAL_BLOCKS = 100
 
 BLOCK_TYPES = frozenset(
     {
@@ -73,11 +98,11 @@ ELEMENT_TYPES = frozenset(
     }
 )
 _OPTION_LIMITS: dict[str, int] = {
-    "static_select": 100,
-    "multi_static_select": 100,
-    "overflow": 5,
-    "checkboxes": 10,
-    "radio_buttons": 10,
+    "static_select": SELECT_OPTIONS,
+    "multi_static_select": SELECT_OPTIONS,
+    "overflow": OVERFLOW_OPTIONS,
+    "checkboxes": CHOICE_LIST_OPTIONS,
+    "radio_buttons": CHOICE_LIST_OPTIONS,
 }
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -133,8 +158,8 @@ def _check_options(problems: _Problems, options: object, limit: int, pointer: st
         if not isinstance(option, dict):
             problems.add("must provide an object", option_pointer)
             continue
-        _check_text_object(problems, option.get("text"), f"{option_pointer}/text", limit=75)
-        problems.max_length(option.get("value"), 150, f"{option_pointer}/value")
+        _check_text_object(problems, option.get("text"), f"{option_pointer}/text", limit=OPTION_TEXT)
+        problems.max_length(option.get("value"), OPTION_VALUE, f"{option_pointer}/value")
 
 
 def _check_option_source(problems: _Problems, element: JSONDict, pointer: str) -> None:
@@ -154,20 +179,20 @@ def _check_option_source(problems: _Problems, element: JSONDict, pointer: str) -
 
 
 def _check_button(problems: _Problems, element: JSONDict, pointer: str) -> None:
-    _check_text_object(problems, element.get("text"), f"{pointer}/text", limit=75, plain_only=True)
-    problems.max_length(element.get("value"), 2000, f"{pointer}/value")
-    problems.max_length(element.get("url"), 3000, f"{pointer}/url")
+    _check_text_object(problems, element.get("text"), f"{pointer}/text", limit=BUTTON_TEXT, plain_only=True)
+    problems.max_length(element.get("value"), BUTTON_VALUE, f"{pointer}/value")
+    problems.max_length(element.get("url"), BUTTON_URL, f"{pointer}/url")
     if "style" in element and element["style"] not in ("primary", "danger"):
         problems.add("must be one of: primary, danger", f"{pointer}/style")
 
 
 def _check_plain_text_input(problems: _Problems, element: JSONDict, pointer: str) -> None:
     max_length = element.get("max_length")
-    if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= 3000):
-        problems.add("must be between 1 and 3000", f"{pointer}/max_length")
+    if max_length is not None and (not isinstance(max_length, int) or not 1 <= max_length <= TEXT_INPUT_LENGTH):
+        problems.add(f"must be between 1 and {TEXT_INPUT_LENGTH}", f"{pointer}/max_length")
     min_length = element.get("min_length")
-    if min_length is not None and (not isinstance(min_length, int) or not 0 <= min_length <= 3000):
-        problems.add("must be between 0 and 3000", f"{pointer}/min_length")
+    if min_length is not None and (not isinstance(min_length, int) or not 0 <= min_length <= TEXT_INPUT_LENGTH):
+        problems.add(f"must be between 0 and {TEXT_INPUT_LENGTH}", f"{pointer}/min_length")
 
 
 def _check_number_input(problems: _Problems, element: JSONDict, pointer: str) -> None:
@@ -202,7 +227,7 @@ def _check_element(problems: _Problems, element: object, pointer: str) -> None:
     if element_type not in ELEMENT_TYPES:
         problems.add(f"unsupported element type `{element_type}`", f"{pointer}/type")
         return
-    problems.max_length(element.get("action_id"), 255, f"{pointer}/action_id")
+    problems.max_length(element.get("action_id"), ACTION_ID, f"{pointer}/action_id")
     check = _ELEMENT_CHECKS.get(element_type)
     if check is not None:
         check(problems, element, pointer)
@@ -212,18 +237,18 @@ def _check_section(problems: _Problems, block: JSONDict, pointer: str) -> None:
     if "text" not in block and "fields" not in block:
         problems.add("must provide either text or fields", pointer)
     if "text" in block:
-        _check_text_object(problems, block["text"], f"{pointer}/text", limit=3000)
+        _check_text_object(problems, block["text"], f"{pointer}/text", limit=SECTION_TEXT)
     if "fields" in block:
         fields = block["fields"]
-        problems.max_items(fields, 10, f"{pointer}/fields")
+        problems.max_items(fields, SECTION_FIELDS, f"{pointer}/fields")
         for index, item in enumerate(fields if isinstance(fields, list) else []):
-            _check_text_object(problems, item, f"{pointer}/fields/{index}", limit=2000)
+            _check_text_object(problems, item, f"{pointer}/fields/{index}", limit=FIELD_TEXT)
     if "accessory" in block:
         _check_element(problems, block["accessory"], f"{pointer}/accessory")
 
 
 def _check_header(problems: _Problems, block: JSONDict, pointer: str) -> None:
-    _check_text_object(problems, block.get("text"), f"{pointer}/text", limit=150, plain_only=True)
+    _check_text_object(problems, block.get("text"), f"{pointer}/text", limit=HEADER_TEXT, plain_only=True)
 
 
 def _check_context(problems: _Problems, block: JSONDict, pointer: str) -> None:
@@ -231,7 +256,7 @@ def _check_context(problems: _Problems, block: JSONDict, pointer: str) -> None:
     if not isinstance(elements, list) or not elements:
         problems.add("missing required field: elements", pointer)
         return
-    problems.max_items(elements, 10, f"{pointer}/elements")
+    problems.max_items(elements, CONTEXT_ELEMENTS, f"{pointer}/elements")
     for index, element in enumerate(elements):
         element_pointer = f"{pointer}/elements/{index}"
         if isinstance(element, dict) and element.get("type") == "image":
@@ -244,7 +269,7 @@ def _check_actions(problems: _Problems, block: JSONDict, pointer: str) -> None:
     if not isinstance(elements, list) or not elements:
         problems.add("missing required field: elements", pointer)
         return
-    problems.max_items(elements, 25, f"{pointer}/elements")
+    problems.max_items(elements, ACTIONS_ELEMENTS, f"{pointer}/elements")
     seen: set[str] = set()
     for index, element in enumerate(elements):
         element_pointer = f"{pointer}/elements/{index}"
@@ -257,9 +282,9 @@ def _check_actions(problems: _Problems, block: JSONDict, pointer: str) -> None:
 
 
 def _check_input(problems: _Problems, block: JSONDict, pointer: str) -> None:
-    _check_text_object(problems, block.get("label"), f"{pointer}/label", limit=2000, plain_only=True)
+    _check_text_object(problems, block.get("label"), f"{pointer}/label", limit=INPUT_LABEL, plain_only=True)
     if "hint" in block:
-        _check_text_object(problems, block["hint"], f"{pointer}/hint", limit=2000, plain_only=True)
+        _check_text_object(problems, block["hint"], f"{pointer}/hint", limit=INPUT_HINT, plain_only=True)
     if "element" not in block:
         problems.add("missing required field: element", pointer)
         return
@@ -289,7 +314,7 @@ def _check_blocks(problems: _Problems, blocks: list[Any], pointer: str, *, limit
             continue
         block_id = block.get("block_id")
         if block_id is not None:
-            problems.max_length(block_id, 255, f"{block_pointer}/block_id")
+            problems.max_length(block_id, BLOCK_ID, f"{block_pointer}/block_id")
             if block_id in seen_block_ids:
                 problems.add(f"duplicate block_id `{block_id}`", f"{block_pointer}/block_id")
             seen_block_ids.add(block_id)
@@ -313,13 +338,13 @@ def view_problems(view: JSONDict) -> list[str]:
     if "title" not in view:
         problems.add("missing required field: title", "/view")
     else:
-        _check_text_object(problems, view["title"], "/view/title", limit=24, plain_only=True)
+        _check_text_object(problems, view["title"], "/view/title", limit=VIEW_TITLE, plain_only=True)
     for name in ("submit", "close"):
         if view.get(name) is not None:
-            _check_text_object(problems, view[name], f"/view/{name}", limit=24, plain_only=True)
-    problems.max_length(view.get("private_metadata"), 3000, "/view/private_metadata")
-    problems.max_length(view.get("callback_id"), 255, "/view/callback_id")
-    problems.max_length(view.get("external_id"), 255, "/view/external_id")
+            _check_text_object(problems, view[name], f"/view/{name}", limit=VIEW_BUTTON, plain_only=True)
+    problems.max_length(view.get("private_metadata"), PRIVATE_METADATA, "/view/private_metadata")
+    problems.max_length(view.get("callback_id"), CALLBACK_ID, "/view/callback_id")
+    problems.max_length(view.get("external_id"), EXTERNAL_ID, "/view/external_id")
     blocks = view.get("blocks")
     if not isinstance(blocks, list):
         problems.add("missing required field: blocks", "/view")
@@ -329,18 +354,3 @@ def view_problems(view: JSONDict) -> list[str]:
     if has_input and view.get("submit") is None:
         problems.add("missing required field: submit (a modal with input blocks needs one)", "/view")
     return problems.messages
-
-
-def blocks_text_length(value: object) -> int:
-    """Total characters of every ``text`` string inside the given blocks."""
-    if isinstance(value, list):
-        return sum(blocks_text_length(item) for item in value)
-    if isinstance(value, dict):
-        total = 0
-        for key, item in value.items():
-            if key == "text" and isinstance(item, str):
-                total += len(item)
-            else:
-                total += blocks_text_length(item)
-        return total
-    return 0

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from slack_hitl.slack.documented_limits import STREAM_SECONDS, TRIGGER_SECONDS
 from slack_hitl.testing.emulator.errors import ApiError
 from slack_hitl.testing.emulator.records import (
     EmulatedMessage,
@@ -55,9 +56,9 @@ class Workspace:
         self.verification_token = verification_token
         self.streaming_enabled = True
         """When False, chat.startStream fails with `STREAMING_DISABLED_ERROR`."""
-        self.stream_lifetime_seconds = 300.0
+        self.stream_lifetime_seconds = STREAM_SECONDS
         """After this long a stream is closed by "Slack" (message_not_in_streaming_state)."""
-        self.trigger_lifetime_seconds = 3.0
+        self.trigger_lifetime_seconds = TRIGGER_SECONDS
         """How long an issued trigger_id can open a view."""
 
         self.lock = threading.RLock()

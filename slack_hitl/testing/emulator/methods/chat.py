@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from slack_hitl.slack.documented_limits import MESSAGE_BLOCKS_TEXT, MESSAGE_TEXT, STREAM_TEXT, blocks_text_length
 from slack_hitl.testing.emulator.errors import ApiError, invalid_blocks
 from slack_hitl.testing.emulator.params import decode_json, json_object, parse_blocks, required, str_param
 from slack_hitl.testing.emulator.records import EphemeralMessage, JSONDict
-from slack_hitl.testing.emulator.validator import blocks_text_length, message_block_problems
+from slack_hitl.testing.emulator.validator import message_block_problems
 from slack_hitl.testing.emulator.workspace import MethodHandler, Workspace
-
-MESSAGE_TEXT_LIMIT = 4000
-MESSAGE_BLOCKS_TEXT_LIMIT = 13_000
-MARKDOWN_TEXT_LIMIT = 12_000
 
 
 def check_message_blocks(blocks: list[JSONDict]) -> None:
@@ -18,14 +15,14 @@ def check_message_blocks(blocks: list[JSONDict]) -> None:
     problems = message_block_problems(blocks)
     if problems:
         raise invalid_blocks(problems)
-    if blocks_text_length(blocks) > MESSAGE_BLOCKS_TEXT_LIMIT:
+    if blocks_text_length(blocks) > MESSAGE_BLOCKS_TEXT:
         raise ApiError("msg_blocks_too_long")
 
 
 def _check_message_text(text: str | None, markdown_text: str | None) -> None:
-    if text is not None and len(text) > MESSAGE_TEXT_LIMIT:
+    if text is not None and len(text) > MESSAGE_TEXT:
         raise ApiError("msg_too_long")
-    if markdown_text is not None and len(markdown_text) > MARKDOWN_TEXT_LIMIT:
+    if markdown_text is not None and len(markdown_text) > STREAM_TEXT:
         raise ApiError("msg_too_long")
 
 

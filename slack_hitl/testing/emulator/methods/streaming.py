@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from slack_hitl.slack.documented_limits import STREAM_TEXT
 from slack_hitl.testing.emulator.errors import ApiError, invalid_arguments
 from slack_hitl.testing.emulator.methods.chat import check_message_blocks
 from slack_hitl.testing.emulator.params import decode_json, json_object, parse_blocks, parse_chunks, required, str_param
 from slack_hitl.testing.emulator.records import EmulatedMessage, JSONDict, ThreadStatus
 from slack_hitl.testing.emulator.workspace import MethodHandler, Workspace
-
-STREAM_TEXT_LIMIT = 12_000
 
 STREAMING_DISABLED_ERROR = "not_allowed_token_type"
 """What chat.startStream answers when ``streaming_enabled`` is False.
@@ -33,7 +32,7 @@ def _markdown_of(chunks: Iterable[JSONDict]) -> str:
 
 
 def _check_stream_length(text: str) -> None:
-    if len(text) > STREAM_TEXT_LIMIT:
+    if len(text) > STREAM_TEXT:
         raise ApiError("msg_too_long")
 
 

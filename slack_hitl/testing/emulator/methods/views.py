@@ -6,12 +6,11 @@ import copy
 import secrets
 import time
 
+from slack_hitl.slack.documented_limits import VIEW_STACK
 from slack_hitl.testing.emulator.errors import ApiError, InvalidViewAckError, invalid_arguments
 from slack_hitl.testing.emulator.params import parse_view, required, str_param
 from slack_hitl.testing.emulator.records import EmulatedView, JSONDict, Trigger
 from slack_hitl.testing.emulator.workspace import MethodHandler, Workspace
-
-VIEW_STACK_LIMIT = 3
 
 
 def top_view(workspace: Workspace, user_id: str) -> EmulatedView | None:
@@ -92,7 +91,7 @@ def _push_view(workspace: Workspace, user_id: str, trigger_id: str, definition: 
     if top is None:
         raise ApiError("not_found")
     stack = [v for v in workspace.views_by_id.values() if v.root_view_id == top.root_view_id and v.is_open]
-    if len(stack) >= VIEW_STACK_LIMIT:
+    if len(stack) >= VIEW_STACK:
         raise ApiError("push_limit_reached")
     view = _new_view(workspace, user_id, trigger_id, definition)
     view.root_view_id = top.root_view_id
