@@ -82,6 +82,14 @@ def static_select(options: list[JSONDict], action_id: str = "pick") -> JSONDict:
     return {"type": "static_select", "action_id": action_id, "placeholder": plain("Pick"), "options": options}
 
 
+def grouped_select(groups: list[JSONDict], action_id: str = "pick") -> JSONDict:
+    return {"type": "static_select", "action_id": action_id, "placeholder": plain("Pick"), "option_groups": groups}
+
+
+def number_input(**bounds: str) -> JSONDict:
+    return {"type": "number_input", "action_id": "value", "is_decimal_allowed": False, **bounds}
+
+
 def input_block(block_id: str, label: str, element: JSONDict, *, optional: bool = False) -> JSONDict:
     return {"type": "input", "block_id": block_id, "label": plain(label), "element": element, "optional": optional}
 
@@ -445,6 +453,62 @@ MESSAGE_LIMITS = [
         [{"type": "fancy"}], "unsupported block type `fancy` [json-pointer:/blocks/0/type]", id="unknown-type"
     ),
     pytest.param([section("")], "must be more than 0 characters [json-pointer:/blocks/0/text/text]", id="empty"),
+    # The limits an independent check against Slack's documentation found missing:
+    pytest.param(
+        [context("c" * 3001)],
+        "must be less than 3001 characters [json-pointer:/blocks/0/elements/0/text]",
+        id="context-text",
+    ),
+    pytest.param(
+        [actions(static_select([{"text": {"type": "mrkdwn", "text": "*o*"}, "value": "v"}]))],
+        "must be one of: plain_text [json-pointer:/blocks/0/elements/0/options/0/text/type]",
+        id="mrkdwn-option-in-a-select",
+    ),
+    pytest.param(
+        [actions(static_select([option("A", "same"), option("B", "same")]))],
+        "duplicate option value `same` [json-pointer:/blocks/0/elements/0/options/1/value]",
+        id="duplicate-option-value",
+    ),
+    pytest.param(
+        [actions(static_select([{**option("o", "v"), "description": plain("d" * 76)}]))],
+        "must be less than 76 characters [json-pointer:/blocks/0/elements/0/options/0/description/text]",
+        id="option-description",
+    ),
+    pytest.param(
+        [actions(grouped_select([{"label": plain("l" * 76), "options": [option("o", "v")]}]))],
+        "must be less than 76 characters [json-pointer:/blocks/0/elements/0/option_groups/0/label/text]",
+        id="option-group-label",
+    ),
+    pytest.param(
+        [actions({**static_select([option("A", "a")]), "initial_option": option("B", "b")})],
+        "must exactly match one of the options [json-pointer:/blocks/0/elements/0/initial_option]",
+        id="initial-option-not-offered",
+    ),
+    pytest.param(
+        [actions({**static_select([option("A", "a")]), "placeholder": plain("p" * 151)})],
+        "must be less than 151 characters [json-pointer:/blocks/0/elements/0/placeholder/text]",
+        id="placeholder",
+    ),
+    pytest.param(
+        [actions({**static_select([option("A", "a")]), "option_groups": [{"label": plain("G"), "options": []}]})],
+        "must provide either options or option_groups, not both [json-pointer:/blocks/0/elements/0]",
+        id="options-and-option-groups",
+    ),
+    pytest.param(
+        [input_block("n", "N", number_input(min_value="5", max_value="1"))],
+        "must be less than or equal to max_value [json-pointer:/blocks/0/element/min_value]",
+        id="number-min-over-max",
+    ),
+    pytest.param(
+        [actions({"type": "datepicker", "action_id": "day", "initial_date": "2024-02-30"})],
+        "must be a valid date [json-pointer:/blocks/0/elements/0/initial_date]",
+        id="impossible-initial-date",
+    ),
+    pytest.param(
+        [actions({**static_select([option("A", "a")]), "type": "multi_static_select", "max_selected_items": 0})],
+        "must be at least 1 [json-pointer:/blocks/0/elements/0/max_selected_items]",
+        id="max-selected-items-0",
+    ),
 ]
 
 
@@ -482,6 +546,27 @@ async def test_blocks_exactly_at_the_limits_are_accepted(client: AsyncWebClient)
 
     for blocks in (at_limits, selects, text_input):
         assert (await client.chat_postMessage(channel=CHANNEL, text="ok", blocks=blocks))["ok"] is True
+
+
+async def test_the_newly_enforced_limits_accept_what_slack_accepts(client: AsyncWebClient) -> None:
+    described = [{**option(f"o{i}", f"v{i}"), "description": plain("d" * 75)} for i in range(3)]
+    groups = [{"label": plain("l" * 75), "options": described[:2]}, {"label": plain("G"), "options": described[2:]}]
+    choice_lists = [
+        {"type": kind, "action_id": kind, "options": [{"text": {"type": "mrkdwn", "text": "*o*"}, "value": "v"}]}
+        for kind in ("checkboxes", "radio_buttons")
+    ]
+    blocks = [
+        context("c" * 3000),
+        actions(
+            {**grouped_select(groups), "placeholder": plain("p" * 150), "initial_option": described[2]},
+            {**static_select(described, "multi"), "type": "multi_static_select", "max_selected_items": 1},
+            {"type": "datepicker", "action_id": "day", "initial_date": "2024-02-29"},
+            *choice_lists,
+        ),
+        input_block("n", "N", number_input(min_value="3", max_value="3", initial_value="3")),
+    ]
+
+    assert (await client.chat_postMessage(channel=CHANNEL, text="ok", blocks=blocks))["ok"] is True
 
 
 @pytest.mark.parametrize("blocks", ["not json", json.dumps({"type": "section"}), json.dumps(["section"])])
@@ -547,6 +632,34 @@ MODAL_LIMITS = [
         modal([section(block_id="x"), section(block_id="x")]),
         "duplicate block_id `x` [json-pointer:/view/blocks/1/block_id]",
         id="duplicate-block-id",
+    ),
+    pytest.param(
+        modal([input_block("n", "N", number_input(min_value="2.5", max_value="-1"))]),
+        "must be less than or equal to max_value [json-pointer:/view/blocks/0/element/min_value]",
+        id="number-min-over-max",
+    ),
+    pytest.param(
+        modal(
+            [
+                input_block(
+                    "c",
+                    "C",
+                    {
+                        "type": "checkboxes",
+                        "action_id": "value",
+                        "options": [option("A", "a")],
+                        "initial_options": [option("A", "a"), option("A", "z")],
+                    },
+                )
+            ]
+        ),
+        "must exactly match one of the options [json-pointer:/view/blocks/0/element/initial_options/1]",
+        id="initial-options-not-offered",
+    ),
+    pytest.param(
+        modal([input_block("t", "T", {"type": "plain_text_input", "action_id": "v", "placeholder": plain("p" * 151)})]),
+        "must be less than 151 characters [json-pointer:/view/blocks/0/element/placeholder/text]",
+        id="placeholder",
     ),
 ]
 

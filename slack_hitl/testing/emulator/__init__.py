@@ -10,7 +10,8 @@ The package, one concept a module:
 - ``emulator``: `SlackEmulator`, the workspace served over HTTP, with the tests' knobs and read-backs;
 - ``workspace``: the workspace's state and the rules every method shares (channels, ts, ids, clock);
 - ``records``: what it keeps (messages, views, users, calls);
-- ``validator``: Slack's Block Kit rules for messages and modals, worded as Slack's errors;
+- ``validator``: Slack's Block Kit rules for messages and modals (blocks, views), worded as Slack's
+  errors; ``elements``: the rules of elements and their options; ``problems``: the wording;
 - ``params``: reading a call's parameters, JSON or form-encoded;
 - ``errors``: Slack's error answers;
 - ``dispatch``: one call answered (auth, rate limits and injected errors, the method), recorded;

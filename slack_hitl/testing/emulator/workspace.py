@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from slack_hitl.slack.documented_limits import STREAM_SECONDS, TRIGGER_SECONDS
+from slack_hitl.testing.emulator.elements import ELEMENT_TYPES
 from slack_hitl.testing.emulator.errors import ApiError
 from slack_hitl.testing.emulator.records import (
     EmulatedMessage,
@@ -29,7 +30,6 @@ from slack_hitl.testing.emulator.records import (
     ThreadStatus,
     Trigger,
 )
-from slack_hitl.testing.emulator.validator import ELEMENT_TYPES
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]+")
