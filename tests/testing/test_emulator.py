@@ -576,12 +576,44 @@ async def test_blocks_that_are_not_a_json_list_of_objects_are_refused(client: As
     assert (await api_error(client.api_call("chat.postMessage", params=params)))["error"] == "invalid_blocks_format"
 
 
-async def test_text_over_4000_characters_is_too_long(client: AsyncWebClient) -> None:
+async def test_an_update_with_text_over_4000_characters_is_too_long(
+    client: AsyncWebClient, slack_emulator: SlackEmulator
+) -> None:
     posted = await client.chat_postMessage(channel=CHANNEL, text="x" * 4000)
+    assert (await client.chat_update(channel=CHANNEL, ts=posted["ts"], text="y" * 4000))["ok"] is True
 
-    update = client.chat_update(channel=CHANNEL, ts=posted["ts"], text="x" * 4001)
+    update = client.chat_update(channel=CHANNEL, ts=posted["ts"], text="z" * 4001)
+
     assert (await api_error(update))["error"] == "msg_too_long"
-    assert (await api_error(client.chat_postMessage(channel=CHANNEL, text="x" * 4001)))["error"] == "msg_too_long"
+    assert slack_emulator.message(CHANNEL, posted["ts"]).text == "y" * 4000
+
+
+async def test_a_post_keeps_up_to_40000_characters_of_text(
+    client: AsyncWebClient, slack_emulator: SlackEmulator
+) -> None:
+    # Slack posts a long text (it asks to stay under 4,000) and cuts it only past 40,000.
+    posted = await client.chat_postMessage(channel=CHANNEL, text="x" * 40_000)
+
+    assert "response_metadata" not in posted.data
+    assert slack_emulator.message(CHANNEL, posted["ts"]).text == "x" * 40_000
+
+
+async def test_a_post_with_text_over_40000_characters_is_cut_with_a_warning(
+    client: AsyncWebClient, slack_emulator: SlackEmulator
+) -> None:
+    slack_emulator.add_user("U0ALICE", "alice")
+
+    posted = await client.chat_postMessage(channel=CHANNEL, text="a" * 39_999 + "bc")
+    ephemeral = await client.chat_postEphemeral(channel=CHANNEL, user="U0ALICE", text="e" * 40_001)
+
+    assert slack_emulator.message(CHANNEL, posted["ts"]).text == "a" * 39_999 + "b"
+    assert slack_emulator.ephemerals("U0ALICE")[0].text == "e" * 40_000
+    for response in (posted, ephemeral):
+        assert response["ok"] is True
+        assert response["response_metadata"]["warnings"] == ["message_truncated"]
+        assert response["response_metadata"]["messages"] == [
+            "[WARN] Your message was truncated but still posted. The `text` field accepts up to 40,000 characters."
+        ]
 
 
 async def test_too_much_text_across_blocks_is_refused(client: AsyncWebClient) -> None:
@@ -1186,6 +1218,21 @@ async def test_response_url_replaces_the_original_message(
 
     assert [a.status_code for a in answers] == [200] * 5 + [404]
     assert slack_emulator.message(CHANNEL, ts).text == "decided 4"
+
+
+async def test_response_url_cuts_a_long_text_as_a_post_does(
+    client: AsyncWebClient, slack_emulator: SlackEmulator, alice: SlackTestUser, recorder: InteractionRecorder
+) -> None:
+    ts = await post_approval(client)
+    await alice.click(CHANNEL, ts, button_text="Approve", near="Deploy")
+
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            recorder.payloads[0]["response_url"], json={"replace_original": True, "text": "r" * 40_001}
+        )
+
+    assert answer.status_code == 200
+    assert slack_emulator.message(CHANNEL, ts).text == "r" * 40_000
 
 
 # --------------------------------------------------------------------------- the test user fills modals

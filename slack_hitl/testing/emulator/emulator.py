@@ -39,7 +39,9 @@ class SlackEmulator(Workspace):
     while the server thread answers requests.
 
     Errors are Slack's own: `invalid_blocks` (with ``errors`` and JSON pointers) and
-    `msg_blocks_too_long` / `msg_too_long` for messages; `invalid_arguments` (with
+    `msg_blocks_too_long` for messages, `msg_too_long` for a chat.update text over 4,000
+    characters (a posted text is kept up to 40,000 and cut past it, with Slack's
+    ``message_truncated`` warning); `invalid_arguments` (with
     ``response_metadata.messages``) and `view_too_large` for views; `invalid_trigger_id`,
     `exchanged_trigger_id` (used twice) and `expired_trigger_id` (after 3 s);
     `missing_recipient_team_id` / `missing_recipient_user_id`,

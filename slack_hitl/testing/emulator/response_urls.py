@@ -29,7 +29,9 @@ def use_response_url(workspace: Workspace, token: str, body: JSONDict) -> None:
     if bool_param(body, "delete_original"):
         workspace.channel_messages.get(hook.channel, {}).pop(hook.message_ts, None)
         return
-    text, blocks = message_content(body)
+    # Slack cuts a long text posted through a response URL, as it does a chat.postMessage's.
+    content = message_content(body)
+    text, blocks = content.text, content.blocks
     if bool_param(body, "replace_original"):
         message = workspace.find_message(hook.channel, hook.message_ts)
         message.text = text if text is not None else message.text

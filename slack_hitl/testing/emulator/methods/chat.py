@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from slack_hitl.slack.documented_limits import MESSAGE_BLOCKS_TEXT, MESSAGE_TEXT, STREAM_TEXT, blocks_text_length
+from dataclasses import dataclass
+
+from slack_hitl.slack.documented_limits import (
+    MESSAGE_BLOCKS_TEXT,
+    MESSAGE_TEXT,
+    POSTED_TEXT,
+    STREAM_TEXT,
+    blocks_text_length,
+)
 from slack_hitl.testing.emulator.errors import ApiError, invalid_blocks
 from slack_hitl.testing.emulator.params import decode_json, json_object, parse_blocks, required, str_param
 from slack_hitl.testing.emulator.records import EphemeralMessage, JSONDict
@@ -19,15 +27,35 @@ def check_message_blocks(blocks: list[JSONDict]) -> None:
         raise ApiError("msg_blocks_too_long")
 
 
-def _check_message_text(text: str | None, markdown_text: str | None) -> None:
-    if text is not None and len(text) > MESSAGE_TEXT:
-        raise ApiError("msg_too_long")
-    if markdown_text is not None and len(markdown_text) > STREAM_TEXT:
-        raise ApiError("msg_too_long")
+@dataclass(frozen=True)
+class MessageContent:
+    """A post's or an update's text and blocks as Slack keeps them."""
+
+    text: str | None
+    blocks: list[JSONDict] | None
+    truncated: bool = False
+    """The text was longer than a posted message keeps, and was cut."""
+
+    def answer(self, body: JSONDict) -> JSONDict:
+        """``body`` with the warning Slack adds when it cut the text."""
+        return {**body, "response_metadata": TRUNCATED_WARNING} if self.truncated else body
 
 
-def message_content(params: JSONDict) -> tuple[str | None, list[JSONDict] | None]:
-    """Validated (text, blocks) of a post or update, as Slack checks them."""
+TRUNCATED_WARNING: JSONDict = {
+    "messages": [
+        f"[WARN] Your message was truncated but still posted. The `text` field accepts up to {POSTED_TEXT:,} characters."
+    ],
+    "warnings": ["message_truncated"],
+}
+"""What Slack adds to a post whose text it cut (Slack changelog, "Truncating really long messages")."""
+
+
+def message_content(params: JSONDict, *, update: bool = False) -> MessageContent:
+    """The validated text and blocks of a post (or, with ``update``, of chat.update), as Slack checks them.
+
+    A posted text over 40,000 characters is cut and posted with a warning; chat.update refuses
+    a text over 4,000 (``msg_too_long``). ``markdown_text`` over 12,000 is refused by both.
+    """
     text = str_param(params, "text")
     markdown_text = str_param(params, "markdown_text")
     blocks = parse_blocks(params)
@@ -35,23 +63,30 @@ def message_content(params: JSONDict) -> tuple[str | None, list[JSONDict] | None
         raise ApiError("markdown_text_conflict")
     if blocks is not None:
         check_message_blocks(blocks)
-    _check_message_text(text, markdown_text)
-    return (markdown_text if markdown_text is not None else text), blocks
+    if markdown_text is not None:
+        if len(markdown_text) > STREAM_TEXT:
+            raise ApiError("msg_too_long")
+        return MessageContent(markdown_text, blocks)
+    if text is not None and update and len(text) > MESSAGE_TEXT:
+        raise ApiError("msg_too_long")
+    if text is not None and len(text) > POSTED_TEXT:
+        return MessageContent(text[:POSTED_TEXT], blocks, truncated=True)
+    return MessageContent(text, blocks)
 
 
 def post_message(workspace: Workspace, params: JSONDict) -> JSONDict:
     channel = workspace.resolve_channel(str_param(params, "channel"))
-    text, blocks = message_content(params)
+    content = message_content(params)
     attachments = decode_json(params.get("attachments"))
-    if not text and not blocks and not attachments:
+    if not content.text and not content.blocks and not attachments:
         raise ApiError("no_text")
     thread_ts = str_param(params, "thread_ts")
     root = workspace.thread_root(channel, thread_ts) if thread_ts else None
-    message = workspace.bot_message(channel, text or "", blocks or [], thread_ts=root)
+    message = workspace.bot_message(channel, content.text or "", content.blocks or [], thread_ts=root)
     message.attachments = attachments if isinstance(attachments, list) else None
     message.metadata = json_object(params.get("metadata"))
     workspace.store(message)
-    return {"ok": True, "channel": channel, "ts": message.ts, "message": workspace.to_slack(message)}
+    return content.answer({"ok": True, "channel": channel, "ts": message.ts, "message": workspace.to_slack(message)})
 
 
 def update(workspace: Workspace, params: JSONDict) -> JSONDict:
@@ -61,13 +96,13 @@ def update(workspace: Workspace, params: JSONDict) -> JSONDict:
         raise ApiError("cant_update_message")
     if message.streaming:
         raise ApiError("streaming_state_conflict")
-    text, blocks = message_content(params)
-    if text is None and blocks is None and "attachments" not in params:
+    content = message_content(params, update=True)
+    if content.text is None and content.blocks is None and "attachments" not in params:
         raise ApiError("no_text")
-    if text is not None:
-        message.text = text
-    if blocks is not None:
-        message.blocks = workspace.fill_ids(blocks)
+    if content.text is not None:
+        message.text = content.text
+    if content.blocks is not None:
+        message.blocks = workspace.fill_ids(content.blocks)
     if "attachments" in params:
         attachments = decode_json(params["attachments"])
         message.attachments = attachments if isinstance(attachments, list) else None
@@ -81,19 +116,19 @@ def post_ephemeral(workspace: Workspace, params: JSONDict) -> JSONDict:
     user = required(params, "user", error="user_not_found")
     if user not in workspace.users:
         raise ApiError("user_not_in_channel")
-    text, blocks = message_content(params)
-    if not text and not blocks and not params.get("attachments"):
+    content = message_content(params)
+    if not content.text and not content.blocks and not params.get("attachments"):
         raise ApiError("no_text")
     ephemeral = EphemeralMessage(
         channel=channel,
         user=user,
         message_ts=workspace.new_ts(),
-        text=text or "",
-        blocks=workspace.fill_ids(blocks or []),
+        text=content.text or "",
+        blocks=workspace.fill_ids(content.blocks or []),
         thread_ts=str_param(params, "thread_ts"),
     )
     workspace.ephemeral_messages.append(ephemeral)
-    return {"ok": True, "message_ts": ephemeral.message_ts}
+    return content.answer({"ok": True, "message_ts": ephemeral.message_ts})
 
 
 def delete(workspace: Workspace, params: JSONDict) -> JSONDict:
