@@ -7,7 +7,11 @@ cannot drift between them; and since the emulator's tests pin each limit with li
 boundary cases (3000 accepted, 3001 refused...), a wrong number here fails those tests
 instead of agreeing with itself.
 
-Where the sources are reports rather than documentation, the line says so.
+Lengths are counted in UTF-16 code units, as Slack's JavaScript clients count characters: a
+character outside the Basic Multilingual Plane (most emoji) counts 2. Slack does not say
+which unit its limits use, so counting UTF-16 is the conservative choice: a text within a
+limit in UTF-16 units is within it in code points too. Where the sources are reports rather
+than documentation, the line says so.
 """
 
 from __future__ import annotations
@@ -85,13 +89,34 @@ RESPONSE_URL_USES = 5
 RESPONSE_URL_SECONDS = 30 * 60
 
 
+def slack_length(text: str) -> int:
+    """``text``'s length as Slack's limits count it: UTF-16 code units (an emoji outside the BMP is 2)."""
+    if text.isascii():  # the common case, answered without encoding
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def slack_prefix(text: str, limit: int) -> str:
+    """The longest start of ``text`` within ``limit`` UTF-16 code units, never half of a surrogate pair."""
+    if limit <= 0:
+        return ""
+    if len(text) <= limit and slack_length(text) <= limit:
+        return text
+    if text.isascii():
+        return text[:limit]
+    units = text[:limit].encode("utf-16-le", "surrogatepass")[: 2 * limit]
+    if 0xD8 <= units[-1] <= 0xDB:  # the last unit opens a pair whose second half did not fit
+        units = units[:-2]
+    return units.decode("utf-16-le", "surrogatepass")
+
+
 def blocks_text_length(value: object) -> int:
-    """Characters of every ``text`` string inside ``value`` (what Slack's total-size check counts)."""
+    """UTF-16 units of every ``text`` string inside ``value`` (what Slack's total-size check counts)."""
     if isinstance(value, list):
         return sum(blocks_text_length(item) for item in value)
     if isinstance(value, dict):
         return sum(
-            len(item) if key == "text" and isinstance(item, str) else blocks_text_length(item)
+            slack_length(item) if key == "text" and isinstance(item, str) else blocks_text_length(item)
             for key, item in value.items()
         )
     return 0

@@ -45,6 +45,7 @@ from slack_hitl.slack.documented_limits import (
     VIEW_BYTES,
     VIEW_TITLE,
     blocks_text_length,
+    slack_length,
 )
 
 MESSAGE_BLOCKS_TEXT_BUDGET = MESSAGE_BLOCKS_TEXT - 1_000
@@ -81,7 +82,7 @@ def validate_message(blocks: list[dict[str, Any]], text: str) -> None:
     """Raise ``SlackLimitError`` unless Slack accepts ``blocks`` and fallback ``text`` as one message."""
     if not isinstance(text, str) or not text:
         raise SlackLimitError("fallback text", "/text", "a message needs a non-empty fallback text")
-    _at_most(len(text), MESSAGE_TEXT, "fallback text length", "/text")
+    _at_most(slack_length(text), MESSAGE_TEXT, "fallback text length", "/text")
     _check_blocks(blocks, "/blocks", MESSAGE_BLOCKS, "blocks per message")
     _at_most(blocks_text_length(blocks), MESSAGE_BLOCKS_TEXT_BUDGET, "total text in a message's blocks", "/blocks")
 
@@ -96,10 +97,10 @@ def validate_view(view: dict[str, Any]) -> None:
             _check_text(view[name], f"/view/{name}", VIEW_BUTTON, f"modal {name} label", plain=True)
     metadata = view.get("private_metadata")
     if metadata is not None:
-        _at_most(len(metadata), PRIVATE_METADATA, "private_metadata length", "/view/private_metadata")
+        _at_most(slack_length(metadata), PRIVATE_METADATA, "private_metadata length", "/view/private_metadata")
     callback_id = view.get("callback_id")
     if callback_id is not None:
-        _at_most(len(callback_id), CALLBACK_ID, "callback_id length", "/view/callback_id")
+        _at_most(slack_length(callback_id), CALLBACK_ID, "callback_id length", "/view/callback_id")
     blocks = view.get("blocks")
     if not isinstance(blocks, list) or not blocks:
         raise SlackLimitError("blocks per modal", "/view/blocks", "a modal needs at least one block")
@@ -125,7 +126,7 @@ def _check_blocks(blocks: Any, pointer: str, limit: int, what: str) -> None:
             raise SlackLimitError("block", here, "a block must be an object")
         block_id = block.get("block_id")
         if block_id is not None:
-            _at_most(len(block_id), BLOCK_ID, "block_id length", f"{here}/block_id")
+            _at_most(slack_length(block_id), BLOCK_ID, "block_id length", f"{here}/block_id")
             if block_id in seen:
                 raise SlackLimitError("unique block_id", f"{here}/block_id", f"block_id {block_id!r} is used twice")
             seen.add(block_id)
@@ -142,7 +143,7 @@ def _check_text(obj: Any, pointer: str, limit: int | None, what: str, *, plain: 
     if not obj["text"]:
         raise SlackLimitError(what, f"{pointer}/text", f"{what} is empty")
     if limit is not None:
-        _at_most(len(obj["text"]), limit, f"{what} length", f"{pointer}/text")
+        _at_most(slack_length(obj["text"]), limit, f"{what} length", f"{pointer}/text")
 
 
 def _check_section(block: dict[str, Any], pointer: str) -> None:
@@ -195,7 +196,7 @@ def _check_elements(elements: list[dict[str, Any]], pointer: str, *, single: boo
         here = pointer if single else f"{pointer}/{index}"
         action_id = element.get("action_id")
         if action_id is not None:
-            _at_most(len(action_id), ACTION_ID, "action_id length", f"{here}/action_id")
+            _at_most(slack_length(action_id), ACTION_ID, "action_id length", f"{here}/action_id")
             if action_id in seen:
                 raise SlackLimitError(
                     "action_id unique within its block", f"{here}/action_id", f"action_id {action_id!r} is used twice"
@@ -210,7 +211,7 @@ def _check_element(element: dict[str, Any], pointer: str) -> None:
         _check_text(element["placeholder"], f"{pointer}/placeholder", PLACEHOLDER, "placeholder", plain=True)
     if kind == "button":
         _check_text(element.get("text"), f"{pointer}/text", BUTTON_TEXT, "button text", plain=True)
-        _at_most(len(element.get("value") or ""), BUTTON_VALUE, "button value length", f"{pointer}/value")
+        _at_most(slack_length(element.get("value") or ""), BUTTON_VALUE, "button value length", f"{pointer}/value")
     elif kind in _OPTION_LIMITS:
         _check_option_source(element, pointer, _OPTION_LIMITS[kind])
     elif kind == "plain_text_input":
@@ -233,7 +234,9 @@ def _check_options(options: list[dict[str, Any]], pointer: str, limit: int) -> N
     _at_most(len(options), limit, "options per element", pointer)
     for index, option in enumerate(options):
         _check_text(option.get("text"), f"{pointer}/{index}/text", OPTION_TEXT, "option text")
-        _at_most(len(option.get("value") or ""), OPTION_VALUE, "option value length", f"{pointer}/{index}/value")
+        _at_most(
+            slack_length(option.get("value") or ""), OPTION_VALUE, "option value length", f"{pointer}/{index}/value"
+        )
 
 
 def _check_text_input(element: dict[str, Any], pointer: str) -> None:
@@ -246,7 +249,9 @@ def _check_text_input(element: dict[str, Any], pointer: str) -> None:
         )
     initial = element.get("initial_value")
     if initial is not None:
-        _at_most(len(initial), max_length or TEXT_INPUT_LENGTH, "initial_value length", f"{pointer}/initial_value")
+        _at_most(
+            slack_length(initial), max_length or TEXT_INPUT_LENGTH, "initial_value length", f"{pointer}/initial_value"
+        )
 
 
 _BLOCK_CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from slack_hitl.slack.documented_limits import slack_length, slack_prefix
+
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 _FENCE = re.compile(r"```(?:[\w+-]*\n)?(.*?)```", re.DOTALL)
@@ -38,12 +40,17 @@ def one_line(text: str) -> str:
 
 
 def cut(text: str, limit: int, mark: str = "…") -> str:
-    """``text`` unchanged if it fits in ``limit`` characters, else its start followed by ``mark``."""
-    if limit < len(mark):
+    """``text`` unchanged if it fits in ``limit`` characters, else its start followed by ``mark``.
+
+    Characters are counted as Slack counts them (UTF-16 code units, see ``slack_length``), and
+    a character is never split: an emoji that would not fit whole is left out.
+    """
+    room = limit - slack_length(mark)
+    if room < 0:
         raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
-    if len(text) <= limit:
+    if slack_length(text) <= limit:
         return text
-    return text[: limit - len(mark)] + mark
+    return slack_prefix(text, room) + mark
 
 
 def escape_cut(text: str, limit: int, mark: str = "…") -> str:
@@ -70,7 +77,7 @@ def clip_source(text: str, limit: int, mark: str = "…") -> str:
 
 def cut_mrkdwn(text: str, limit: int, mark: str = "…") -> str:
     """Like ``cut``, but never leaves half an entity (``&am``) or half a ``<...>`` token behind."""
-    if len(text) <= limit:
+    if slack_length(text) <= limit:
         return text
     head = cut(text, limit, mark)[: -len(mark) or None]
     opened = head.rfind("<")

@@ -149,6 +149,14 @@ def test_a_message_within_every_limit_passes_unchanged() -> None:
             "total text in a message's blocks <= 12000",
             "/blocks",
         ),
+        # Lengths are UTF-16 units, as Slack counts: an emoji outside the BMP counts twice.
+        (
+            [section(accessory=button(text="\U0001f44d" * 38))],
+            "t",
+            "button text length <= 75",
+            "/blocks/0/accessory/text/text",
+        ),
+        ([section("s")], "\U0001f44d" * 2000 + "t", "fallback text length <= 4000", "/text"),
     ],
 )
 def test_each_message_limit_is_named_with_its_json_pointer(
@@ -172,6 +180,7 @@ def test_total_text_counts_every_text_string_in_the_blocks() -> None:
         {"type": "actions", "elements": [button("fg")]},
     ]
     assert blocks_text_length(blocks) == 3 + 2 + 2
+    assert blocks_text_length([section("\U0001f44d" * 3)]) == 6
 
 
 def test_a_modal_within_every_limit_passes() -> None:

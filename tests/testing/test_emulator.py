@@ -569,6 +569,27 @@ async def test_the_newly_enforced_limits_accept_what_slack_accepts(client: Async
     assert (await client.chat_postMessage(channel=CHANNEL, text="ok", blocks=blocks))["ok"] is True
 
 
+async def test_lengths_count_utf16_units_so_an_emoji_counts_twice(
+    client: AsyncWebClient, slack_emulator: SlackEmulator
+) -> None:
+    thumb = "\U0001f44d"
+    at_limits = [header(thumb * 75), actions(button(thumb * 37 + "a"))]
+    over = [header(thumb * 75 + "h"), actions(button(thumb * 38))]
+
+    assert (await client.chat_postMessage(channel=CHANNEL, text="ok", blocks=at_limits))["ok"] is True
+    error = await api_error(client.chat_postMessage(channel=CHANNEL, text="t", blocks=over))
+    assert error["errors"] == [
+        "must be less than 151 characters [json-pointer:/blocks/0/text/text]",
+        "must be less than 76 characters [json-pointer:/blocks/1/elements/0/text/text]",
+    ]
+
+    posted = await client.chat_postMessage(channel=CHANNEL, text="a" + thumb * 20_000)  # 40,001 units
+    assert slack_emulator.message(CHANNEL, posted["ts"]).text == "a" + thumb * 19_999  # no half emoji
+    assert (await client.chat_update(channel=CHANNEL, ts=posted["ts"], text=thumb * 2000))["ok"] is True
+    update = client.chat_update(channel=CHANNEL, ts=posted["ts"], text=thumb * 2000 + "a")
+    assert (await api_error(update))["error"] == "msg_too_long"
+
+
 @pytest.mark.parametrize("blocks", ["not json", json.dumps({"type": "section"}), json.dumps(["section"])])
 async def test_blocks_that_are_not_a_json_list_of_objects_are_refused(client: AsyncWebClient, blocks: str) -> None:
     params = {"channel": CHANNEL, "text": "t", "blocks": blocks}

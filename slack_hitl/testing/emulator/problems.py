@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from slack_hitl.slack.documented_limits import TEXT_OBJECT
+from slack_hitl.slack.documented_limits import TEXT_OBJECT, slack_length
 
 
 class Problems:
@@ -17,7 +17,7 @@ class Problems:
         self.messages.append(f"{message} [json-pointer:{pointer}]")
 
     def max_length(self, value: object, limit: int, pointer: str) -> None:
-        if isinstance(value, str) and len(value) > limit:
+        if isinstance(value, str) and slack_length(value) > limit:
             self.add(f"must be less than {limit + 1} characters", pointer)
 
     def max_items(self, items: object, limit: int, pointer: str) -> None:

@@ -10,6 +10,8 @@ from slack_hitl.slack.documented_limits import (
     POSTED_TEXT,
     STREAM_TEXT,
     blocks_text_length,
+    slack_length,
+    slack_prefix,
 )
 from slack_hitl.testing.emulator.errors import ApiError, invalid_blocks
 from slack_hitl.testing.emulator.params import decode_json, json_object, parse_blocks, required, str_param
@@ -64,13 +66,13 @@ def message_content(params: JSONDict, *, update: bool = False) -> MessageContent
     if blocks is not None:
         check_message_blocks(blocks)
     if markdown_text is not None:
-        if len(markdown_text) > STREAM_TEXT:
+        if slack_length(markdown_text) > STREAM_TEXT:
             raise ApiError("msg_too_long")
         return MessageContent(markdown_text, blocks)
-    if text is not None and update and len(text) > MESSAGE_TEXT:
+    if text is not None and update and slack_length(text) > MESSAGE_TEXT:
         raise ApiError("msg_too_long")
-    if text is not None and len(text) > POSTED_TEXT:
-        return MessageContent(text[:POSTED_TEXT], blocks, truncated=True)
+    if text is not None and slack_length(text) > POSTED_TEXT:
+        return MessageContent(slack_prefix(text, POSTED_TEXT), blocks, truncated=True)
     return MessageContent(text, blocks)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from slack_hitl.slack.documented_limits import STREAM_TEXT
+from slack_hitl.slack.documented_limits import STREAM_TEXT, slack_length
 from slack_hitl.testing.emulator.errors import ApiError, invalid_arguments
 from slack_hitl.testing.emulator.methods.chat import check_message_blocks
 from slack_hitl.testing.emulator.params import decode_json, json_object, parse_blocks, parse_chunks, required, str_param
@@ -32,7 +32,7 @@ def _markdown_of(chunks: Iterable[JSONDict]) -> str:
 
 
 def _check_stream_length(text: str) -> None:
-    if len(text) > STREAM_TEXT:
+    if slack_length(text) > STREAM_TEXT:
         raise ApiError("msg_too_long")
 
 
