@@ -8,6 +8,7 @@ the renderer also marks text objects ``verbatim`` so Slack does not auto-parse `
 
 from __future__ import annotations
 
+import functools
 import re
 
 from slack_hitl.slack.documented_limits import slack_length, slack_prefix
@@ -45,12 +46,19 @@ def cut(text: str, limit: int, mark: str = "…") -> str:
     Characters are counted as Slack counts them (UTF-16 code units, see ``slack_length``), and
     a character is never split: an emoji that would not fit whole is left out.
     """
-    room = limit - slack_length(mark)
+    room = limit - _mark_length(mark)
     if room < 0:
         raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
-    if slack_length(text) <= limit:
+    # Inline, not a helper: a render asks this of hundreds of texts, mostly short ASCII ones
+    # (benchmarks/bench_interactions.py measures the re-renders).
+    if len(text) <= limit and (text.isascii() or slack_length(text) <= limit):
         return text
     return slack_prefix(text, room) + mark
+
+
+@functools.cache
+def _mark_length(mark: str) -> int:
+    return slack_length(mark)  # a few marks, measured once each
 
 
 def escape_cut(text: str, limit: int, mark: str = "…") -> str:
@@ -77,7 +85,7 @@ def clip_source(text: str, limit: int, mark: str = "…") -> str:
 
 def cut_mrkdwn(text: str, limit: int, mark: str = "…") -> str:
     """Like ``cut``, but never leaves half an entity (``&am``) or half a ``<...>`` token behind."""
-    if slack_length(text) <= limit:
+    if len(text) <= limit and (text.isascii() or slack_length(text) <= limit):  # as in cut
         return text
     head = cut(text, limit, mark)[: -len(mark) or None]
     opened = head.rfind("<")
