@@ -441,6 +441,22 @@ async def test_inputs_are_checked_like_slacks_client(
         await alice.submit_view({"Colour": "red"}, allow_missing_required=True)
 
 
+async def test_text_lengths_are_counted_like_slacks_client_in_utf16_units(
+    client: AsyncWebClient, slack_emulator: SlackEmulator, alice: SlackTestUser, recorder: InteractionRecorder
+) -> None:
+    element = {"type": "plain_text_input", "action_id": "v", "max_length": 10, "min_length": 4}
+    await open_form(client, slack_emulator, modal([input_block("b", "Short", element)]))
+    thumb = "\U0001f44d"  # two UTF-16 units
+
+    with pytest.raises(ClientValidationError, match="at most 10 characters, got 12"):
+        await alice.submit_view({"Short": thumb * 6})
+    with pytest.raises(ClientValidationError, match="at least 4 characters, got 2"):
+        await alice.submit_view({"Short": thumb})
+    await alice.submit_view({"Short": thumb * 5})
+
+    assert recorder.payloads[0]["view"]["state"]["values"]["b"]["v"]["value"] == thumb * 5
+
+
 async def test_errors_ack_keeps_the_view_open_with_the_errors(
     client: AsyncWebClient, slack_emulator: SlackEmulator, alice: SlackTestUser, recorder: InteractionRecorder
 ) -> None:
