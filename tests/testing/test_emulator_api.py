@@ -36,6 +36,12 @@ async def test_tokens_other_than_bot_tokens_are_refused(slack_emulator: SlackEmu
     assert (await api_error(no_token.auth_test()))["error"] == "not_authed"
 
 
+async def test_methods_the_emulator_does_not_serve_are_unknown(client: AsyncWebClient) -> None:
+    error = await api_error(client.api_call("apps.connections.open"))
+
+    assert error == {"ok": False, "error": "unknown_method"}
+
+
 async def test_every_call_is_recorded(client: AsyncWebClient, slack_emulator: SlackEmulator) -> None:
     await client.auth_test()
     await api_error(client.chat_update(channel=CHANNEL, ts="1.000001", text="x"))

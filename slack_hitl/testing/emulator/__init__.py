@@ -7,11 +7,13 @@ trigger ids, streaming rules, rate limits on request). Point a client at it with
 
 The package, one concept a module:
 
-- ``emulator``: `SlackEmulator`, the workspace served over HTTP, with the tests' knobs and read-backs;
+- ``emulator``: `SlackEmulator`, the workspace served over its transports, with the tests'
+  knobs and read-backs;
 - ``workspace``: the workspace's state and the rules every method shares (channels, ts, ids, clock);
 - ``records``: what it keeps (messages, views, users, calls);
-- ``validator``: Slack's Block Kit rules for messages and modals (blocks, views), worded as Slack's
-  errors; ``elements``: the rules of elements and their options; ``problems``: the wording;
+- ``validator``: Slack's Block Kit rules for blocks and views; ``elements``: for elements and
+  their options; ``problems``: how a problem is worded (Slack's words, with a JSON pointer).
+  Slack's numbers come from ``slack_hitl.slack.documented_limits``, shared with the product;
 - ``params``: reading a call's parameters, JSON or form-encoded;
 - ``errors``: Slack's error answers;
 - ``dispatch``: one call answered (auth, rate limits and injected errors, the method), recorded;
@@ -20,6 +22,10 @@ The package, one concept a module:
 - ``response_urls``: what a POST to an interaction's response_url does;
 - ``http_transport``: the HTTP routes (the Web API and the response URLs);
 - ``server``: uvicorn in a background thread (also for the app under test).
+
+A new family of methods (``apps.connections.open``, say) is a module in ``methods/`` with a
+``METHODS`` table, listed in ``methods.FAMILIES``; a new way in (Socket Mode's WebSocket) is a
+function returning its routes, listed in ``emulator.TRANSPORTS``. Neither touches the rest.
 """
 
 from slack_hitl.slack.documented_limits import blocks_text_length

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Self
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from slack_hitl.testing.emulator.dispatch import WebApi
 from slack_hitl.testing.emulator.http_transport import http_routes
@@ -28,6 +29,12 @@ from slack_hitl.testing.emulator.records import (
 )
 from slack_hitl.testing.emulator.server import BackgroundServer
 from slack_hitl.testing.emulator.workspace import Workspace
+
+Transport = Callable[[Workspace, WebApi], list[BaseRoute]]
+"""A way to reach the workspace: the routes it serves, answering through the workspace and its Web API."""
+
+TRANSPORTS: tuple[Transport, ...] = (http_routes,)
+"""Every transport the emulator serves on its one port (a WebSocket one for Socket Mode would join here)."""
 
 
 class SlackEmulator(Workspace):
@@ -69,7 +76,8 @@ class SlackEmulator(Workspace):
             verification_token=verification_token,
         )
         self._api = WebApi(self, web_api_methods())
-        self._server = BackgroundServer(Starlette(routes=http_routes(self, self._api)))
+        routes = [route for transport in TRANSPORTS for route in transport(self, self._api)]
+        self._server = BackgroundServer(Starlette(routes=routes))
         self.add_user(bot_user_id, "emulated_bot", is_bot=True)
 
     # ----------------------------------------------------------------- lifecycle

@@ -77,6 +77,11 @@ class Workspace:
         self._next_view = 0
         self._ids = random.Random(0)
 
+    @property
+    def url(self) -> str:
+        """Root URL the workspace is served at: what URLs it hands out (response URLs...) point to."""
+        raise RuntimeError("this workspace is not served; SlackEmulator serves one")
+
     # ----------------------------------------------------------------- clock and ids
 
     def now(self) -> float:
