@@ -33,6 +33,7 @@ from slack_hitl.slack.documented_limits import (
     MESSAGE_BLOCKS_TEXT,
     MESSAGE_TEXT,
     MODAL_BLOCKS,
+    OPTION_GROUP_LABEL,
     OPTION_TEXT,
     OPTION_VALUE,
     PLACEHOLDER,
@@ -41,6 +42,7 @@ from slack_hitl.slack.documented_limits import (
     SECTION_TEXT,
     SELECT_OPTIONS,
     TEXT_INPUT_LENGTH,
+    TEXT_OBJECT,
     VIEW_BUTTON,
     VIEW_BYTES,
     VIEW_TITLE,
@@ -170,7 +172,7 @@ def _check_context(block: dict[str, Any], pointer: str) -> None:
     _at_most(len(elements), CONTEXT_ELEMENTS, "elements per context block", f"{pointer}/elements")
     for index, element in enumerate(elements):
         if element.get("type") != "image":
-            _check_text(element, f"{pointer}/elements/{index}", None, "context text")
+            _check_text(element, f"{pointer}/elements/{index}", TEXT_OBJECT, "context text")
 
 
 def _check_actions(block: dict[str, Any], pointer: str) -> None:
@@ -223,7 +225,9 @@ def _check_option_source(element: dict[str, Any], pointer: str, limit: int) -> N
         groups = element["option_groups"]
         _at_most(len(groups), limit, "option groups", f"{pointer}/option_groups")
         for index, group in enumerate(groups):
-            _check_options(group.get("options") or [], f"{pointer}/option_groups/{index}/options", limit)
+            here = f"{pointer}/option_groups/{index}"
+            _check_text(group.get("label"), f"{here}/label", OPTION_GROUP_LABEL, "option group label", plain=True)
+            _check_options(group.get("options") or [], f"{here}/options", limit)
         return
     _check_options(element.get("options") or [], f"{pointer}/options", limit)
 

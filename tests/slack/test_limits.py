@@ -96,6 +96,12 @@ def test_a_message_within_every_limit_passes_unchanged() -> None:
             "/blocks/0/text/text",
         ),
         (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
+            "t",
+            "context text length <= 3000",
+            "/blocks/0/elements/0/text",
+        ),
+        (
             [{"type": "header", "text": {"type": "mrkdwn", "text": "H"}}],
             "t",
             "header text",
@@ -255,6 +261,18 @@ def _grouped_select(groups: int) -> dict[str, Any]:
             modal(input_block(_grouped_select(101))),
             "option groups <= 100",
             "/view/blocks/0/element/option_groups",
+        ),
+        (
+            modal(
+                input_block(
+                    {
+                        "type": "static_select",
+                        "option_groups": [{"label": {"type": "plain_text", "text": "g" * 76}, "options": options(2)}],
+                    }
+                )
+            ),
+            "option group label length <= 75",
+            "/view/blocks/0/element/option_groups/0/label/text",
         ),
         (
             modal(input_block({"type": "static_select", "options": options(2, "o" * 76)})),
