@@ -16,6 +16,8 @@ than documentation, the line says so.
 
 from __future__ import annotations
 
+import codecs
+
 # -- messages ----------------------------------------------------------------------------------
 MESSAGE_BLOCKS = 50
 MESSAGE_TEXT = 4_000
@@ -93,21 +95,25 @@ def slack_length(text: str) -> int:
     """``text``'s length as Slack's limits count it: UTF-16 code units (an emoji outside the BMP is 2)."""
     if text.isascii():  # the common case, answered without encoding
         return len(text)
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return len(_utf16(text, "surrogatepass")[0]) // 2
 
 
 def slack_prefix(text: str, limit: int) -> str:
     """The longest start of ``text`` within ``limit`` UTF-16 code units, never half of a surrogate pair."""
     if limit <= 0:
         return ""
-    if len(text) <= limit and slack_length(text) <= limit:
-        return text
     if text.isascii():
         return text[:limit]
-    units = text[:limit].encode("utf-16-le", "surrogatepass")[: 2 * limit]
+    units = _utf16(text[:limit], "surrogatepass")[0][: 2 * limit]
     if 0xD8 <= units[-1] <= 0xDB:  # the last unit opens a pair whose second half did not fit
         units = units[:-2]
-    return units.decode("utf-16-le", "surrogatepass")
+    return _from_utf16(units, "surrogatepass")[0]
+
+
+# The codec functions themselves: str.encode("utf-16-le") looks the codec up by name on every
+# call, which costs more than the encoding of a short text (renders measure hundreds of them).
+_utf16 = codecs.utf_16_le_encode
+_from_utf16 = codecs.utf_16_le_decode
 
 
 def blocks_text_length(value: object) -> int:

@@ -8,7 +8,6 @@ the renderer also marks text objects ``verbatim`` so Slack does not auto-parse `
 
 from __future__ import annotations
 
-import functools
 import re
 
 from slack_hitl.slack.documented_limits import slack_length, slack_prefix
@@ -46,19 +45,16 @@ def cut(text: str, limit: int, mark: str = "…") -> str:
     Characters are counted as Slack counts them (UTF-16 code units, see ``slack_length``), and
     a character is never split: an emoji that would not fit whole is left out.
     """
-    room = limit - _mark_length(mark)
-    if room < 0:
+    if limit < len(mark):
         raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
-    # Inline, not a helper: a render asks this of hundreds of texts, mostly short ASCII ones
-    # (benchmarks/bench_interactions.py measures the re-renders).
+    # The common case first, without a call: a render cuts hundreds of texts, mostly short
+    # ASCII ones (benchmarks/bench_interactions.py measures the re-renders).
     if len(text) <= limit and (text.isascii() or slack_length(text) <= limit):
         return text
+    room = limit - slack_length(mark)
+    if room < 0:
+        raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
     return slack_prefix(text, room) + mark
-
-
-@functools.cache
-def _mark_length(mark: str) -> int:
-    return slack_length(mark)  # a few marks, measured once each
 
 
 def escape_cut(text: str, limit: int, mark: str = "…") -> str:
