@@ -40,15 +40,14 @@ class MessageContent:
 
     def answer(self, body: JSONDict) -> JSONDict:
         """``body`` with the warning Slack adds when it cut the text."""
-        return {**body, "response_metadata": TRUNCATED_WARNING} if self.truncated else body
+        if not self.truncated:
+            return body
+        return {**body, "response_metadata": {"messages": [TRUNCATED_MESSAGE], "warnings": ["message_truncated"]}}
 
 
-TRUNCATED_WARNING: JSONDict = {
-    "messages": [
-        f"[WARN] Your message was truncated but still posted. The `text` field accepts up to {POSTED_TEXT:,} characters."
-    ],
-    "warnings": ["message_truncated"],
-}
+TRUNCATED_MESSAGE = (
+    f"[WARN] Your message was truncated but still posted. The `text` field accepts up to {POSTED_TEXT:,} characters."
+)
 """What Slack adds to a post whose text it cut (Slack changelog, "Truncating really long messages")."""
 
 
