@@ -279,7 +279,7 @@ def render_final_text(approval: Approval) -> str:
     text = "\n".join(lines)
     if slack_length(text) <= MESSAGE_TEXT:
         return text
-    shown = []
+    shown: list[str] = []
     for line in lines:
         if slack_length("\n".join([*shown, line])) > MESSAGE_TEXT - 40:
             break

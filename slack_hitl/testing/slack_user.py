@@ -462,7 +462,7 @@ class SlackTestUser:
         state = view_state_values(view.blocks, values or {}, allow_missing_required=allow_missing_required)
         view_payload = self.emulator.view_payload(view.id)
         view_payload["state"] = {"values": state}
-        payload = {
+        payload: JSONDict = {
             "type": "view_submission",
             "team": self._team(),
             "user": self._user(),
@@ -593,11 +593,11 @@ class SlackTestUser:
             if not view.is_open:
                 raise ElementNotFoundError(f"view {view_id} is closed")
             return view
-        view = self.emulator.open_view(self.user_id)
-        if view is None:
+        top = self.emulator.open_view(self.user_id)
+        if top is None:
             opened = [v.id for v in self.emulator.views(self.user_id)]
             raise ElementNotFoundError(f"{self.user_id} has no open view (views ever opened: {opened})")
-        return view
+        return top
 
 
 @functools.cache
