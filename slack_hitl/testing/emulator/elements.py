@@ -85,7 +85,7 @@ def check_element(problems: Problems, element: object, pointer: str) -> None:
         problems.add("must provide an object", pointer)
         return
     element_type = element.get("type")
-    if element_type not in ELEMENT_TYPES:
+    if not isinstance(element_type, str) or element_type not in ELEMENT_TYPES:
         problems.add(f"unsupported element type `{element_type}`", f"{pointer}/type")
         return
     problems.max_length(element.get("action_id"), ACTION_ID, f"{pointer}/action_id")

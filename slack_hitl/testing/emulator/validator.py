@@ -138,11 +138,13 @@ def _check_blocks(problems: Problems, blocks: list[Any], pointer: str, *, limit:
             problems.add("must provide an object", block_pointer)
             continue
         block_type = block.get("type")
-        if block_type not in BLOCK_TYPES:
+        if not isinstance(block_type, str) or block_type not in BLOCK_TYPES:
             problems.add(f"unsupported block type `{block_type}`", f"{block_pointer}/type")
             continue
         block_id = block.get("block_id")
-        if block_id is not None:
+        if block_id is not None and not isinstance(block_id, str):
+            problems.add("must be a string", f"{block_pointer}/block_id")
+        elif block_id is not None:
             problems.max_length(block_id, BLOCK_ID, f"{block_pointer}/block_id")
             if block_id in seen_block_ids:
                 problems.add(f"duplicate block_id `{block_id}`", f"{block_pointer}/block_id")

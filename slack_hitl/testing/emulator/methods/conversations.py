@@ -36,16 +36,25 @@ def _page(workspace: Workspace, messages: list[EmulatedMessage], params: JSONDic
     return body
 
 
+def _bound(params: JSONDict, name: str) -> tuple[int, int] | None:
+    value = str_param(params, name)
+    if not value:
+        return None
+    try:
+        return ts_key(value)
+    except ValueError:
+        raise ApiError(f"invalid_ts_{name}") from None
+
+
 def _within(messages: list[EmulatedMessage], params: JSONDict) -> list[EmulatedMessage]:
     inclusive = bool_param(params, "inclusive")
-    oldest = str_param(params, "oldest")
-    latest = str_param(params, "latest")
+    oldest, latest = _bound(params, "oldest"), _bound(params, "latest")
 
     def keep(message: EmulatedMessage) -> bool:
         key = ts_key(message.ts)
-        if oldest and (key < ts_key(oldest) or (key == ts_key(oldest) and not inclusive)):
+        if oldest and (key < oldest or (key == oldest and not inclusive)):
             return False
-        return not (latest and (key > ts_key(latest) or (key == ts_key(latest) and not inclusive)))
+        return not (latest and (key > latest or (key == latest and not inclusive)))
 
     return [m for m in messages if keep(m)]
 
