@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from slack_hitl.slack.limits import BUTTON_VALUE, PRIVATE_METADATA, SlackLimitError
+from slack_hitl.slack.documented_limits import BUTTON_VALUE, PRIVATE_METADATA, slack_length
+from slack_hitl.slack.limits import SlackLimitError
 from slack_hitl.slack.markdown import cut
 
 ACTION_PREFIX = "slack_hitl"
@@ -63,11 +64,11 @@ def action_id(verb: str, index: int) -> str:
 def button_value(approval_id: str, row_id: str | None, choice: str | None) -> str:
     """The compact JSON a button carries; ``SlackLimitError`` if Slack's 2000 characters cannot hold it."""
     value = _compact({"a": approval_id, "r": row_id, "c": choice})
-    if len(value) > BUTTON_VALUE:
+    if slack_length(value) > BUTTON_VALUE:
         raise SlackLimitError(
             f"button value <= {BUTTON_VALUE}",
             "/value",
-            f"the button value of row {row_id!r} is {len(value)} characters",
+            f"the button value of row {row_id!r} is {slack_length(value)} characters",
         )
     return value
 
@@ -102,18 +103,18 @@ def encode_metadata(ref: ModalRef) -> str:
             "ts": ref.message_ts,
         }
     )
-    if len(metadata) > PRIVATE_METADATA:
+    if slack_length(metadata) > PRIVATE_METADATA:
         raise SlackLimitError(
             f"private_metadata <= {PRIVATE_METADATA}",
             "/view/private_metadata",
-            f"the modal metadata of row {ref.row_id!r} is {len(metadata)} characters",
+            f"the modal metadata of row {ref.row_id!r} is {slack_length(metadata)} characters",
         )
     return metadata
 
 
 def decode_metadata(metadata: str) -> ModalRef:
     """The ``ModalRef`` in a submitted modal's private_metadata, or ``MalformedAction``."""
-    if not isinstance(metadata, str) or len(metadata) > PRIVATE_METADATA:
+    if not isinstance(metadata, str) or slack_length(metadata) > PRIVATE_METADATA:
         raise MalformedAction("private_metadata is missing or longer than Slack allows")
     payload = _json_object(metadata, "private_metadata")
     if set(payload) != {"a", "r", "v", "c", "ch", "ts"}:

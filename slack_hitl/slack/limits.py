@@ -5,6 +5,9 @@ message or view (block count, duplicate ids, total text, payload size) nor a few
 ones. ``validate_message`` and ``validate_view`` check those on the final dicts and raise
 ``SlackLimitError`` naming the limit and where it was crossed (a JSON pointer), so a bug in
 the renderer shows up as a clear error here instead of an ``invalid_blocks`` from Slack.
+
+Slack's numbers, and how lengths are counted (UTF-16 code units), live in
+``documented_limits``; what this module adds is the product's own budgets and the checks.
 """
 
 from __future__ import annotations
@@ -13,36 +16,43 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-MESSAGE_BLOCKS = 50
-MODAL_BLOCKS = 100
-MESSAGE_TEXT = 4000
-MESSAGE_BLOCKS_TEXT = 12_000
-"""Total characters of every ``text`` in a message's blocks. Slack fails around 13k
-(``msg_blocks_too_long``) even when each block is within its own limits; stay clear of it."""
-SECTION_TEXT = 3000
-SECTION_FIELDS = 10
-FIELD_TEXT = 2000
-HEADER_TEXT = 150
-CONTEXT_ELEMENTS = 10
-ACTIONS_ELEMENTS = 25
-BUTTON_TEXT = 75
-BUTTON_VALUE = 2000
-ACTION_ID = 255
-BLOCK_ID = 255
-OPTION_TEXT = 75
-OPTION_VALUE = 150
-SELECT_OPTIONS = 100
-CHOICE_LIST_OPTIONS = 10
-"""Options of radio_buttons and checkboxes."""
-INPUT_LABEL = 2000
-INPUT_HINT = 2000
-PLACEHOLDER = 150
-TEXT_INPUT_LENGTH = 3000
-VIEW_TITLE = 24
-VIEW_BUTTON = 24
-PRIVATE_METADATA = 3000
-CALLBACK_ID = 255
-VIEW_BYTES = 250_000
+from slack_hitl.slack.documented_limits import (
+    ACTION_ID,
+    ACTIONS_ELEMENTS,
+    BLOCK_ID,
+    BUTTON_TEXT,
+    BUTTON_VALUE,
+    CALLBACK_ID,
+    CHOICE_LIST_OPTIONS,
+    CONTEXT_ELEMENTS,
+    FIELD_TEXT,
+    HEADER_TEXT,
+    INPUT_HINT,
+    INPUT_LABEL,
+    MESSAGE_BLOCKS,
+    MESSAGE_BLOCKS_TEXT,
+    MESSAGE_TEXT,
+    MODAL_BLOCKS,
+    OPTION_GROUP_LABEL,
+    OPTION_TEXT,
+    OPTION_VALUE,
+    PLACEHOLDER,
+    PRIVATE_METADATA,
+    SECTION_FIELDS,
+    SECTION_TEXT,
+    SELECT_OPTIONS,
+    TEXT_INPUT_LENGTH,
+    TEXT_OBJECT,
+    VIEW_BUTTON,
+    VIEW_BYTES,
+    VIEW_TITLE,
+    blocks_text_length,
+    slack_length,
+)
+
+MESSAGE_BLOCKS_TEXT_BUDGET = MESSAGE_BLOCKS_TEXT - 1_000
+"""Total text of a message's blocks the renderer stays within: clear of where Slack starts
+failing (``msg_blocks_too_long``, reported around 13k and varying with the blocks)."""
 
 _OPTION_LIMITS = {
     "static_select": SELECT_OPTIONS,
@@ -65,18 +75,6 @@ class SlackLimitError(ValueError):
         super().__init__(f"{detail} at {pointer} (Slack limit: {limit})")
 
 
-def blocks_text_length(value: Any) -> int:
-    """Characters of every ``text`` string inside ``value`` (what Slack's total-size check counts)."""
-    if isinstance(value, list):
-        return sum(blocks_text_length(item) for item in value)
-    if isinstance(value, dict):
-        return sum(
-            len(item) if key == "text" and isinstance(item, str) else blocks_text_length(item)
-            for key, item in value.items()
-        )
-    return 0
-
-
 def view_size(view: dict[str, Any]) -> int:
     """Bytes of the view as slack_sdk sends it (JSON with non-ASCII escaped)."""
     return len(json.dumps(view).encode())
@@ -86,9 +84,9 @@ def validate_message(blocks: list[dict[str, Any]], text: str) -> None:
     """Raise ``SlackLimitError`` unless Slack accepts ``blocks`` and fallback ``text`` as one message."""
     if not isinstance(text, str) or not text:
         raise SlackLimitError("fallback text", "/text", "a message needs a non-empty fallback text")
-    _at_most(len(text), MESSAGE_TEXT, "fallback text length", "/text")
+    _at_most(slack_length(text), MESSAGE_TEXT, "fallback text length", "/text")
     _check_blocks(blocks, "/blocks", MESSAGE_BLOCKS, "blocks per message")
-    _at_most(blocks_text_length(blocks), MESSAGE_BLOCKS_TEXT, "total text in a message's blocks", "/blocks")
+    _at_most(blocks_text_length(blocks), MESSAGE_BLOCKS_TEXT_BUDGET, "total text in a message's blocks", "/blocks")
 
 
 def validate_view(view: dict[str, Any]) -> None:
@@ -101,10 +99,10 @@ def validate_view(view: dict[str, Any]) -> None:
             _check_text(view[name], f"/view/{name}", VIEW_BUTTON, f"modal {name} label", plain=True)
     metadata = view.get("private_metadata")
     if metadata is not None:
-        _at_most(len(metadata), PRIVATE_METADATA, "private_metadata length", "/view/private_metadata")
+        _at_most(slack_length(metadata), PRIVATE_METADATA, "private_metadata length", "/view/private_metadata")
     callback_id = view.get("callback_id")
     if callback_id is not None:
-        _at_most(len(callback_id), CALLBACK_ID, "callback_id length", "/view/callback_id")
+        _at_most(slack_length(callback_id), CALLBACK_ID, "callback_id length", "/view/callback_id")
     blocks = view.get("blocks")
     if not isinstance(blocks, list) or not blocks:
         raise SlackLimitError("blocks per modal", "/view/blocks", "a modal needs at least one block")
@@ -130,7 +128,7 @@ def _check_blocks(blocks: Any, pointer: str, limit: int, what: str) -> None:
             raise SlackLimitError("block", here, "a block must be an object")
         block_id = block.get("block_id")
         if block_id is not None:
-            _at_most(len(block_id), BLOCK_ID, "block_id length", f"{here}/block_id")
+            _at_most(slack_length(block_id), BLOCK_ID, "block_id length", f"{here}/block_id")
             if block_id in seen:
                 raise SlackLimitError("unique block_id", f"{here}/block_id", f"block_id {block_id!r} is used twice")
             seen.add(block_id)
@@ -147,7 +145,7 @@ def _check_text(obj: Any, pointer: str, limit: int | None, what: str, *, plain: 
     if not obj["text"]:
         raise SlackLimitError(what, f"{pointer}/text", f"{what} is empty")
     if limit is not None:
-        _at_most(len(obj["text"]), limit, f"{what} length", f"{pointer}/text")
+        _at_most(slack_length(obj["text"]), limit, f"{what} length", f"{pointer}/text")
 
 
 def _check_section(block: dict[str, Any], pointer: str) -> None:
@@ -174,7 +172,7 @@ def _check_context(block: dict[str, Any], pointer: str) -> None:
     _at_most(len(elements), CONTEXT_ELEMENTS, "elements per context block", f"{pointer}/elements")
     for index, element in enumerate(elements):
         if element.get("type") != "image":
-            _check_text(element, f"{pointer}/elements/{index}", None, "context text")
+            _check_text(element, f"{pointer}/elements/{index}", TEXT_OBJECT, "context text")
 
 
 def _check_actions(block: dict[str, Any], pointer: str) -> None:
@@ -200,7 +198,7 @@ def _check_elements(elements: list[dict[str, Any]], pointer: str, *, single: boo
         here = pointer if single else f"{pointer}/{index}"
         action_id = element.get("action_id")
         if action_id is not None:
-            _at_most(len(action_id), ACTION_ID, "action_id length", f"{here}/action_id")
+            _at_most(slack_length(action_id), ACTION_ID, "action_id length", f"{here}/action_id")
             if action_id in seen:
                 raise SlackLimitError(
                     "action_id unique within its block", f"{here}/action_id", f"action_id {action_id!r} is used twice"
@@ -215,7 +213,7 @@ def _check_element(element: dict[str, Any], pointer: str) -> None:
         _check_text(element["placeholder"], f"{pointer}/placeholder", PLACEHOLDER, "placeholder", plain=True)
     if kind == "button":
         _check_text(element.get("text"), f"{pointer}/text", BUTTON_TEXT, "button text", plain=True)
-        _at_most(len(element.get("value") or ""), BUTTON_VALUE, "button value length", f"{pointer}/value")
+        _at_most(slack_length(element.get("value") or ""), BUTTON_VALUE, "button value length", f"{pointer}/value")
     elif kind in _OPTION_LIMITS:
         _check_option_source(element, pointer, _OPTION_LIMITS[kind])
     elif kind == "plain_text_input":
@@ -227,7 +225,9 @@ def _check_option_source(element: dict[str, Any], pointer: str, limit: int) -> N
         groups = element["option_groups"]
         _at_most(len(groups), limit, "option groups", f"{pointer}/option_groups")
         for index, group in enumerate(groups):
-            _check_options(group.get("options") or [], f"{pointer}/option_groups/{index}/options", limit)
+            here = f"{pointer}/option_groups/{index}"
+            _check_text(group.get("label"), f"{here}/label", OPTION_GROUP_LABEL, "option group label", plain=True)
+            _check_options(group.get("options") or [], f"{here}/options", limit)
         return
     _check_options(element.get("options") or [], f"{pointer}/options", limit)
 
@@ -238,7 +238,9 @@ def _check_options(options: list[dict[str, Any]], pointer: str, limit: int) -> N
     _at_most(len(options), limit, "options per element", pointer)
     for index, option in enumerate(options):
         _check_text(option.get("text"), f"{pointer}/{index}/text", OPTION_TEXT, "option text")
-        _at_most(len(option.get("value") or ""), OPTION_VALUE, "option value length", f"{pointer}/{index}/value")
+        _at_most(
+            slack_length(option.get("value") or ""), OPTION_VALUE, "option value length", f"{pointer}/{index}/value"
+        )
 
 
 def _check_text_input(element: dict[str, Any], pointer: str) -> None:
@@ -251,7 +253,9 @@ def _check_text_input(element: dict[str, Any], pointer: str) -> None:
         )
     initial = element.get("initial_value")
     if initial is not None:
-        _at_most(len(initial), max_length or TEXT_INPUT_LENGTH, "initial_value length", f"{pointer}/initial_value")
+        _at_most(
+            slack_length(initial), max_length or TEXT_INPUT_LENGTH, "initial_value length", f"{pointer}/initial_value"
+        )
 
 
 _BLOCK_CHECKS: dict[str, Callable[[dict[str, Any], str], None]] = {

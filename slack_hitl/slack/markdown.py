@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from slack_hitl.slack.documented_limits import slack_length, slack_prefix
+
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 
 _FENCE = re.compile(r"```(?:[\w+-]*\n)?(.*?)```", re.DOTALL)
@@ -38,12 +40,21 @@ def one_line(text: str) -> str:
 
 
 def cut(text: str, limit: int, mark: str = "…") -> str:
-    """``text`` unchanged if it fits in ``limit`` characters, else its start followed by ``mark``."""
+    """``text`` unchanged if it fits in ``limit`` characters, else its start followed by ``mark``.
+
+    Characters are counted as Slack counts them (UTF-16 code units, see ``slack_length``), and
+    a character is never split: an emoji that would not fit whole is left out.
+    """
     if limit < len(mark):
         raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
-    if len(text) <= limit:
+    # The common case first, without a call: a render cuts hundreds of texts, mostly short
+    # ASCII ones (benchmarks/bench_interactions.py measures the re-renders).
+    if len(text) <= limit and (text.isascii() or slack_length(text) <= limit):
         return text
-    return text[: limit - len(mark)] + mark
+    room = limit - slack_length(mark)
+    if room < 0:
+        raise ValueError(f"limit {limit} leaves no room for the mark {mark!r}")
+    return slack_prefix(text, room) + mark
 
 
 def escape_cut(text: str, limit: int, mark: str = "…") -> str:
@@ -70,7 +81,7 @@ def clip_source(text: str, limit: int, mark: str = "…") -> str:
 
 def cut_mrkdwn(text: str, limit: int, mark: str = "…") -> str:
     """Like ``cut``, but never leaves half an entity (``&am``) or half a ``<...>`` token behind."""
-    if len(text) <= limit:
+    if len(text) <= limit and (text.isascii() or slack_length(text) <= limit):  # as in cut
         return text
     head = cut(text, limit, mark)[: -len(mark) or None]
     opened = head.rfind("<")

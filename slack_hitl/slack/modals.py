@@ -37,8 +37,7 @@ from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import CHOICE, REASON, RESULT, DecisionInput
 from slack_hitl.errors import DecisionInvalid
 from slack_hitl.requirements import Choice, InputField, Question, Requirement
-from slack_hitl.slack.ids import MODAL_CALLBACK_ID, VALUE_ACTION_ID, MalformedAction, ModalRef, encode_metadata
-from slack_hitl.slack.limits import (
+from slack_hitl.slack.documented_limits import (
     CHOICE_LIST_OPTIONS,
     OPTION_TEXT,
     SECTION_TEXT,
@@ -46,9 +45,9 @@ from slack_hitl.slack.limits import (
     TEXT_INPUT_LENGTH,
     VIEW_BUTTON,
     VIEW_BYTES,
-    SlackLimitError,
-    view_size,
 )
+from slack_hitl.slack.ids import MODAL_CALLBACK_ID, VALUE_ACTION_ID, MalformedAction, ModalRef, encode_metadata
+from slack_hitl.slack.limits import SlackLimitError, view_size
 from slack_hitl.slack.markdown import clip_source, cut, cut_mrkdwn, escape, escape_line, plain_line, to_mrkdwn
 from slack_hitl.slack.render import argument_fields, button_label, mrkdwn
 

@@ -25,7 +25,7 @@ from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publ
 from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
-from slack_hitl.slack.markdown import cut, escape
+from slack_hitl.slack.markdown import escape_cut
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import Store
@@ -148,7 +148,7 @@ class SlackPublisher(Publisher):
             log.warning("resume_failure_not_shown", approval_id=approval.id, error=error)
             return
         text = (
-            f":warning: Resuming the run failed (attempt {approval.attempts}): `{escape(cut(error, 3000))}`\n"
+            f":warning: Resuming the run failed (attempt {approval.attempts}): `{escape_cut(error, 3000)}`\n"
             "Every decision is kept; press *Retry* on the approval to try again."
         )
         try:

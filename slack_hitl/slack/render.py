@@ -34,17 +34,18 @@ from slack_sdk.models.blocks import (
 from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Requirement
-from slack_hitl.slack.ids import action_id, button_value
-from slack_hitl.slack.limits import (
+from slack_hitl.slack.documented_limits import (
     ACTIONS_ELEMENTS,
     BUTTON_TEXT,
     HEADER_TEXT,
     MESSAGE_BLOCKS,
-    MESSAGE_BLOCKS_TEXT,
     MESSAGE_TEXT,
     SECTION_FIELDS,
     SECTION_TEXT,
+    slack_length,
 )
+from slack_hitl.slack.ids import action_id, button_value
+from slack_hitl.slack.limits import MESSAGE_BLOCKS_TEXT_BUDGET
 from slack_hitl.slack.markdown import (
     clip_source,
     cut,
@@ -76,8 +77,8 @@ LAYOUT_CACHE_SIZE = 256
 
 MAIN_OVERHEAD_BLOCKS = 5  # header, context, status, retry, divider
 CONTINUATION_OVERHEAD_BLOCKS = 1  # context
-MAIN_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 2000  # header, context, status with the error, retry
-CONTINUATION_ROWS_TEXT = MESSAGE_BLOCKS_TEXT - 500  # context with the title
+MAIN_ROWS_TEXT = MESSAGE_BLOCKS_TEXT_BUDGET - 2000  # header, context, status with the error, retry
+CONTINUATION_ROWS_TEXT = MESSAGE_BLOCKS_TEXT_BUDGET - 500  # context with the title
 # A pending row at most: section text + 10 cut fields + 25 buttons. It must fit a part alone.
 assert SECTION_TEXT + SECTION_FIELDS * FIELD_CAP + INLINE_CHOICES * BUTTON_TEXT <= MAIN_ROWS_TEXT
 
@@ -169,7 +170,9 @@ class _RowLayout:
         self.position = position
         self._pending = _PendingRow.of(approval, position)
         self.block_count = self._pending.block_count
-        room = min(SECTION_TEXT, len(_title_line(approval.rows[position].requirement, position)) + DECIDED_ROOM)
+        room = min(
+            SECTION_TEXT, slack_length(_title_line(approval.rows[position].requirement, position)) + DECIDED_ROOM
+        )
         self.text_weight = max(self._pending.text_length, room)
         self._pending_json: str | None = None
 
@@ -274,11 +277,11 @@ def render_final_text(approval: Approval) -> str:
     for position, row in enumerate(approval.rows):
         lines.append(f"• {position + 1}. {_title_text(row.requirement, 200)}: {_short_outcome(row)}")
     text = "\n".join(lines)
-    if len(text) <= MESSAGE_TEXT:
+    if slack_length(text) <= MESSAGE_TEXT:
         return text
-    shown = []
+    shown: list[str] = []
     for line in lines:
-        if len("\n".join([*shown, line])) > MESSAGE_TEXT - 40:
+        if slack_length("\n".join([*shown, line])) > MESSAGE_TEXT - 40:
             break
         shown.append(line)
     return "\n".join([*shown, f"…and {len(lines) - len(shown)} more rows"])
@@ -403,7 +406,9 @@ class _PendingRow:
     @property
     def text_length(self) -> int:
         """The characters Slack counts for the row's blocks (every ``text``), as ``blocks_text_length`` would."""
-        return len(self.text) + sum(map(len, self.fields)) + sum(map(len, self.button_labels))
+        return (
+            slack_length(self.text) + sum(map(slack_length, self.fields)) + sum(map(slack_length, self.button_labels))
+        )
 
     def blocks(self, block_id: str) -> list[Block]:
         text = mrkdwn(self.text)
@@ -490,7 +495,7 @@ def argument_texts(arguments: dict[str, Any]) -> list[str]:
 
 def _argument_field(name: str, value: Any) -> str:
     head = f"*{escape_line(name, ARGUMENT_NAME_CAP) or '(unnamed)'}*\n"
-    shown = escape_cut(show_value(value), FIELD_CAP - len(head), CUT_MARK)
+    shown = escape_cut(show_value(value), FIELD_CAP - slack_length(head), CUT_MARK)
     return head + (shown or "_(empty)_")
 
 

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_hitl.engine import ContinuationSink
 from slack_hitl.events import ContinuationEvent, Done, NestedPause, Status, TextDelta, ToolProgress
 from slack_hitl.slack.client import slack_error
+from slack_hitl.slack.documented_limits import MESSAGE_TEXT, STREAM_SECONDS, STREAM_TEXT, slack_length, slack_prefix
 from slack_hitl.slack.markdown import cut, to_mrkdwn
 
 log = structlog.get_logger("slack_hitl.slack.streaming")
@@ -36,17 +37,20 @@ _TOOL_MARKS = {"started": "⏳", "finished": "✅", "failed": "❌", "skipped": 
 
 @dataclass(frozen=True)
 class StreamLimits:
-    """When to start a new reply. The defaults stay clear of Slack's limits; tests shrink them."""
+    """When to start a new reply. The defaults stay clear of Slack's limits; tests shrink them.
 
-    stream_chars: int = 11_500
+    Characters are counted as Slack counts them, in UTF-16 units (``slack_length``).
+    """
+
+    stream_chars: int = STREAM_TEXT - 500
     """Characters per streamed message (Slack refuses more than 12,000)."""
-    stream_seconds: float = 270.0
+    stream_seconds: float = STREAM_SECONDS - 30
     """Age of a streamed message before rotating (Slack closes streams after about 5 minutes)."""
     stream_buffer_chars: int = 256
     """Text buffered before a ``chat.appendStream`` call (fewer calls, same text)."""
     flush_seconds: float = 1.0
     """Buffered text older than this goes out with the next event."""
-    fallback_chars: int = 3_900
+    fallback_chars: int = MESSAGE_TEXT - 100
     """Characters per posted message in fallback mode (chat.update refuses more than 4,000)."""
     fallback_update_seconds: float = 1.0
     """At most one ``chat.update`` per message per this many seconds in fallback mode."""
@@ -97,7 +101,7 @@ class _StreamedReply:
                 recipient_user_id=self._target.recipient_user_id,
                 recipient_team_id=self._target.recipient_team_id,
             )
-        self.chars += len(text)
+        self.chars += slack_length(text)
         self.unflushed += text
         due = flush or time.monotonic() - self._flushed_at >= self._limits.flush_seconds
         try:
@@ -141,7 +145,7 @@ class _PostedReply:
         """How many characters of ``text`` fit, measured as the mrkdwn that is sent (escaping grows text)."""
 
         def fits(count: int) -> bool:
-            return len(to_mrkdwn(self._markdown + text[:count])) <= self._limits.fallback_chars
+            return slack_length(to_mrkdwn(self._markdown + text[:count])) <= self._limits.fallback_chars
 
         count = len(text)
         while count > 1 and not fits(count):
@@ -280,7 +284,7 @@ class ThreadStream(ContinuationSink):
             return reply.fitting(text)
         if reply.chars and time.monotonic() - reply.started_at >= self.limits.stream_seconds:
             return 0
-        return min(len(text), self.limits.stream_chars - reply.chars)
+        return len(slack_prefix(text, self.limits.stream_chars - reply.chars))
 
     async def _write_piece(self, reply: _Reply, piece: str, *, flush: bool) -> None:
         try:

@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from slack_hitl.slack.documented_limits import slack_length
 from slack_hitl.testing.emulator import EmulatedView, InvalidViewAckError, JSONDict, SlackEmulator
 
 SLACK_USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
@@ -216,12 +217,14 @@ def _date_text(value: object, label: str) -> str:
 
 
 def _check_text_length(element: JSONDict, text: str, label: str) -> None:
+    # Slack's client counts as its limits do, in UTF-16 units: an emoji takes two of max_length.
+    length = slack_length(text)
     max_length = element.get("max_length")
     min_length = element.get("min_length")
-    if isinstance(max_length, int) and len(text) > max_length:
-        raise ClientValidationError(f"{label!r} accepts at most {max_length} characters, got {len(text)}")
-    if isinstance(min_length, int) and len(text) < min_length:
-        raise ClientValidationError(f"{label!r} needs at least {min_length} characters, got {len(text)}")
+    if isinstance(max_length, int) and length > max_length:
+        raise ClientValidationError(f"{label!r} accepts at most {max_length} characters, got {length}")
+    if isinstance(min_length, int) and length < min_length:
+        raise ClientValidationError(f"{label!r} needs at least {min_length} characters, got {length}")
 
 
 def _number_text(element: JSONDict, value: object, label: str) -> str:
@@ -459,7 +462,7 @@ class SlackTestUser:
         state = view_state_values(view.blocks, values or {}, allow_missing_required=allow_missing_required)
         view_payload = self.emulator.view_payload(view.id)
         view_payload["state"] = {"values": state}
-        payload = {
+        payload: JSONDict = {
             "type": "view_submission",
             "team": self._team(),
             "user": self._user(),
@@ -590,11 +593,11 @@ class SlackTestUser:
             if not view.is_open:
                 raise ElementNotFoundError(f"view {view_id} is closed")
             return view
-        view = self.emulator.open_view(self.user_id)
-        if view is None:
+        top = self.emulator.open_view(self.user_id)
+        if top is None:
             opened = [v.id for v in self.emulator.views(self.user_id)]
             raise ElementNotFoundError(f"{self.user_id} has no open view (views ever opened: {opened})")
-        return view
+        return top
 
 
 @functools.cache

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from slack_hitl.slack.limits import SlackLimitError, blocks_text_length, validate_message, validate_view
+from slack_hitl.slack.documented_limits import blocks_text_length
+from slack_hitl.slack.limits import SlackLimitError, validate_message, validate_view
 
 
 def section(text: str = "hello", block_id: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -95,6 +96,12 @@ def test_a_message_within_every_limit_passes_unchanged() -> None:
             "/blocks/0/text/text",
         ),
         (
+            [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c" * 3001}]}],
+            "t",
+            "context text length <= 3000",
+            "/blocks/0/elements/0/text",
+        ),
+        (
             [{"type": "header", "text": {"type": "mrkdwn", "text": "H"}}],
             "t",
             "header text",
@@ -148,6 +155,14 @@ def test_a_message_within_every_limit_passes_unchanged() -> None:
             "total text in a message's blocks <= 12000",
             "/blocks",
         ),
+        # Lengths are UTF-16 units, as Slack counts: an emoji outside the BMP counts twice.
+        (
+            [section(accessory=button(text="\U0001f44d" * 38))],
+            "t",
+            "button text length <= 75",
+            "/blocks/0/accessory/text/text",
+        ),
+        ([section("s")], "\U0001f44d" * 2000 + "t", "fallback text length <= 4000", "/text"),
     ],
 )
 def test_each_message_limit_is_named_with_its_json_pointer(
@@ -171,6 +186,7 @@ def test_total_text_counts_every_text_string_in_the_blocks() -> None:
         {"type": "actions", "elements": [button("fg")]},
     ]
     assert blocks_text_length(blocks) == 3 + 2 + 2
+    assert blocks_text_length([section("\U0001f44d" * 3)]) == 6
 
 
 def test_a_modal_within_every_limit_passes() -> None:
@@ -245,6 +261,18 @@ def _grouped_select(groups: int) -> dict[str, Any]:
             modal(input_block(_grouped_select(101))),
             "option groups <= 100",
             "/view/blocks/0/element/option_groups",
+        ),
+        (
+            modal(
+                input_block(
+                    {
+                        "type": "static_select",
+                        "option_groups": [{"label": {"type": "plain_text", "text": "g" * 76}, "options": options(2)}],
+                    }
+                )
+            ),
+            "option group label length <= 75",
+            "/view/blocks/0/element/option_groups/0/label/text",
         ),
         (
             modal(input_block({"type": "static_select", "options": options(2, "o" * 76)})),

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 
-from slack_hitl import SYSTEM, Approval, Requirement
+from slack_hitl import SYSTEM, Approval, ContinuationEvent, Done, Requirement
+from slack_hitl.slack.documented_limits import MESSAGE_TEXT, slack_length
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import ScriptedAdapter, click_all, confirmations, message_text
 
@@ -143,3 +146,27 @@ async def test_an_approval_that_was_never_posted_is_posted_on_start() -> None:
         await hitl.settle()
         assert "Orphan" in message_text(hitl.message(approval))
         assert len(hitl.emulator.messages(hitl.channel)) == 1
+
+
+@dataclass
+class _FailingWithMarkup:
+    """A resume whose error is all characters mrkdwn must escape (each grows to 4 or 5)."""
+
+    name: str = "failing"
+
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+        raise RuntimeError("<&>" * 2000)
+        yield Done()  # an async generator, as adapters are
+
+
+async def test_a_failed_resume_s_error_is_escaped_then_cut_to_fit_the_thread_message() -> None:
+    async with HitlHarness(adapters=[_FailingWithMarkup()], engine_options={"max_attempts": 1}) as hitl:
+        opened = await hitl.engine.open_approval(title="Batch", requirements=confirmations(1), adapter="failing")
+        approval = await hitl.posted(opened.id)
+        await hitl.user("U0ALICE", "alice").click(hitl.channel, approval.message_ts, button_text="Approve")
+        await hitl.settle()
+
+        [failure] = [reply for reply in hitl.thread(approval) if "Resuming the run failed" in reply.text]
+        assert "&lt;&amp;&gt;" in failure.text
+        assert slack_length(failure.text) <= MESSAGE_TEXT
+        assert "<&>" not in failure.text

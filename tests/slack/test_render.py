@@ -27,6 +27,7 @@ from slack_hitl.requirements import (
     Question,
     Requirement,
 )
+from slack_hitl.slack.documented_limits import blocks_text_length
 from slack_hitl.slack.ids import (
     ACTION_PREFIX,
     MalformedAction,
@@ -34,7 +35,7 @@ from slack_hitl.slack.ids import (
     button_value,
     parse_action,
 )
-from slack_hitl.slack.limits import SlackLimitError, blocks_text_length, validate_message
+from slack_hitl.slack.limits import SlackLimitError, validate_message
 from slack_hitl.slack.markdown import (
     clip_source,
     cut,

@@ -25,8 +25,9 @@ from slack_sdk import WebClient
 from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Confirmation, Deciders, InputField, Question, Requirement
+from slack_hitl.slack.documented_limits import blocks_text_length
 from slack_hitl.slack.ids import parse_action
-from slack_hitl.slack.limits import blocks_text_length, validate_message, validate_view
+from slack_hitl.slack.limits import validate_message, validate_view
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required
 from slack_hitl.slack.render import MessagePart, _PendingRow, opens_modal, render_approval
 from slack_hitl.testing import SlackEmulator

@@ -16,12 +16,14 @@ import pytest
 from slack_hitl.events import Done, NestedPause, Status, TextDelta, ToolProgress
 from slack_hitl.requirements import Requirement
 from slack_hitl.slack.client import build_slack_client
+from slack_hitl.slack.documented_limits import MESSAGE_TEXT, STREAM_TEXT, slack_length
 from slack_hitl.slack.streaming import THINKING, StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.testing import SlackEmulator
 from tests.service.support import eventually
 
 CHANNEL = "C0STREAM"
 PERSON = "U0ALICE"
+THUMB = "\U0001f44d"  # 👍: two UTF-16 units, as Slack counts
 
 pytestmark = pytest.mark.anyio
 
@@ -112,6 +114,37 @@ async def test_a_long_continuation_rotates_before_the_size_limit(emulator: Slack
     assert all(len(reply.text) <= 1000 for reply in replies)
     assert all(reply.stream_state == "stopped" for reply in replies)
     assert "".join(reply.text for reply in replies) == text
+
+
+async def test_emoji_count_twice_toward_a_streamed_reply_s_size(emulator: SlackEmulator) -> None:
+    # Slack counts UTF-16 units: 7,000 emoji are 14,000 of them, more than one stream holds (12,000).
+    stream, root = _stream(emulator, stream_buffer_chars=1000)
+    await stream.open()
+    for _ in range(70):
+        await stream.send(TextDelta(text=THUMB * 100))
+    await stream.close()
+
+    replies = emulator.thread(CHANNEL, root)
+    assert "".join(reply.text for reply in replies) == THUMB * 7000
+    assert len(replies) == 2
+    assert all(slack_length(reply.text) <= STREAM_TEXT for reply in replies)
+    assert [call.response for call in emulator.calls if not call.ok] == []
+
+
+async def test_emoji_count_twice_toward_a_posted_reply_s_size_where_streaming_is_refused(
+    emulator: SlackEmulator,
+) -> None:
+    emulator.streaming_enabled = False
+    stream, root = _stream(emulator, fallback_update_seconds=0)
+    await stream.open()
+    await stream.send(TextDelta(text=THUMB * 3000))
+    await stream.close()
+
+    replies = emulator.thread(CHANNEL, root)
+    assert "".join(reply.text for reply in replies) == THUMB * 3000
+    assert len(replies) == 2
+    assert all(slack_length(reply.text) <= MESSAGE_TEXT for reply in replies)
+    assert [call.response for call in emulator.calls if not call.ok and call.method != "chat.startStream"] == []
 
 
 async def test_a_long_running_continuation_rotates_before_the_age_limit(emulator: SlackEmulator) -> None:

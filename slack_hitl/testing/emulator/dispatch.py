@@ -1,0 +1,119 @@
+"""Answering one Web API call, whatever transport brought it: auth, the faults a test asked for, the method.
+
+Every call is recorded (`CallRecord`) with its parameters as the method read them and the
+answer it got, so tests can assert on what the app sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from slack_hitl.testing.emulator.errors import ApiError, RateLimited
+from slack_hitl.testing.emulator.params import normalized_params
+from slack_hitl.testing.emulator.records import CallRecord, JSONDict
+from slack_hitl.testing.emulator.workspace import MethodHandler, Workspace
+
+
+@dataclass
+class _RateLimit:
+    fraction: float
+    retry_after: int
+    rng: random.Random
+
+
+@dataclass
+class _InjectedError:
+    error: str
+    remaining: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a transport sends back: the HTTP status, Slack's JSON body and any headers."""
+
+    status: int
+    body: JSONDict
+    headers: dict[str, str]
+
+
+class WebApi:
+    """The workspace's Web API: a table of methods, with rate limits and injected errors on request."""
+
+    def __init__(self, workspace: Workspace, methods: Mapping[str, MethodHandler]) -> None:
+        self._workspace = workspace
+        self._methods = dict(methods)
+        self._calls: list[CallRecord] = []
+        self._rate_limits: dict[str, _RateLimit] = {}
+        self._injected: dict[str, _InjectedError] = {}
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        """Every call answered so far, oldest first."""
+        with self._workspace.lock:
+            return list(self._calls)
+
+    def rate_limit(self, method: str, *, fraction: float, retry_after: int, seed: int | None) -> None:
+        """Answer `fraction` of the calls to `method` with HTTP 429 (``fraction=0`` lifts the limit)."""
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be within 0..1, got {fraction}")
+        with self._workspace.lock:
+            if fraction == 0.0:
+                self._rate_limits.pop(method, None)
+                return
+            self._rate_limits[method] = _RateLimit(fraction, retry_after, random.Random(seed))
+
+    def inject_error(self, method: str, error: str, *, times: int) -> None:
+        """Make the next `times` calls to `method` fail with ``error``."""
+        with self._workspace.lock:
+            self._injected[method] = _InjectedError(error, times)
+
+    def answer(self, method: str, token: str | None, params: JSONDict) -> Answer:
+        """Slack's answer to one call of `method` with `token`, recorded."""
+        with self._workspace.lock:
+            status, headers = 200, {}
+            try:
+                body = self._dispatch(method, token, params)
+            except RateLimited as limited:
+                status, headers = 429, {"Retry-After": str(limited.retry_after)}
+                body = {"ok": False, "error": "ratelimited"}
+            except ApiError as error:
+                body = error.body()
+            record = CallRecord(
+                method=method,
+                params=copy.deepcopy(normalized_params(params)),
+                response=copy.deepcopy(body),
+                status_code=status,
+                timestamp=time.time(),
+            )
+            self._calls.append(record)
+            return Answer(status, body, headers)
+
+    def _dispatch(self, method: str, token: str | None, params: JSONDict) -> JSONDict:
+        handler = self._methods.get(method)
+        if handler is None:
+            raise ApiError("unknown_method")
+        if not token:
+            raise ApiError("not_authed")
+        if not token.startswith("xoxb-"):
+            raise ApiError("invalid_auth")
+        self._apply_rate_limit(method)
+        self._apply_injected_error(method)
+        return handler(self._workspace, params)
+
+    def _apply_rate_limit(self, method: str) -> None:
+        rule = self._rate_limits.get(method)
+        if rule is not None and rule.rng.random() < rule.fraction:
+            raise RateLimited(rule.retry_after)
+
+    def _apply_injected_error(self, method: str) -> None:
+        injected = self._injected.get(method)
+        if injected is None:
+            return
+        injected.remaining -= 1
+        if injected.remaining <= 0:
+            del self._injected[method]
+        raise ApiError(injected.error)
