@@ -139,6 +139,7 @@ class _PostedReply:
         self._shown = ""
         self._updated_at = 0.0
         self._later: asyncio.Task[None] | None = None
+        self._showing = asyncio.Lock()
         self.started_at = time.monotonic()
 
     def fitting(self, text: str) -> int:
@@ -155,10 +156,15 @@ class _PostedReply:
 
     async def write(self, text: str, *, flush: bool = False) -> None:
         self._markdown += text
-        wait = self._limits.fallback_update_seconds - (time.monotonic() - self._updated_at)
-        if self._ts is None or flush or wait <= 0:
+        if self._ts is None or flush:
             await self._show()
-        elif self._later is None or self._later.done():
+            return
+        if self._later is not None and not self._later.done():
+            return  # the update already scheduled shows this text too; a direct one now would be a second
+        wait = self._limits.fallback_update_seconds - (time.monotonic() - self._updated_at)
+        if wait <= 0:
+            await self._show()
+        else:
             self._later = asyncio.create_task(self._show_after(wait))
 
     async def _show_after(self, delay: float) -> None:
@@ -169,18 +175,21 @@ class _PostedReply:
             log.warning("continuation_update_failed", approval_id=self._target.approval_id, error=slack_error(error))
 
     async def _show(self) -> None:
-        text = to_mrkdwn(self._markdown).strip() or "…"
-        if text == self._shown:
-            return
-        self._updated_at = time.monotonic()
-        if self._ts is None:
-            answer = await self._client.chat_postMessage(
-                channel=self._target.channel, thread_ts=self._target.thread_ts, text=text
-            )
-            self._ts = str(answer["ts"])
-        else:
-            await self._client.chat_update(channel=self._target.channel, ts=self._ts, text=text)
-        self._shown = text
+        # One update at a time: a scheduled update that falls due while another is on its way
+        # waits for it, then finds the text shown already instead of sending it a second time.
+        async with self._showing:
+            text = to_mrkdwn(self._markdown).strip() or "…"
+            if text == self._shown:
+                return
+            self._updated_at = time.monotonic()
+            if self._ts is None:
+                answer = await self._client.chat_postMessage(
+                    channel=self._target.channel, thread_ts=self._target.thread_ts, text=text
+                )
+                self._ts = str(answer["ts"])
+            else:
+                await self._client.chat_update(channel=self._target.channel, ts=self._ts, text=text)
+            self._shown = text
 
     async def finish(self) -> None:
         if self._later is not None:
