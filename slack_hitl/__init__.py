@@ -24,7 +24,7 @@ from slack_hitl.errors import (
     UnknownApproval,
     UnknownRow,
 )
-from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause, Status, TextDelta, ToolProgress
+from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause, Status, TextDelta, ToolProgress, ToolState
 from slack_hitl.requirements import (
     APPROVE,
     REJECT,
@@ -85,6 +85,7 @@ __all__ = [
     "Store",
     "TextDelta",
     "ToolProgress",
+    "ToolState",
     "UnknownApproval",
     "UnknownRow",
     "aggregate_outcome",

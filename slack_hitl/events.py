@@ -31,12 +31,15 @@ class TextDelta(_Event):
     text: str
 
 
+ToolState = Literal["started", "finished", "failed", "skipped"]
+
+
 class ToolProgress(_Event):
     """A tool call (or task) of the continuing run started, finished or failed."""
 
     type: Literal["tool"] = "tool"
     name: str
-    state: Literal["started", "finished", "failed", "skipped"] = "started"
+    state: ToolState = "started"
     detail: str = ""
 
 

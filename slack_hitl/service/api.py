@@ -12,7 +12,7 @@ import asyncio
 import datetime as dt
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 import structlog
@@ -148,7 +148,7 @@ def _token_route(api_token: str) -> type[APIRoute]:
     class TokenCheckedRoute(APIRoute):
         """Refuses a request without the right bearer token (401) or with too big a body (413), before parsing it."""
 
-        def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
             async def checked(request: Request) -> Response:

@@ -14,7 +14,7 @@ from agno.run.agent import (
     ToolCallStartedEvent,
 )
 
-from slack_hitl import ContinuationEvent, ResumeNotPossible, TextDelta, ToolProgress
+from slack_hitl import ContinuationEvent, ResumeNotPossible, TextDelta, ToolProgress, ToolState
 
 _DETAIL_LENGTH = 200
 
@@ -30,7 +30,7 @@ def continuation_event(event: Any) -> ContinuationEvent | None:
     if isinstance(event, ToolCallStartedEvent) and event.tool is not None:
         return ToolProgress(name=_name(event.tool), state="started", detail=_arguments(event.tool))
     if isinstance(event, ToolCallCompletedEvent) and event.tool is not None:
-        state = "failed" if event.tool.tool_call_error else "finished"
+        state: ToolState = "failed" if event.tool.tool_call_error else "finished"
         return ToolProgress(name=_name(event.tool), state=state, detail=_short(event.tool.result))
     if isinstance(event, ToolCallErrorEvent):
         name = _name(event.tool) if event.tool is not None else "tool"

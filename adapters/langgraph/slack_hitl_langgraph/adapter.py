@@ -17,7 +17,7 @@ import structlog
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
-from langgraph.types import Command, GraphOutput, Interrupt, StateSnapshot
+from langgraph.types import Command, GraphOutput, Interrupt, StateSnapshot, StreamMode
 
 from slack_hitl import (
     Approval,
@@ -49,7 +49,7 @@ CONFIGURABLE = "configurable"
 INTERRUPT_IDS = "interrupt_ids"
 OTHER_INTERRUPTS = "other_interrupts"
 """Interrupts pending at the pause that another approval answers."""
-_STREAM_MODES = ["messages", "updates"]
+_STREAM_MODES: list[StreamMode] = ["messages", "updates"]
 
 Paused = GraphOutput[Any] | StateSnapshot | Sequence[Interrupt]
 
@@ -87,7 +87,7 @@ class LangGraphAdapter:
         """
         interrupts = _interrupts_of(paused)
         configurable = self._resumable_configurable(config)
-        state = await self.graph.aget_state({CONFIGURABLE: configurable})
+        state = await self.graph.aget_state({"configurable": configurable})
         pending = {found.id for found in state.interrupts}
         stale = [found.id for found in interrupts if found.id not in pending]
         if stale:
@@ -112,8 +112,9 @@ class LangGraphAdapter:
 
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
         """Answer the approval's interrupts by id and stream the run until it ends or pauses again."""
-        config: RunnableConfig = {CONFIGURABLE: dict(approval.resume_state[CONFIGURABLE])}
-        bound = log.bind(approval_id=approval.id, thread_id=config[CONFIGURABLE].get("thread_id"))
+        configurable: dict[str, Any] = dict(approval.resume_state[CONFIGURABLE])
+        config: RunnableConfig = {"configurable": configurable}
+        bound = log.bind(approval_id=approval.id, thread_id=configurable.get("thread_id"))
         answers = resume_values(approval)
         state = await self.graph.aget_state(config)
         pending = {found.id for found in state.interrupts}
@@ -128,7 +129,7 @@ class LangGraphAdapter:
                 meta = row.requirement.metadata
                 for event in translator.tool_started(meta[TOOL_CALL_ID], meta[TOOL], _executed_args(row)):
                     yield event
-            run_input = Command(resume=to_send) if to_send else None
+            run_input: Command[Any] | None = Command(resume=to_send) if to_send else None
             async for part in self.graph.astream(
                 run_input, config, stream_mode=_STREAM_MODES, version="v2", subgraphs=True
             ):
@@ -144,7 +145,7 @@ class LangGraphAdapter:
             yield NestedPause(
                 title=f"{approval.title} (continued)",
                 requirements=tuple(requirements_from_interrupts(new, after)),
-                resume_state=_resume_state(config[CONFIGURABLE], new, others),
+                resume_state=_resume_state(configurable, new, others),
             )
             return
         summary, output = final_output(after.values)
@@ -160,7 +161,7 @@ class LangGraphAdapter:
             )
         if isinstance(self.graph.checkpointer, InMemorySaver):
             log.warning("langgraph_checkpointer_in_memory", hint="a resume after a restart needs a durable saver")
-        configurable = dict((config or {}).get(CONFIGURABLE) or {})
+        configurable: dict[str, Any] = dict((config or {}).get("configurable") or {})
         if not configurable.get("thread_id"):
             raise PauseNotUsable("config has no configurable.thread_id: pass the config the run was invoked with")
         return {
@@ -175,7 +176,7 @@ def _interrupts_of(paused: Paused) -> list[Interrupt]:
     if isinstance(paused, GraphOutput | StateSnapshot):
         found = list(paused.interrupts)
     elif isinstance(paused, Sequence) and all(isinstance(item, Interrupt) for item in paused):
-        found = list(paused)
+        found = [item for item in paused if isinstance(item, Interrupt)]
     else:
         raise PauseNotUsable(
             f"expected the result of ainvoke(..., version='v2'), a StateSnapshot or Interrupts, "

@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
-from slack_hitl import ContinuationEvent, TextDelta, ToolProgress
+from slack_hitl import ContinuationEvent, TextDelta, ToolProgress, ToolState
 
 _DETAIL_LIMIT = 200
 _PARAGRAPH = "\n\n"
@@ -78,7 +78,7 @@ class ContinuationTranslator:
     def _tool_lines(self, message: BaseMessage) -> Iterator[ContinuationEvent]:
         if isinstance(message, ToolMessage) and message.tool_call_id not in self._ended:
             self._ended.add(message.tool_call_id)
-            state = "finished"
+            state: ToolState = "finished"
             if message.tool_call_id in self._rejected:
                 state = "skipped"
             elif message.status == "error":

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from slack_hitl import InputField
+from slack_hitl.requirements import FieldType
 
 _TEXT_LIMIT = 3000
 _SHORT_TEXT = 150
@@ -81,12 +82,17 @@ def _field_for_property(name: str, prop: Mapping[str, Any], default: Any, requir
         if prop.get("format") == "date":
             return InputField(type="date", default=default, **common), False
         limit = prop.get("maxLength")
-        text_type = "long_text" if (limit or 0) > _SHORT_TEXT else _text_type(default or "")
+        text_type: FieldType = "long_text" if (limit or 0) > _SHORT_TEXT else _text_type(default or "")
         max_length = min(limit, _TEXT_LIMIT) if limit else None
         return InputField(type=text_type, default=default, max_length=max_length, **common), False
     if kind in ("integer", "number"):
-        bounds = {"min_value": prop.get("minimum"), "max_value": prop.get("maximum")}
-        return InputField(type=kind, default=default, **bounds, **common), False
+        number: FieldType = "integer" if kind == "integer" else "number"
+        return (
+            InputField(
+                type=number, default=default, min_value=prop.get("minimum"), max_value=prop.get("maximum"), **common
+            ),
+            False,
+        )
     if kind == "boolean":
         return InputField(type="boolean", default=default, **{**common, "required": False}), False
     items = prop.get("items") or {}
@@ -101,7 +107,7 @@ def _json_field(name: str, value: Any, *, required: bool) -> InputField:
     return InputField(name=name, type="long_text", default=default, required=required, description="JSON")
 
 
-def _text_type(text: str) -> str:
+def _text_type(text: str) -> FieldType:
     return "long_text" if len(text) > _SHORT_TEXT or "\n" in text else "text"
 
 

@@ -149,7 +149,7 @@ def _tool_row(
     if kind == "user_input":
         return Requirement(kind=kind, title=f"Edit {name}", fields=editable, metadata=metadata, **common)
     if kind == "user_feedback":
-        return Requirement(kind=kind, title=question, questions=flags["questions"], metadata=metadata, **common)
+        return Requirement(kind=kind, title=str(question), questions=flags["questions"], metadata=metadata, **common)
     return Requirement(kind=kind, title=f"Result of {name}", metadata=metadata, **common)
 
 

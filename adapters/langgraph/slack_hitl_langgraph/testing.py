@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 Script = Callable[[list[BaseMessage]], AIMessage]
@@ -73,7 +74,7 @@ def _chunks(message: AIMessage) -> Iterator[ChatGenerationChunk]:
         yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
     if message.tool_calls:
         calls = [
-            {"id": call["id"], "name": call["name"], "args": json.dumps(call["args"]), "index": position}
+            tool_call_chunk(id=call["id"], name=call["name"], args=json.dumps(call["args"]), index=position)
             for position, call in enumerate(message.tool_calls)
         ]
         yield ChatGenerationChunk(message=AIMessageChunk(content="", tool_call_chunks=calls))

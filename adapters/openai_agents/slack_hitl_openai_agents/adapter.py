@@ -165,9 +165,10 @@ def _apply_decisions(
 ) -> tuple[dict[str, ResumedCall], dict[str, str | None]]:
     """Approve or reject every interruption by its call id. Returns what each approved call may
     know of its decision, and the rejected call ids with the text the model reads instead."""
-    pending = {item.call_id: item for item in state.get_interruptions()}
+    interruptions = state.get_interruptions()
+    pending = {item.call_id: item for item in interruptions if item.call_id is not None}
     rows = {row.id: row for row in approval.rows}
-    if set(pending) != set(rows):
+    if len(pending) != len(interruptions) or set(pending) != set(rows):
         raise ResumeNotPossible(
             f"approval {approval.id} has rows {sorted(rows)} but the run waits on tool calls {sorted(pending)}"
         )
