@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
@@ -215,7 +215,7 @@ class Engine:
         state = await self.store.row_state(approval_id, row_id)
         if state is None:
             return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        decided_by_person = state["status"] == "decided" and not str(state["decided_by"]).startswith("system")
+        decided_by_person = state["status"] == "decided" and not is_system_actor(state["decided_by"])
         if decided_by_person:
             return AlreadyDecided(row_id, state["decided_by"], state["decided_by_name"])
         if state["approval_expired"]:

@@ -30,20 +30,12 @@ from slack_hitl.decisions import Decision
 from slack_hitl.errors import UnknownApproval
 from slack_hitl.requirements import Requirement
 from slack_hitl.tables import ApprovalRecord, DecisionLogRecord, RowRecord, SlackMessageRecord
+from slack_hitl.times import aware, utcnow
 
 A = ApprovalRecord.__table__
 R = RowRecord.__table__
 LOG = DecisionLogRecord.__table__
 MSG = SlackMessageRecord.__table__
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """A time as UTC; a naive one is taken to be UTC already."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 def database_url(url: str) -> str:
@@ -654,7 +646,7 @@ class Store:
                     thread_ts=thread_ts,
                     parent_id=parent_id,
                     idempotency_key=idempotency_key,
-                    expires_at=_aware(expires_at),
+                    expires_at=aware(expires_at),
                     expiry_policy=expiry_policy,
                     expired=False,
                     version=0,
@@ -760,7 +752,7 @@ class Store:
                 .mappings()
                 .all()
             )
-        return [{**entry, "at": _aware(entry["at"])} for entry in entries]
+        return [{**entry, "at": aware(entry["at"])} for entry in entries]
 
     async def approval_ids(self) -> list[str]:
         async with self.engine.connect() as conn:
@@ -968,7 +960,7 @@ class Store:
                     lease_owner=None,
                     lease_expires_at=None,
                     last_error=error[:4000],
-                    next_attempt_at=_aware(retry_at),
+                    next_attempt_at=aware(retry_at),
                     version=A.c.version + 1,
                     updated_at=now,
                 )
@@ -1270,7 +1262,7 @@ def _approval(record: Any, rows: Sequence[Any], requirements: _RequirementCache)
                 decision=Decision.model_validate(row["decision"]) if row["decision"] else None,
                 decided_by=row["decided_by"],
                 decided_by_name=row["decided_by_name"],
-                decided_at=_aware(row["decided_at"]),
+                decided_at=aware(row["decided_at"]),
             )
             for row in rows
         ),
@@ -1278,14 +1270,14 @@ def _approval(record: Any, rows: Sequence[Any], requirements: _RequirementCache)
         thread_ts=record["thread_ts"],
         message_ts=record["message_ts"],
         parent_id=record["parent_id"],
-        expires_at=_aware(record["expires_at"]),
+        expires_at=aware(record["expires_at"]),
         expiry_policy=record["expiry_policy"],
         expired=bool(record["expired"]),
         version=record["version"],
         attempts=record["attempts"],
         last_error=record["last_error"],
-        created_at=_aware(record["created_at"]),
-        finished_at=_aware(record["finished_at"]),
+        created_at=aware(record["created_at"]),
+        finished_at=aware(record["finished_at"]),
         metadata=record["metadata"] or {},
     )
 

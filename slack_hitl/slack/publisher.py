@@ -19,7 +19,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slack_hitl.approvals import Approval
+from slack_hitl.approvals import Approval, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
@@ -311,7 +311,7 @@ class SlackPublisher(Publisher):
             return None
         deciders = [row for row in approval.rows if row.decided_at and row.decided_by]
         last = max(deciders, key=lambda row: row.decided_at) if deciders else None  # type: ignore[arg-type, return-value]
-        person = last.decided_by if last is not None and not str(last.decided_by).startswith("system") else None
+        person = last.decided_by if last is not None and not is_system_actor(last.decided_by) else None
         return ThreadTarget(
             channel=thread[0],
             thread_ts=thread[1],
