@@ -29,7 +29,7 @@ from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.errors import UnknownApproval
 from slack_hitl.requirements import Requirement
-from slack_hitl.tables import ApprovalRecord, DecisionLogRecord, RowRecord, SlackMessageRecord
+from slack_hitl.store.schema import ApprovalRecord, DecisionLogRecord, RowRecord, SlackMessageRecord
 from slack_hitl.times import aware, utcnow
 
 A = ApprovalRecord.__table__
