@@ -537,10 +537,19 @@ class _RequirementCache:
 class Store:
     """The database of approvals. Open with ``await Store.open(url)``; close with ``await store.close()``."""
 
-    def __init__(self, engine: AsyncEngine, *, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        owner: str | None = None,
+        lease_seconds: float = 60.0,
+        claims_resumes: bool = True,
+    ) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.owner = owner or f"proc-{uuid.uuid4().hex[:12]}"
+        self._lease_seconds = lease_seconds
+        self._claims_resumes = claims_resumes
         # SQLite takes one writer at a time: queue this process's writers instead of letting
         # them spin in SQLite's busy handler. Other processes still wait through busy_timeout.
         self._writers = _WriterQueue() if self.is_sqlite else None
@@ -549,22 +558,38 @@ class Store:
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
         self._requirements = _RequirementCache()
-        self.claims_resumes = True
-        """Whether deciding an approval's last row also claims its resume for this process. A service
-        whose worker processes resume runs its web process with False: the approval then waits, every
-        row decided, until a worker's sweep claims it (``claim_due_resumes``)."""
         self._loading: dict[str, asyncio.Future[None]] = {}
         self._adapter_names: dict[str, str] = {}
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a resume's claim holds without renewal; after it, another process may take the resume over."""
+        return self._lease_seconds
+
+    @property
+    def claims_resumes(self) -> bool:
+        """Whether deciding an approval's last row also claims its resume for this process. A service
+        whose worker processes resume runs its web process with False: the approval then waits, every
+        row decided, until a worker's sweep claims it (``claim_due_resumes``)."""
+        return self._claims_resumes
+
     @classmethod
-    async def open(cls, url: str, *, create: bool = True, owner: str | None = None) -> Store:
+    async def open(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        owner: str | None = None,
+        lease_seconds: float = 60.0,
+        claims_resumes: bool = True,
+    ) -> Store:
         url = database_url(url)
         if url.startswith("sqlite"):
             engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=8, max_overflow=8)
             _tune_sqlite(engine)
         else:
             engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-        store = cls(engine, owner=owner)
+        store = cls(engine, owner=owner, lease_seconds=lease_seconds, claims_resumes=claims_resumes)
         if create:
             try:
                 await store.create_schema()
@@ -849,8 +874,6 @@ class Store:
         return dict(found) if found else None
 
     # -- resuming ----------------------------------------------------------------------------
-
-    lease_seconds: float = 60.0
 
     async def _claim(self, conn: AsyncConnection, approval_id: str, now: dt.datetime) -> bool:
         return approval_id in await self._claim_many(conn, [approval_id], now)
