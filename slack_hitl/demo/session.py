@@ -134,7 +134,9 @@ async def retire_earlier_runs(database_url: str) -> int:
     """
     store = await Store.open(database_url)
     try:
-        open_ones = [a for status in ("pending", "resuming") for a in await store.list(status=status, limit=100_000)]
+        open_ones = [
+            a for status in ("pending", "resuming") for a in await store.list_approvals(status=status, limit=100_000)
+        ]
         foreign = sorted({a.adapter for a in open_ones if a.adapter != DEMO_ADAPTER})
         if foreign:
             raise DemoDatabaseInUse(

@@ -257,7 +257,7 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         offset: int = Query(0, ge=0, le=100_000),
     ) -> ApprovalList:
         """Approvals, newest first, optionally only those with ``status``."""
-        approvals = await store.list(status=status, limit=limit, offset=offset)
+        approvals = await store.list_approvals(status=status, limit=limit, offset=offset)
         return ApprovalList(approvals=[approval_view(approval) for approval in approvals])
 
     @router.get("/approvals/{approval_id}", response_model=ApprovalView, responses=_NOT_FOUND)

@@ -168,7 +168,7 @@ class SlackPublisher(Publisher):
             self.approval_changed(approval_id)
         unposted = [
             approval.id
-            for approval in await self.store.list(status="pending", limit=200)
+            for approval in await self.store.list_approvals(status="pending", limit=200)
             if approval.message_ts is None and dt.datetime.now(dt.UTC) - approval.created_at >= self.unposted_grace
         ]
         for approval_id in unposted:

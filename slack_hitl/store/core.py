@@ -724,7 +724,8 @@ class Store:
             )
         return _approval(record, rows, self._requirements)
 
-    async def list(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
+    async def list_approvals(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
+        """Approvals, newest first; only those with ``status`` when given."""
         query = select(A.c.id).order_by(A.c.created_at.desc()).limit(limit).offset(offset)
         if status is not None:
             query = query.where(A.c.status == status)
@@ -1144,10 +1145,6 @@ class Store:
             await conn.execute(
                 update(A).where(A.c.id == approval_id, A.c.rendered_version < version).values(rendered_version=version)
             )
-
-    async def bump_version(self, approval_id: str) -> None:
-        async with self.write() as conn:
-            await conn.execute(update(A).where(A.c.id == approval_id).values(version=A.c.version + 1))
 
     # -- the log -----------------------------------------------------------------------------
 

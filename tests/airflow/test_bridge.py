@@ -75,7 +75,7 @@ async def test_requests_of_one_run_become_one_approval_and_a_second_poll_opens_n
     assert again.opened == [] and again.follow_ups == []
     # A second bridge on the same database (a restart, another process) opens nothing either.
     assert (await make_bridge().poll_once()).opened == []
-    assert len(await engine.store.list()) == 1
+    assert len(await engine.store.list_approvals()) == 1
 
 
 async def test_runs_are_kept_apart(fake_airflow, make_bridge, engine):
@@ -286,10 +286,10 @@ async def test_a_notifier_announcement_makes_the_bridge_poll_at_once(fake_airflo
         request = fake_airflow.add(hitl_request("pushed"))
         bridge.announce(request["task_instance"]["id"])
         for _ in range(50):
-            if await engine.store.list():
+            if await engine.store.list_approvals():
                 break
             await asyncio.sleep(0.05)
-        assert len(await engine.store.list()) == 1
+        assert len(await engine.store.list_approvals()) == 1
     finally:
         running.cancel()
 
