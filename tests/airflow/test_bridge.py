@@ -19,7 +19,7 @@ from slack_hitl import (
     ToolProgress,
     validate_decision,
 )
-from slack_hitl.store import DecideCommand
+from slack_hitl.store import DecideCommand, PostedPart, SlackMessages
 from tests.airflow.fake_airflow import FakeAirflow, run_of
 from tests.airflow.support import (
     RUN_ID,
@@ -113,7 +113,7 @@ async def test_a_request_after_the_message_was_posted_is_a_follow_up_in_its_thre
     fake_airflow.add(hitl_request("late"))
     # Not posted yet: the thread is unknown, so the late request waits.
     assert (await bridge.poll_once()).follow_ups == []
-    await engine.store.set_messages(root_id, [("C0AIRFLOW", "1700000000.000100", 0, 0)])
+    await SlackMessages(engine.store).record_posted(root_id, [PostedPart("C0AIRFLOW", "1700000000.000100", 0, 0)])
     follow_up_id = (await bridge.poll_once()).follow_ups[0]
     follow_up = await engine.store.get(follow_up_id)
     assert follow_up.thread_ts == "1700000000.000100" and follow_up.parent_id == root_id

@@ -1,0 +1,254 @@
+"""A SQLite file, each transaction run whole in a thread of its own: one hop from the event loop.
+
+Through SQLAlchemy and aiosqlite, every cursor, execute, fetch, close, commit and pool reset of
+a transaction is a hop to the driver's thread and back, and those hops were most of a
+decision's CPU (benchmarks/bench_decide.py measures it). Here a transaction is one hop: a
+writer thread and a reader thread, each with its own sqlite3 connection, run the store's
+transactions (``transactions.Work``) from start to end.
+
+They execute the same statements as every other backend, compiled by SQLAlchemy for SQLite
+once: the SQL text, the order of its parameters, and SQLAlchemy's own conversions of values
+on the way in (bind processors) and out (result processors), so what is stored and read back
+is what the SQLAlchemy path stores and reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from slack_hitl.store import sqlite
+from slack_hitl.store.transactions import NO_ROWS, ConstraintViolated, Database, Params, Rows, Work
+from slack_hitl.store.writers import WriterQueue
+
+T = TypeVar("T")
+Convert = Callable[[Any], Any]
+
+
+class SqliteFileDatabase(Database):
+    """The store's transactions on a SQLite file: writes in this process's writer queue, then on
+    the writer thread; reads on the reader thread, each in one snapshot."""
+
+    def __init__(self, engine: AsyncEngine, file: sqlite.SqliteFile) -> None:
+        self.engine = engine
+        self._writers = WriterQueue()
+        self._statements = CompiledStatements(engine.dialect)
+        self._writer = _SqliteThread(file, "slack_hitl-sqlite-write", waits_for_writers_itself=True)
+        self._reader = _SqliteThread(file, "slack_hitl-sqlite-read")
+
+    async def read(self, work: Work[T]) -> T:
+        result: T = await self._reader.run(self._read, work)
+        return result
+
+    async def write(self, work: Work[T], *, urgent: bool = False) -> T:
+        async with self._writers.hold(urgent=urgent):
+            result: T = await self._writer.run(self._write, work)
+            return result
+
+    def connection(self, *, urgent: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
+        return sqlite.write_connection(self.engine, self._writers, urgent=urgent)
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._reader.close()
+        await super().close()
+
+    def _read(self, conn: sqlite3.Connection, work: Work[T]) -> T:
+        conn.execute("BEGIN")
+        try:
+            return self._run(conn, work)
+        finally:
+            conn.execute("ROLLBACK")
+
+    def _write(self, conn: sqlite3.Connection, work: Work[T]) -> T:
+        sqlite.begin_immediate(conn)
+        try:
+            result = self._run(conn, work)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _run(self, conn: sqlite3.Connection, work: Work[T]) -> T:
+        execute = self._statements.execute
+        try:
+            step = next(work)
+            while True:
+                step = work.send(execute(conn, *step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            work.close()
+
+
+class _Probe:
+    """Stands for a caller's value while a statement's parameters are laid out: which one it is."""
+
+    __slots__ = ("index", "key")
+
+    def __init__(self, key: str, index: int | None) -> None:
+        self.key = key
+        self.index = index
+
+
+class _Plan:
+    """A compiled statement as sqlite3 executes it: the SQL text, and where each ``?`` gets its value."""
+
+    __slots__ = ("arguments", "sql")
+
+    def __init__(self, sql: str, arguments: tuple[tuple[str | None, int | None, Any, Convert | None], ...]) -> None:
+        self.sql = sql
+        self.arguments = arguments
+        """Per ``?``: the caller's parameter (name, and index in an expanding list) or a constant,
+        and SQLAlchemy's conversion of the value for the column's type."""
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        found = []
+        for key, index, constant, convert in self.arguments:
+            value = constant if key is None else params[key] if index is None else params[key][index]
+            found.append(value if convert is None else convert(value))
+        return found
+
+
+class CompiledStatements:
+    """SQLAlchemy Core statements compiled once for SQLite and executed on sqlite3 connections."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._compiled: dict[tuple[int, int], tuple[Executable, SQLCompiler, tuple[str, ...]]] = {}
+        self._plans: dict[tuple[int, int, tuple[int, ...]], _Plan] = {}
+        self._results: dict[int, tuple[Executable, tuple[str, ...], tuple[Convert | None, ...]]] = {}
+
+    def execute(self, conn: sqlite3.Connection, statement: Executable, params: Params) -> Rows:
+        try:
+            if isinstance(params, Mapping):
+                plan = self._plan(statement, params)
+                cursor = conn.execute(plan.sql, plan.values(params))
+            else:
+                if not params:
+                    return NO_ROWS
+                plan = self._plan(statement, params[0])
+                conn.executemany(plan.sql, [plan.values(p) for p in params])
+                return NO_ROWS
+        except sqlite3.IntegrityError as error:
+            raise ConstraintViolated(str(error)) from error
+        if cursor.description is None:
+            return Rows((), (), cursor.rowcount)
+        keys, converters = self._result(statement)
+        found = cursor.fetchall()
+        if any(convert is not None for convert in converters):
+            found = [
+                tuple(
+                    value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
+                )
+                for row in found
+            ]
+        return Rows(keys, found, len(found))
+
+    def _compile(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> tuple[Executable, SQLCompiler, tuple[str, ...]]:
+        # The store executes each statement with parameters of the same names every time: their
+        # count tells the compilations apart.
+        compiled = self._compiled.get((id(statement), len(params)))
+        if compiled is None:
+            # Compiled as SQLAlchemy compiles it to execute it with these parameters. The statement
+            # is kept with its compilation, so its id cannot be reused by another.
+            sql = statement.compile(dialect=self._dialect, column_keys=sorted(params))  # type: ignore[call-arg]
+            assert isinstance(sql, SQLCompiler)
+            expanding = tuple(bind.key for bind in sql.binds.values() if bind.expanding)
+            compiled = self._compiled[(id(statement), len(params))] = (statement, sql, expanding)
+        return compiled
+
+    def _plan(self, statement: Executable, params: Mapping[str, Any]) -> _Plan:
+        _, sql, expanding = self._compile(statement, params)
+        shape = tuple(len(params[key]) for key in expanding)
+        plan = self._plans.get((id(statement), len(params), shape))
+        if plan is None:
+            plan = self._plans[(id(statement), len(params), shape)] = self._lay_out(sql, params)
+        return plan
+
+    def _lay_out(self, sql: SQLCompiler, params: Mapping[str, Any]) -> _Plan:
+        """Let SQLAlchemy expand the statement for probes standing in for the caller's values, then
+        note where each of its positional parameters comes from and how SQLAlchemy converts it."""
+        probes: dict[str, Any] = {}
+        for bind in sql.binds.values():
+            if bind.key in params:
+                count = len(params[bind.key]) if bind.expanding else None
+                probes[bind.key] = (
+                    [_Probe(bind.key, i) for i in range(count)] if count is not None else _Probe(bind.key, None)
+                )
+        expanded = sql.construct_expanded_state(probes, escape_names=False)
+        arguments = []
+        for name in expanded.positiontup or ():
+            value = expanded.parameters[name]
+            bind = sql.binds.get(name)
+            convert = expanded.processors.get(name)
+            if convert is None and bind is not None:
+                convert = bind.type.dialect_impl(self._dialect).bind_processor(self._dialect)
+            if isinstance(value, _Probe):
+                arguments.append((value.key, value.index, None, convert))
+            else:
+                arguments.append((None, None, value, convert))
+        return _Plan(expanded.statement, tuple(arguments))
+
+    def _result(self, statement: Executable) -> tuple[tuple[str, ...], tuple[Convert | None, ...]]:
+        found = self._results.get(id(statement))
+        if found is None:
+            columns = list(statement.exported_columns)  # type: ignore[attr-defined]
+            dialect = self._dialect
+            keys = tuple(c.key for c in columns)
+            converters = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+            found = self._results[id(statement)] = (statement, keys, converters)  # kept: its id stays its own
+        return found[1], found[2]
+
+
+class _SqliteThread:
+    """One SQLite connection and the one thread that uses it: ``run`` calls a function with it there."""
+
+    def __init__(self, file: sqlite.SqliteFile, name: str, *, waits_for_writers_itself: bool = False) -> None:
+        self._file = file
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: sqlite3.Connection | None = None
+        self._waits_for_writers_itself = waits_for_writers_itself
+
+    async def run(self, work: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, work, args)
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._close)
+        self._executor.shutdown(wait=False)
+
+    def _call(self, work: Callable[..., Any], args: Sequence[Any]) -> Any:
+        return work(self._connection(), *args)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(
+                self._file.filename,
+                timeout=sqlite.LOCK_WAIT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+                uri=self._file.uri,
+            )
+            sqlite.configure(conn)
+            if self._waits_for_writers_itself:
+                conn.execute("PRAGMA busy_timeout=0")  # sqlite.begin_immediate waits, in finer steps
+            self._conn = conn
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
