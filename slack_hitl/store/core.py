@@ -14,8 +14,7 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -32,8 +31,7 @@ from slack_hitl.store.transactions import ConstraintViolated, Work
 from slack_hitl.times import aware, utcnow
 
 
-@dataclass(frozen=True)
-class RowTarget:
+class RowTarget(NamedTuple):
     """What deciding a row needs to know before it writes: the row's requirement and the approval's adapter."""
 
     requirement: Requirement

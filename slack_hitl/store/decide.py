@@ -91,8 +91,8 @@ class Batch:
         dumped = {id(c): c.decision.model_dump(mode="json") for c in firsts}
         return cls(commands, now, first_for_row, firsts, dumped)
 
-    def row_params(self) -> dict[str, Any]:
-        """The parameters of ``statements.decide_rows``."""
+    def row_params(self, size: int) -> dict[str, Any]:
+        """The parameters of ``statements.decide_rows(size)``: the decisions, then NULLs."""
         params: dict[str, Any] = {"now": self.now}
         for i, c in enumerate(self.firsts):
             params[f"a{i}"] = c.approval_id
@@ -102,6 +102,8 @@ class Batch:
             params[f"b{i}"] = c.actor.id
             params[f"n{i}"] = c.actor.name
             params[f"k{i}"] = c.delivery_key
+        for i in range(len(self.firsts), size):
+            params.update({f"{name}{i}": None for name in "arodbnk"})
         return params
 
     def won_row(self, command: DecideCommand, decided: set[tuple[str, str]]) -> bool:
@@ -126,7 +128,8 @@ class Batch:
 
     def decide_rows(self) -> Work[set[tuple[str, str]]]:
         """The row CAS for the batch, and the log entries of the rows it decided; those rows."""
-        found = yield sql.decide_rows(len(self.firsts)), self.row_params()
+        size = sql.decide_rows_size(len(self.firsts))
+        found = yield sql.decide_rows(size), self.row_params(size)
         decided = {(approval_id, row_id) for approval_id, row_id in found.rows}
         if decided:
             yield sql.INSERT_LOG, self.log_entries(decided)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import DateTime, TypeEngine
 
 from slack_hitl.store import sqlite
 from slack_hitl.store.transactions import NO_ROWS, ConstraintViolated, Database, Params, Rows, Work
@@ -32,6 +33,8 @@ from slack_hitl.store.writers import WriterQueue
 
 T = TypeVar("T")
 Convert = Callable[[Any], Any]
+_MANY = (list, tuple)
+"""Parameters given as one of these execute the statement once per item."""
 
 
 class SqliteFileDatabase(Database):
@@ -41,7 +44,7 @@ class SqliteFileDatabase(Database):
     def __init__(self, engine: AsyncEngine, file: sqlite.SqliteFile) -> None:
         self.engine = engine
         self._writers = WriterQueue()
-        self._statements = CompiledStatements(engine.dialect)
+        self._statements = CompiledStatements.of(engine.dialect)
         self._writer = _SqliteThread(file, "slack_hitl-sqlite-write", waits_for_writers_itself=True)
         self._reader = _SqliteThread(file, "slack_hitl-sqlite-read")
 
@@ -105,49 +108,102 @@ class _Probe:
 class _Plan:
     """A compiled statement as sqlite3 executes it: the SQL text, and where each ``?`` gets its value."""
 
-    __slots__ = ("arguments", "sql")
+    __slots__ = ("converts", "items", "sql", "taken", "template")
 
-    def __init__(self, sql: str, arguments: tuple[tuple[str | None, int | None, Any, Convert | None], ...]) -> None:
+    def __init__(self, sql: str, template: list[Any]) -> None:
         self.sql = sql
-        self.arguments = arguments
-        """Per ``?``: the caller's parameter (name, and index in an expanding list) or a constant,
-        and SQLAlchemy's conversion of the value for the column's type."""
+        self.template = template
+        """The values of the ``?`` in order, the constants of the statement already in place."""
+        self.taken: list[tuple[int, str]] = []
+        """(position, name) of each value the caller gives."""
+        self.items: list[tuple[int, str, int]] = []
+        """(position, name, index) of each item of a list the caller gives (``IN`` an expanding list)."""
+        self.converts: list[tuple[int, Convert]] = []
+        """(position, SQLAlchemy's conversion of the value for its column's type)."""
 
     def values(self, params: Mapping[str, Any]) -> list[Any]:
-        found = []
-        for key, index, constant, convert in self.arguments:
-            value = constant if key is None else params[key] if index is None else params[key][index]
-            found.append(value if convert is None else convert(value))
+        found = self.template.copy()
+        for position, name in self.taken:
+            found[position] = params[name]
+        for position, name, index in self.items:
+            found[position] = params[name][index]
+        for position, convert in self.converts:
+            found[position] = convert(found[position])
         return found
+
+
+class _LastConversion:
+    """A conversion that remembers its last datetime: a transaction binds its one ``now`` several
+    times (the row CAS, the log, the version bump, the resume CAS), and SQLAlchemy's conversion of
+    a datetime for SQLite is a large part of a decision's CPU (benchmarks/bench_decide.py). Only
+    for datetimes, which never change: the same object converts to the same text."""
+
+    __slots__ = ("convert", "last")
+
+    def __init__(self, convert: Convert) -> None:
+        self.convert = convert
+        self.last: tuple[Any, Any] = (None, None)
+
+    def __call__(self, value: Any) -> Any:
+        last = self.last  # one read, one write: the reader and writer threads may share it
+        if last[0] is value and value is not None:
+            return last[1]
+        converted = self.convert(value)
+        self.last = (value, converted)
+        return converted
+
+
+class _Compiled:
+    """A statement as SQLAlchemy compiles it for SQLite with parameters of given names, and its plans."""
+
+    __slots__ = ("compiled", "expanding", "plans", "simple", "statement")
+
+    def __init__(self, statement: Executable, compiled: SQLCompiler) -> None:
+        self.statement = statement
+        """Kept with its compilation, so that its id (the cache's key) stays its own."""
+        self.compiled = compiled
+        self.expanding = tuple(bind.key for bind in compiled.binds.values() if bind.expanding)
+        self.simple: _Plan | None = None
+        """The one plan of a statement without expanding lists."""
+        self.plans: dict[tuple[int, ...], _Plan] = {}
+        """The plans of a statement with expanding lists, by their lengths."""
 
 
 class CompiledStatements:
     """SQLAlchemy Core statements compiled once for SQLite and executed on sqlite3 connections."""
 
+    _shared: dict[type[Dialect], CompiledStatements] = {}
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> CompiledStatements:
+        """The compilations for ``dialect``'s kind, shared by every store of the process: they depend
+        on nothing else, and each costs a few milliseconds (a large row CAS, tens)."""
+        return cls._shared.setdefault(type(dialect), cls(dialect))
+
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: dict[tuple[int, int], tuple[Executable, SQLCompiler, tuple[str, ...]]] = {}
-        self._plans: dict[tuple[int, int, tuple[int, ...]], _Plan] = {}
-        self._results: dict[int, tuple[Executable, tuple[str, ...], tuple[Convert | None, ...]]] = {}
+        self._compiled: dict[tuple[int, int], _Compiled] = {}
+        self._datetimes: dict[str, _LastConversion] = {}
+        """One remembering conversion per datetime type (all the store's are ``UTCDateTime()``)."""
+        self._results: dict[int, tuple[Executable, tuple[str, ...], tuple[Convert | None, ...] | None]] = {}
 
     def execute(self, conn: sqlite3.Connection, statement: Executable, params: Params) -> Rows:
         try:
-            if isinstance(params, Mapping):
-                plan = self._plan(statement, params)
-                cursor = conn.execute(plan.sql, plan.values(params))
-            else:
+            if isinstance(params, _MANY):
                 if not params:
                     return NO_ROWS
                 plan = self._plan(statement, params[0])
                 conn.executemany(plan.sql, [plan.values(p) for p in params])
                 return NO_ROWS
+            plan = self._plan(statement, params)  # type: ignore[arg-type]
+            cursor = conn.execute(plan.sql, plan.values(params))  # type: ignore[arg-type]
         except sqlite3.IntegrityError as error:
             raise ConstraintViolated(str(error)) from error
         if cursor.description is None:
             return Rows((), (), cursor.rowcount)
         keys, converters = self._result(statement)
         found = cursor.fetchall()
-        if any(convert is not None for convert in converters):
+        if converters is not None:
             found = [
                 tuple(
                     value if convert is None else convert(value) for convert, value in zip(converters, row, strict=True)
@@ -156,27 +212,24 @@ class CompiledStatements:
             ]
         return Rows(keys, found, len(found))
 
-    def _compile(
-        self, statement: Executable, params: Mapping[str, Any]
-    ) -> tuple[Executable, SQLCompiler, tuple[str, ...]]:
+    def _plan(self, statement: Executable, params: Mapping[str, Any]) -> _Plan:
         # The store executes each statement with parameters of the same names every time: their
         # count tells the compilations apart.
         compiled = self._compiled.get((id(statement), len(params)))
         if compiled is None:
-            # Compiled as SQLAlchemy compiles it to execute it with these parameters. The statement
-            # is kept with its compilation, so its id cannot be reused by another.
+            # Compiled as SQLAlchemy compiles it to execute it with these parameters.
             sql = statement.compile(dialect=self._dialect, column_keys=sorted(params))  # type: ignore[call-arg]
             assert isinstance(sql, SQLCompiler)
-            expanding = tuple(bind.key for bind in sql.binds.values() if bind.expanding)
-            compiled = self._compiled[(id(statement), len(params))] = (statement, sql, expanding)
-        return compiled
-
-    def _plan(self, statement: Executable, params: Mapping[str, Any]) -> _Plan:
-        _, sql, expanding = self._compile(statement, params)
-        shape = tuple(len(params[key]) for key in expanding)
-        plan = self._plans.get((id(statement), len(params), shape))
+            compiled = self._compiled[(id(statement), len(params))] = _Compiled(statement, sql)
+        if compiled.simple is not None:
+            return compiled.simple
+        if not compiled.expanding:
+            compiled.simple = self._lay_out(compiled.compiled, params)
+            return compiled.simple
+        shape = tuple(len(params[key]) for key in compiled.expanding)
+        plan = compiled.plans.get(shape)
         if plan is None:
-            plan = self._plans[(id(statement), len(params), shape)] = self._lay_out(sql, params)
+            plan = compiled.plans[shape] = self._lay_out(compiled.compiled, params)
         return plan
 
     def _lay_out(self, sql: SQLCompiler, params: Mapping[str, Any]) -> _Plan:
@@ -190,28 +243,41 @@ class CompiledStatements:
                     [_Probe(bind.key, i) for i in range(count)] if count is not None else _Probe(bind.key, None)
                 )
         expanded = sql.construct_expanded_state(probes, escape_names=False)
-        arguments = []
-        for name in expanded.positiontup or ():
+        names = expanded.positiontup or ()
+        plan = _Plan(expanded.statement, [None] * len(names))
+        for position, name in enumerate(names):
             value = expanded.parameters[name]
+            if not isinstance(value, _Probe):
+                plan.template[position] = value
+            elif value.index is None:
+                plan.taken.append((position, value.key))
+            else:
+                plan.items.append((position, value.key, value.index))
             bind = sql.binds.get(name)
             convert = expanded.processors.get(name)
             if convert is None and bind is not None:
                 convert = bind.type.dialect_impl(self._dialect).bind_processor(self._dialect)
-            if isinstance(value, _Probe):
-                arguments.append((value.key, value.index, None, convert))
-            else:
-                arguments.append((None, None, value, convert))
-        return _Plan(expanded.statement, tuple(arguments))
+            if convert is not None and bind is not None and _is_datetime(bind.type):
+                convert = self._datetimes.setdefault(repr(bind.type), _LastConversion(convert))
+            if convert is not None:
+                plan.converts.append((position, convert))
+        return plan
 
-    def _result(self, statement: Executable) -> tuple[tuple[str, ...], tuple[Convert | None, ...]]:
+    def _result(self, statement: Executable) -> tuple[tuple[str, ...], tuple[Convert | None, ...] | None]:
         found = self._results.get(id(statement))
         if found is None:
             columns = list(statement.exported_columns)  # type: ignore[attr-defined]
             dialect = self._dialect
             keys = tuple(c.key for c in columns)
             converters = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-            found = self._results[id(statement)] = (statement, keys, converters)  # kept: its id stays its own
+            # The statement is kept with its columns, so that its id stays its own.
+            found = (statement, keys, converters if any(converters) else None)
+            self._results[id(statement)] = found
         return found[1], found[2]
+
+
+def _is_datetime(type_: TypeEngine[Any]) -> bool:
+    return isinstance(type_, DateTime) or isinstance(getattr(type_, "impl_instance", None), DateTime)
 
 
 class _SqliteThread:

@@ -13,8 +13,21 @@ import datetime as dt
 import functools
 from typing import Any
 
-from sqlalchemy import JSON, BindParameter, Column, Text, bindparam, cast, exists, func, insert, select, update, values
-from sqlalchemy.sql.expression import column
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    Column,
+    String,
+    Text,
+    bindparam,
+    cast,
+    exists,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 
 from slack_hitl.approvals import Actor
 from slack_hitl.store.schema import ApprovalRecord, DecisionLogRecord, RowRecord
@@ -24,8 +37,9 @@ R = RowRecord.__table__
 LOG = DecisionLogRecord.__table__
 
 MAX_BATCH = 256
-"""The most decisions one row CAS takes: its parameters stay far below the databases' limits
-(SQLite's 32,766, asyncpg's 32,767), and the statements compiled for it stay few."""
+"""The most decisions one row CAS takes: it stays far below the databases' limits (SQLite's 500
+terms of a compound SELECT and 32,766 parameters, asyncpg's 32,767), and the statements
+compiled for it stay few."""
 
 
 def _param(target: Column[Any], name: str | None = None) -> BindParameter[Any]:
@@ -106,29 +120,37 @@ def log_entry(
 # -- deciding ----------------------------------------------------------------------------------
 
 
+def decide_rows_size(decisions: int) -> int:
+    """The size of the row CAS that takes ``decisions``: the next power of two (unused places hold
+    NULLs, which match no row). A handful of sizes, each compiled once, instead of one per count:
+    compiling the statement costs more with each place (benchmarks/bench_decide.py, 200 deciders)."""
+    if not 1 <= decisions <= MAX_BATCH:
+        raise ValueError(f"a batch holds 1 to {MAX_BATCH} decisions, not {decisions}")
+    return 1 << (decisions - 1).bit_length()
+
+
 @functools.cache
 def decide_rows(size: int) -> Any:
-    """The row CAS for ``size`` decisions (at most ``MAX_BATCH``): decide each pending row of a
+    """The row CAS for ``size`` decisions (a ``decide_rows_size``): decide each pending row of a
     pending approval, returning the rows decided.
 
-    One statement whatever the size: the decisions come as a VALUES list (parameters ``a0``,
+    One statement whatever the size: the decisions come as rows of a CTE (parameters ``a0``,
     ``r0``, ``o0``, ``d0``, ``b0``, ``n0``, ``k0``, then ``a1``...: approval, row, outcome,
-    decision, decider id and name, delivery key) that the UPDATE joins.
+    decision, decider id and name, delivery key) that the UPDATE joins. The rows are SELECTs
+    joined by UNION ALL, not a VALUES list: SQLAlchemy caches the compilation of the former
+    only, and compiling it per batch would cost more than the rest of the batch.
     """
     if not 1 <= size <= MAX_BATCH:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH} decisions, not {size}")
-    names = ("a", "r", "o", "d", "b", "n", "k")
-    incoming = (
-        values(*(column(name, JSON if name == "d" else None) for name in names), name="incoming")
-        .data(
-            [
-                # The decision's JSON is typed: PostgreSQL casts it to the column's type, SQLite keeps it as text.
-                tuple(bindparam(f"{name}{i}", type_=JSON) if name == "d" else bindparam(f"{name}{i}") for name in names)
-                for i in range(size)
-            ]
+    incoming = union_all(
+        *(
+            select(
+                # Typed: PostgreSQL takes the decision as JSON, SQLite keeps it as the text SQLAlchemy wrote.
+                *(bindparam(f"{name}{i}", type_=JSON if name == "d" else String).label(name) for name in "arodbnk")
+            )
+            for i in range(size)
         )
-        .cte("incoming")
-    )
+    ).cte("incoming")
     return (
         update(R)
         .where(

@@ -13,8 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
@@ -26,8 +25,7 @@ Params = Mapping[str, Any] | Sequence[Mapping[str, Any]]
 Step = tuple[Executable, Params]
 
 
-@dataclass(frozen=True, slots=True)
-class Rows:
+class Rows(NamedTuple):
     """What a statement returned: the rows (values converted as SQLAlchemy converts them for the
     columns' types), the column names, and the count of rows it changed."""
 

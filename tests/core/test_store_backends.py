@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from slack_hitl import SYSTEM, Actor, AlreadyDecided, DecisionInput, Engine, Requirement, Store
+from slack_hitl.store import slack_messages, statements
 from slack_hitl.store.database import SqlAlchemyDatabase
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from tests.core.support import RecordingAdapter
@@ -210,3 +212,22 @@ async def test_the_sqlite_file_threads_store_what_sqlalchemy_stores_byte_for_byt
         await in_memory.close()
     assert by_threads == by_sqlalchemy
     assert len(by_threads["decision_log"]) > 15
+
+
+def store_statements() -> dict[str, Executable]:
+    found = {
+        name: value
+        for module in (statements, slack_messages)
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, Executable)
+    }
+    sizes = {statements.decide_rows_size(n) for n in range(1, statements.MAX_BATCH + 1)}
+    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128, 256}  # a handful of row CAS statements, whatever the load
+    found.update({f"decide_rows({size})": statements.decide_rows(size) for size in sorted(sizes)})
+    return found
+
+
+def test_sqlalchemy_caches_the_compilation_of_every_statement_of_the_store() -> None:
+    """An uncacheable statement (a VALUES list is one) would be compiled again on every execution."""
+    uncacheable = [name for name, statement in store_statements().items() if statement._generate_cache_key() is None]
+    assert uncacheable == []
