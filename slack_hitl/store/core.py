@@ -369,7 +369,8 @@ class Store:
 
 
 def _approval_id_for_key(key: str) -> Work[str | None]:
-    return (yield sql.APPROVAL_ID_FOR_KEY, {"key": key}).scalar()
+    found: str | None = (yield sql.APPROVAL_ID_FOR_KEY, {"key": key}).scalar()
+    return found
 
 
 def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement], actor: Actor) -> Work[None]:

@@ -115,7 +115,7 @@ async def _run(conn: AsyncConnection, work: Work[T]) -> T:
         statement, params = next(work)
         while True:
             try:
-                result = await conn.execute(statement, params)  # type: ignore[arg-type]
+                result = await conn.execute(statement, params)
             except IntegrityError as error:
                 raise ConstraintViolated(str(error.orig)) from error
             if result.returns_rows:

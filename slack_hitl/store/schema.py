@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, text
+from sqlalchemy import JSON, Column, Index, Table, text
 from sqlmodel import Field, SQLModel
 
 
@@ -88,3 +88,15 @@ class DecisionLogRecord(SQLModel, table=True):
     reason: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: dt.datetime
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table SQLModel made of ``model`` (it sets ``__table__`` where a type checker cannot see)."""
+    found = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(found, Table)
+    return found
+
+
+APPROVALS = table(ApprovalRecord)
+APPROVAL_ROWS = table(RowRecord)
+DECISION_LOG = table(DecisionLogRecord)

@@ -16,7 +16,7 @@ from sqlalchemy import UniqueConstraint, bindparam, insert, select, update
 from sqlmodel import Field, SQLModel
 
 from slack_hitl.store.core import Store
-from slack_hitl.store.schema import ApprovalRecord
+from slack_hitl.store.schema import APPROVALS, table
 from slack_hitl.store.transactions import Work
 
 
@@ -35,8 +35,8 @@ class SlackMessageRecord(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("channel", "ts"),)
 
 
-A = ApprovalRecord.__table__
-MSG = SlackMessageRecord.__table__
+A = APPROVALS
+MSG = table(SlackMessageRecord)
 
 INSERT_MESSAGE = insert(MSG).values({c.name: bindparam(c.name, type_=c.type) for c in MSG.columns})
 SHOW_IN = (
@@ -121,7 +121,8 @@ def _part(row: dict[str, Any]) -> PostedPart:
 
 
 def _approval_at(channel: str, ts: str) -> Work[str | None]:
-    return (yield APPROVAL_AT, {"channel": channel, "ts": ts}).scalar()
+    found: str | None = (yield APPROVAL_AT, {"channel": channel, "ts": ts}).scalar()
+    return found
 
 
 def _out_of_date(limit: int) -> Work[list[str]]:

@@ -19,12 +19,13 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import DateTime, TypeEngine
 
 from slack_hitl.store import sqlite
@@ -218,7 +219,8 @@ class CompiledStatements:
         compiled = self._compiled.get((id(statement), len(params)))
         if compiled is None:
             # Compiled as SQLAlchemy compiles it to execute it with these parameters.
-            sql = statement.compile(dialect=self._dialect, column_keys=sorted(params))  # type: ignore[call-arg]
+            clause = cast(ClauseElement, statement)
+            sql = clause.compile(dialect=self._dialect, column_keys=sorted(params))
             assert isinstance(sql, SQLCompiler)
             compiled = self._compiled[(id(statement), len(params))] = _Compiled(statement, sql)
         if compiled.simple is not None:
@@ -253,12 +255,12 @@ class CompiledStatements:
                 plan.taken.append((position, value.key))
             else:
                 plan.items.append((position, value.key, value.index))
-            bind = sql.binds.get(name)
+            source = sql.binds.get(name)  # None for an item of an expanding list (its processor is given)
             convert = expanded.processors.get(name)
-            if convert is None and bind is not None:
-                convert = bind.type.dialect_impl(self._dialect).bind_processor(self._dialect)
-            if convert is not None and bind is not None and _is_datetime(bind.type):
-                convert = self._datetimes.setdefault(repr(bind.type), _LastConversion(convert))
+            if convert is None and source is not None:
+                convert = source.type.dialect_impl(self._dialect).bind_processor(self._dialect)
+            if convert is not None and source is not None and _is_datetime(source.type):
+                convert = self._datetimes.setdefault(repr(source.type), _LastConversion(convert))
             if convert is not None:
                 plan.converts.append((position, convert))
         return plan

@@ -30,11 +30,11 @@ from sqlalchemy import (
 )
 
 from slack_hitl.approvals import Actor
-from slack_hitl.store.schema import ApprovalRecord, DecisionLogRecord, RowRecord
+from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG
 
-A = ApprovalRecord.__table__
-R = RowRecord.__table__
-LOG = DecisionLogRecord.__table__
+A = APPROVALS
+R = APPROVAL_ROWS
+LOG = DECISION_LOG
 
 MAX_BATCH = 256
 """The most decisions one row CAS takes: it stays far below the databases' limits (SQLite's 500

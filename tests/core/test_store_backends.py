@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.base import Executable
 
-from slack_hitl import SYSTEM, Actor, AlreadyDecided, DecisionInput, Engine, Requirement, Store
+from slack_hitl import Actor, AlreadyDecided, DecisionInput, Engine, Requirement, Store
 from slack_hitl.store import slack_messages, statements
 from slack_hitl.store.database import SqlAlchemyDatabase
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
@@ -117,27 +117,17 @@ async def test_an_in_memory_engine_with_a_pool_of_its_own_is_refused_with_what_t
 
 async def test_one_new_idempotency_key_opened_at_once_by_two_processes_makes_one_approval(database_url: str) -> None:
     stores = [await Store.open(database_url), await Store.open(database_url, create=False)]
+    engines = [Engine(store, adapters=[RecordingAdapter()]) for store in stores]
     try:
         opened = await asyncio.gather(
             *(
-                stores[n % 2].insert_approval(
-                    title="Deploy",
-                    requirements=rows(2),
-                    adapter="recording",
-                    resume_state={},
-                    channel=None,
-                    thread_ts=None,
-                    parent_id=None,
-                    expires_at=None,
-                    expiry_policy="reject",
-                    idempotency_key="run-7:pause-1",
-                    actor=SYSTEM,
+                engines[n % 2].open_approval(
+                    title="Deploy", requirements=rows(2), adapter="recording", idempotency_key="run-7:pause-1"
                 )
                 for n in range(8)
             )
         )
-        assert sum(created for _, created in opened) == 1
-        assert len({approval.id for approval, _ in opened}) == 1
+        assert len({approval.id for approval in opened}) == 1
         (approval_id,) = await stores[0].approval_ids()
         assert [e["event"] for e in await stores[1].decision_log(approval_id)] == ["opened"]
     finally:
