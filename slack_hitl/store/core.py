@@ -51,7 +51,6 @@ class Store:
     ) -> None:
         self.engine = engine
         self.database = open_database(engine)
-        self.is_sqlite = engine.dialect.name == "sqlite"
         self.owner = owner or f"proc-{uuid.uuid4().hex[:12]}"
         self._lease_seconds = lease_seconds
         self._claims_resumes = claims_resumes
@@ -184,11 +183,14 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, approval_id: str) -> Approval:
-        return await self.database.read(self._approval(approval_id))
+        record, rows = await self.database.read(_records_of(approval_id))
+        # Built here, not where the transaction ran: the cache is the event loop's alone.
+        return approval_of(record, rows, self._requirements)
 
     async def list_approvals(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
         """Approvals, newest first; only those with ``status`` when given."""
-        return await self.database.read(self._approvals(status, limit, offset))
+        found = await self.database.read(_page_of(status, limit, offset))
+        return [approval_of(record, rows, self._requirements) for record, rows in found]
 
     async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if approval or row is unknown. Requirements never change,
@@ -233,24 +235,6 @@ class Store:
         """How many approvals have each status."""
         found = await self.database.read(_rows_of(sql.COUNTS, {}))
         return {row["status"]: row["count"] for row in found}
-
-    def _approval(self, approval_id: str) -> Work[Approval]:
-        record = (yield sql.APPROVAL, {"approval_id": approval_id}).first()
-        if record is None:
-            raise UnknownApproval(f"no approval with id {approval_id!r}")
-        rows = (yield sql.ROWS, {"approval_id": approval_id}).mappings()
-        return approval_of(record, rows, self._requirements)
-
-    def _approvals(self, status: str | None, limit: int, offset: int) -> Work[list[Approval]]:
-        page = {"limit": limit, "offset": offset}
-        if status is None:
-            ids = yield sql.NEWEST_IDS, page
-        else:
-            ids = yield sql.NEWEST_IDS_WITH_STATUS, {**page, "status": status}
-        found = []
-        for approval_id in ids.scalars():
-            found.append((yield from self._approval(approval_id)))
-        return found
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -390,6 +374,30 @@ def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement]
     )
     entry = sql.log_entry(record["id"], "opened", actor, record["created_at"], data={"rows": len(requirements)})
     yield sql.INSERT_LOG, [entry]
+
+
+Records = tuple[dict[str, Any], list[dict[str, Any]]]
+"""An approval's record and its rows' (``statements.APPROVAL``, ``statements.ROWS``)."""
+
+
+def _records_of(approval_id: str) -> Work[Records]:
+    record = (yield sql.APPROVAL, {"approval_id": approval_id}).first()
+    if record is None:
+        raise UnknownApproval(f"no approval with id {approval_id!r}")
+    rows = (yield sql.ROWS, {"approval_id": approval_id}).mappings()
+    return record, rows
+
+
+def _page_of(status: str | None, limit: int, offset: int) -> Work[list[Records]]:
+    page = {"limit": limit, "offset": offset}
+    if status is None:
+        ids = yield sql.NEWEST_IDS, page
+    else:
+        ids = yield sql.NEWEST_IDS_WITH_STATUS, {**page, "status": status}
+    found = []
+    for approval_id in ids.scalars():
+        found.append((yield from _records_of(approval_id)))
+    return found
 
 
 def _requirements_of(approval_id: str) -> Work[list[dict[str, Any]]]:

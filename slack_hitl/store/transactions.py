@@ -49,7 +49,9 @@ class Rows(NamedTuple):
 NO_ROWS = Rows((), (), 0)
 
 Work = Generator[Step, Rows, T]
-"""An operation as a transaction: yields the statements to run, returns its result."""
+"""An operation as a transaction: yields the statements to run, returns its result. On a SQLite
+file it runs in the database's own thread: it touches nothing but its own values (build what
+the event loop shares, such as the store's caches, from its result, after the ``await``)."""
 
 
 class ConstraintViolated(Exception):
