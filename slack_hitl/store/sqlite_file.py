@@ -71,7 +71,8 @@ class SqliteFileDatabase(Database):
         try:
             return self._run(conn, work)
         finally:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     def _write(self, conn: sqlite3.Connection, work: Work[T]) -> T:
         sqlite.begin_immediate(conn)
