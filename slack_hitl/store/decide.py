@@ -102,8 +102,8 @@ class Batch:
             params[f"b{i}"] = c.actor.id
             params[f"n{i}"] = c.actor.name
             params[f"k{i}"] = c.delivery_key
-        for i in range(len(self.firsts), size):
-            params.update({f"{name}{i}": None for name in "arodbnk"})
+        if len(self.firsts) < size:
+            params.update(sql.decide_rows_padding(len(self.firsts), size))
         return params
 
     def won_row(self, command: DecideCommand, decided: set[tuple[str, str]]) -> bool:

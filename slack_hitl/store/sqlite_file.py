@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Dialect
@@ -36,6 +37,8 @@ T = TypeVar("T")
 Convert = Callable[[Any], Any]
 _MANY = (list, tuple)
 """Parameters given as one of these execute the statement once per item."""
+_CHANGED = tuple(Rows((), (), count) for count in range(4))
+"""What a statement that returns no rows answers, by the count it changed (the usual counts made once)."""
 
 
 class SqliteFileDatabase(Database):
@@ -110,63 +113,80 @@ class _Probe:
 class _Plan:
     """A compiled statement as sqlite3 executes it: the SQL text, and where each ``?`` gets its value."""
 
-    __slots__ = ("converts", "items", "sql", "taken", "template")
+    __slots__ = ("constants", "converts", "fetch", "items", "keys", "names", "results", "sql")
 
-    def __init__(self, sql: str, template: list[Any]) -> None:
+    def __init__(
+        self,
+        sql: str,
+        names: list[Hashable],
+        constants: dict[Hashable, Any],
+        items: list[tuple[int, str, int]],
+        converts: list[tuple[int, Convert]],
+    ) -> None:
         self.sql = sql
-        self.template = template
-        """The values of the ``?`` in order, the constants of the statement already in place."""
-        self.taken: list[tuple[int, str]] = []
-        """(position, name) of each value the caller gives."""
-        self.items: list[tuple[int, str, int]] = []
+        self.names = names
+        """Per ``?``, in order: the caller's parameter, or the key of one of the statement's ``constants``."""
+        self.constants = constants
+        """The statement's own values (its literals), already converted."""
+        self.items = items
         """(position, name, index) of each item of a list the caller gives (``IN`` an expanding list)."""
-        self.converts: list[tuple[int, Convert]] = []
-        """(position, SQLAlchemy's conversion of the value for its column's type)."""
+        self.converts = converts
+        """(position, SQLAlchemy's conversion of the caller's value there for its column's type)."""
+        # All values at once, in C, where no expanding list is to be taken apart.
+        self.fetch = itemgetter(*names) if len(names) > 1 and not items else None
+        self.keys: tuple[str, ...] = ()
+        """The names of the columns a statement returns."""
+        self.results: tuple[Convert | None, ...] | None = None
+        """SQLAlchemy's conversion of each returned column's values (``None``: none converts)."""
 
-    def values(self, params: Mapping[str, Any]) -> list[Any]:
-        found = self.template.copy()
-        for position, name in self.taken:
-            found[position] = params[name]
-        for position, name, index in self.items:
-            found[position] = params[name][index]
+    def values(self, params: Mapping[Any, Any]) -> list[Any]:
+        source = {**params, **self.constants} if self.constants else params
+        if self.fetch is not None:
+            found = list(self.fetch(source))
+        else:
+            found = [None if name is None else source[name] for name in self.names]
+            for position, name, index in self.items:
+                found[position] = params[name][index]
         for position, convert in self.converts:
             found[position] = convert(found[position])
         return found
 
 
 class _LastConversion:
-    """A conversion that remembers its last datetime: a transaction binds its one ``now`` several
-    times (the row CAS, the log, the version bump, the resume CAS), and SQLAlchemy's conversion of
-    a datetime for SQLite is a large part of a decision's CPU (benchmarks/bench_decide.py). Only
-    for datetimes, which never change: the same object converts to the same text."""
+    """A conversion that remembers its last two datetimes: a transaction binds its ``now`` several
+    times (the row CAS, the log, the version bump, the resume CAS, with a lease's end between),
+    and SQLAlchemy's conversion of a datetime for SQLite is a large part of a decision's CPU
+    (benchmarks/bench_decide.py). Only for datetimes, which never change: the same object
+    converts to the same text."""
 
     __slots__ = ("convert", "last")
 
     def __init__(self, convert: Convert) -> None:
         self.convert = convert
-        self.last: tuple[Any, Any] = (None, None)
+        self.last: tuple[Any, Any, Any, Any] = (None, None, None, None)
 
     def __call__(self, value: Any) -> Any:
         last = self.last  # one read, one write: the reader and writer threads may share it
-        if last[0] is value and value is not None:
-            return last[1]
+        if value is not None:
+            if last[0] is value:
+                return last[1]
+            if last[2] is value:
+                return last[3]
         converted = self.convert(value)
-        self.last = (value, converted)
+        self.last = (value, converted, last[0], last[1])
         return converted
 
 
 class _Compiled:
     """A statement as SQLAlchemy compiles it for SQLite with parameters of given names, and its plans."""
 
-    __slots__ = ("compiled", "expanding", "plans", "simple", "statement")
+    __slots__ = ("compiled", "expanding", "plans", "statement")
 
     def __init__(self, statement: Executable, compiled: SQLCompiler) -> None:
         self.statement = statement
         """Kept with its compilation, so that its id (the cache's key) stays its own."""
         self.compiled = compiled
         self.expanding = tuple(bind.key for bind in compiled.binds.values() if bind.expanding)
-        self.simple: _Plan | None = None
-        """The one plan of a statement without expanding lists."""
         self.plans: dict[tuple[int, ...], _Plan] = {}
         """The plans of a statement with expanding lists, by their lengths."""
 
@@ -185,25 +205,32 @@ class CompiledStatements:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._compiled: dict[tuple[int, int], _Compiled] = {}
+        self._plans: dict[tuple[int, int], _Plan] = {}
+        """The plans of the statements without expanding lists, by statement and count of parameters."""
         self._datetimes: dict[str, _LastConversion] = {}
         """One remembering conversion per datetime type (all the store's are ``UTCDateTime()``)."""
-        self._results: dict[int, tuple[Executable, tuple[str, ...], tuple[Convert | None, ...] | None]] = {}
 
     def execute(self, conn: sqlite3.Connection, statement: Executable, params: Params) -> Rows:
         try:
-            if isinstance(params, _MANY):
+            if type(params) is dict:
+                plan = self._plans.get((id(statement), len(params))) or self._plan(statement, params)
+                cursor = conn.execute(plan.sql, plan.values(params))
+            elif isinstance(params, _MANY):
                 if not params:
                     return NO_ROWS
-                plan = self._plan(statement, params[0])
+                first = params[0]
+                plan = self._plans.get((id(statement), len(first))) or self._plan(statement, first)
                 conn.executemany(plan.sql, [plan.values(p) for p in params])
                 return NO_ROWS
-            plan = self._plan(statement, params)  # type: ignore[arg-type]
-            cursor = conn.execute(plan.sql, plan.values(params))  # type: ignore[arg-type]
+            else:
+                plan = self._plan(statement, params)  # type: ignore[arg-type]
+                cursor = conn.execute(plan.sql, plan.values(params))  # type: ignore[arg-type]
         except sqlite3.IntegrityError as error:
             raise ConstraintViolated(str(error)) from error
         if cursor.description is None:
-            return Rows((), (), cursor.rowcount)
-        keys, converters = self._result(statement)
+            count = cursor.rowcount
+            return _CHANGED[count] if count < len(_CHANGED) else Rows((), (), count)
+        converters = plan.results
         found = cursor.fetchall()
         if converters is not None:
             found = [
@@ -212,7 +239,7 @@ class CompiledStatements:
                 )
                 for row in found
             ]
-        return Rows(keys, found, len(found))
+        return Rows(plan.keys, found, len(found))
 
     def _plan(self, statement: Executable, params: Mapping[str, Any]) -> _Plan:
         # The store executes each statement with parameters of the same names every time: their
@@ -224,20 +251,20 @@ class CompiledStatements:
             sql = clause.compile(dialect=self._dialect, column_keys=sorted(params))
             assert isinstance(sql, SQLCompiler)
             compiled = self._compiled[(id(statement), len(params))] = _Compiled(statement, sql)
-        if compiled.simple is not None:
-            return compiled.simple
         if not compiled.expanding:
-            compiled.simple = self._lay_out(compiled.compiled, params)
-            return compiled.simple
+            # The one plan, found by execute() from now on without coming here.
+            simple = self._plans[(id(statement), len(params))] = self._lay_out(compiled, params)
+            return simple
         shape = tuple(len(params[key]) for key in compiled.expanding)
-        plan = compiled.plans.get(shape)
-        if plan is None:
-            plan = compiled.plans[shape] = self._lay_out(compiled.compiled, params)
-        return plan
+        found = compiled.plans.get(shape)
+        if found is None:
+            found = compiled.plans[shape] = self._lay_out(compiled, params)
+        return found
 
-    def _lay_out(self, sql: SQLCompiler, params: Mapping[str, Any]) -> _Plan:
+    def _lay_out(self, compiled: _Compiled, params: Mapping[str, Any]) -> _Plan:
         """Let SQLAlchemy expand the statement for probes standing in for the caller's values, then
         note where each of its positional parameters comes from and how SQLAlchemy converts it."""
+        sql = compiled.compiled
         probes: dict[str, Any] = {}
         for bind in sql.binds.values():
             if bind.key in params:
@@ -246,37 +273,38 @@ class CompiledStatements:
                     [_Probe(bind.key, i) for i in range(count)] if count is not None else _Probe(bind.key, None)
                 )
         expanded = sql.construct_expanded_state(probes, escape_names=False)
-        names = expanded.positiontup or ()
-        plan = _Plan(expanded.statement, [None] * len(names))
-        for position, name in enumerate(names):
+        names: list[Hashable] = []
+        constants: dict[Hashable, Any] = {}
+        items: list[tuple[int, str, int]] = []
+        converts: list[tuple[int, Convert]] = []
+        for position, name in enumerate(expanded.positiontup or ()):
             value = expanded.parameters[name]
-            if not isinstance(value, _Probe):
-                plan.template[position] = value
-            elif value.index is None:
-                plan.taken.append((position, value.key))
-            else:
-                plan.items.append((position, value.key, value.index))
             source = sql.binds.get(name)  # None for an item of an expanding list (its processor is given)
             convert = expanded.processors.get(name)
             if convert is None and source is not None:
                 convert = source.type.dialect_impl(self._dialect).bind_processor(self._dialect)
             if convert is not None and source is not None and _is_datetime(source.type):
                 convert = self._datetimes.setdefault(repr(source.type), _LastConversion(convert))
+            if not isinstance(value, _Probe):
+                names.append(("constant", position))
+                constants[("constant", position)] = value if convert is None else convert(value)
+                continue
+            if value.index is None:
+                names.append(value.key)
+            else:
+                names.append(None)
+                items.append((position, value.key, value.index))
             if convert is not None:
-                plan.converts.append((position, convert))
+                converts.append((position, convert))
+        plan = _Plan(expanded.statement, names, constants, items, converts)
+        plan.keys, plan.results = self._result(compiled.statement)
         return plan
 
     def _result(self, statement: Executable) -> tuple[tuple[str, ...], tuple[Convert | None, ...] | None]:
-        found = self._results.get(id(statement))
-        if found is None:
-            columns = list(statement.exported_columns)  # type: ignore[attr-defined]
-            dialect = self._dialect
-            keys = tuple(c.key for c in columns)
-            converters = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-            # The statement is kept with its columns, so that its id stays its own.
-            found = (statement, keys, converters if any(converters) else None)
-            self._results[id(statement)] = found
-        return found[1], found[2]
+        columns = list(statement.exported_columns)  # type: ignore[attr-defined]
+        dialect = self._dialect
+        converters = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
+        return tuple(c.key for c in columns), converters if any(converters) else None
 
 
 def _is_datetime(type_: TypeEngine[Any]) -> bool:

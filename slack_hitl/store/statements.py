@@ -24,6 +24,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    null,
     select,
     union_all,
     update,
@@ -127,6 +128,13 @@ def decide_rows_size(decisions: int) -> int:
     if not 1 <= decisions <= MAX_BATCH:
         raise ValueError(f"a batch holds 1 to {MAX_BATCH} decisions, not {decisions}")
     return 1 << (decisions - 1).bit_length()
+
+
+@functools.cache
+def decide_rows_padding(used: int, size: int) -> dict[str, Any]:
+    """The parameters of the unused places ``used`` to ``size`` of ``decide_rows(size)``: NULLs (the
+    decision's a SQL NULL too, which SQLAlchemy's JSON type passes on without serializing it)."""
+    return {f"{name}{i}": null() if name == "d" else None for i in range(used, size) for name in "arodbnk"}
 
 
 @functools.cache
