@@ -60,6 +60,7 @@ from slack_hitl.slack.client import build_slack_client  # noqa: E402
 from slack_hitl.slack.ids import action_id, button_value  # noqa: E402
 from slack_hitl.slack.publisher import SlackPublisher  # noqa: E402
 from slack_hitl.slack.signature import sign_request  # noqa: E402
+from slack_hitl.store import SlackMessages  # noqa: E402
 from slack_hitl.testing.emulator import SlackEmulator  # noqa: E402
 
 FLOOR_APP_DIR = ROOT / "benchmarks"
@@ -352,7 +353,7 @@ async def burst(db_url: str, emulator: SlackEmulator, port: int) -> dict[str, An
     """30 clicks at once on a fresh approval; Slack calls the app made for it until it shows them all."""
     (shown,) = await open_approvals(db_url, emulator, 1, BURST_CLICKS + 1)
     store = await Store.open(db_url)
-    parts = {str(part["ts"]) for part in await store.messages(shown.approval_id)}
+    parts = {part.ts for part in await SlackMessages(store).parts(shown.approval_id)}
     before = len(emulator.calls)
     bodies = [form(click(emulator, shown, row_id, n)) for n, row_id in enumerate(shown.row_ids[:BURST_CLICKS])]
     url = f"http://127.0.0.1:{port}/slack/interactions"
@@ -364,7 +365,7 @@ async def burst(db_url: str, emulator: SlackEmulator, port: int) -> dict[str, An
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         approval = await store.get(shown.approval_id)
-        if approval.decided_count == BURST_CLICKS and shown.approval_id not in await store.stale_renders():
+        if approval.decided_count == BURST_CLICKS and shown.approval_id not in await SlackMessages(store).out_of_date():
             break
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # let a last pass land, if any
@@ -397,7 +398,7 @@ async def settle_after_load(db_url: str, timeout: float = 300) -> tuple[int, flo
     store = await Store.open(db_url)
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if not await store.stale_renders(limit=1):
+        if not await SlackMessages(store).out_of_date(limit=1):
             break
         await asyncio.sleep(0.2)
     caught_up = time.monotonic() - started

@@ -132,7 +132,9 @@ async def main() -> None:
             approval = await hitl.posted(opened.id)
             await decide_as_a_person(hitl, approval)
             await hitl.engine.wait_until_final(approval.id, timeout=30)
-            nested = await hitl.posted(next(a.id for a in await hitl.store.list() if a.parent_id == approval.id))
+            nested = await hitl.posted(
+                next(a.id for a in await hitl.store.list_approvals() if a.parent_id == approval.id)
+            )
             await hitl.user("U0DANA", "dana").click(
                 hitl.channel, nested.message_ts, button_text="Approve", near="page_oncall"
             )

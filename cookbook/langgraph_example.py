@@ -147,7 +147,7 @@ async def decide_as_a_person(hitl: HitlHarness, approval_id: str) -> None:
     await hitl.settle()
 
     # The agent's email is a second approval in the thread; Alice approves it with a better subject.
-    nested = next(a for a in await hitl.store.list() if a.parent_id == approval.id)
+    nested = next(a for a in await hitl.store.list_approvals() if a.parent_id == approval.id)
     nested = await hitl.posted(nested.id)
     assert nested.message_ts is not None
     await alice.click(where, nested.message_ts, button_text="Decide…", near="Run send_email")

@@ -97,3 +97,9 @@ class Actor(BaseModel):
 SYSTEM = Actor(id="system", name="slack_hitl", system=True)
 EXPIRY = Actor(id="system:expiry", name="expiry", system=True)
 """Who decides the rows an expiry settles: adapters can tell "expired" from a person's rejection."""
+
+
+def is_system_actor(actor_id: str | None) -> bool:
+    """Whether a stored actor id (a row's ``decided_by``) is slack_hitl itself (``SYSTEM``, ``EXPIRY``),
+    not a person: a row it decided was settled by the approval's rules, and is told as such."""
+    return actor_id is not None and actor_id.startswith(SYSTEM.id)

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
@@ -33,7 +33,7 @@ from slack_hitl.errors import (
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
-from slack_hitl.store import DecideCommand, Store
+from slack_hitl.store import DecideCommand, RowState, Store
 
 log = structlog.get_logger("slack_hitl.engine")
 
@@ -170,16 +170,14 @@ class Engine:
         self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
     ) -> tuple[Requirement, Decision]:
         """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
-        requirement = await self.store.requirement(approval_id, row_id)
-        if requirement is None:
-            await self.store.get(approval_id)  # raises UnknownApproval when that is the problem
-            raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+        target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
+        requirement = target.requirement
         if not may_decide(requirement, actor):
             raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
         decision = validate_decision(requirement, submitted)
-        adapter = self.adapters.get(await self.store.adapter_of(approval_id) or "")
-        # getattr, not isinstance(adapter, ChecksDecisions): a runtime protocol check costs ~40 µs a click.
-        check = getattr(adapter, "check_decision", None)
+        # getattr, not isinstance(adapter, ChecksDecisions): a runtime protocol check is a cost on
+        # every click (benchmarks/bench_decide.py), for an answer that never changes.
+        check = getattr(self.adapters.get(target.adapter), "check_decision", None)
         if check is not None and not actor.system:
             # A system actor records what was accepted elsewhere; only what people submit is checked.
             check(requirement, decision)
@@ -198,29 +196,19 @@ class Engine:
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
         _, decision = await self.check_decision(approval_id, row_id, submitted, actor)
         result = await self.store.decide(DecideCommand(approval_id, row_id, decision, actor, delivery_key))
-        # No bound logger: binding one per decision costs more than the log line on the hot path.
+        # No bound logger: binding one per decision costs more than the log line on the hot path
+        # (benchmarks/bench_decide.py, "CPU ms").
         if not result.decided:
             if result.repeated:
                 log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
-            raise await self._why_not_decided(approval_id, row_id)
+            raise why_not_decided(approval_id, row_id, result.found)
         log.info("row_decided", approval_id=approval_id, row_id=row_id, slack_user=actor.id, outcome=decision.outcome)
         self.publisher.approval_changed(approval_id)
         await self._notify()
         if result.resume:
             self._spawn(self._run_resume(approval_id))
         return DecideOutcome(approval_id, row_id, resumed=result.resume)
-
-    async def _why_not_decided(self, approval_id: str, row_id: str) -> Exception:
-        state = await self.store.row_state(approval_id, row_id)
-        if state is None:
-            return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        decided_by_person = state["status"] == "decided" and not str(state["decided_by"]).startswith("system")
-        if decided_by_person:
-            return AlreadyDecided(row_id, state["decided_by"], state["decided_by_name"])
-        if state["approval_expired"]:
-            return ApprovalClosed(approval_id, "expired")
-        return ApprovalClosed(approval_id, state["approval_status"])
 
     # -- resuming ----------------------------------------------------------------------------
 
@@ -391,6 +379,17 @@ class Engine:
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         self._tasks.spawn(coroutine)
+
+
+def why_not_decided(approval_id: str, row_id: str, found: RowState | None) -> Exception:
+    """The error for a decide that decided nothing, from the row as its transaction found it."""
+    if found is None:
+        return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+    if found.status == "decided" and not is_system_actor(found.decided_by):
+        return AlreadyDecided(row_id, found.decided_by, found.decided_by_name)
+    if found.approval_expired:
+        return ApprovalClosed(approval_id, "expired")
+    return ApprovalClosed(approval_id, found.approval_status)
 
 
 def _nested_key(parent_id: str, pause: NestedPause) -> str:

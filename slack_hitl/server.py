@@ -98,7 +98,7 @@ async def release_unfinished_resumes(store: Store) -> list[str]:
     """Hand back the resumes this process still holds, so another process retries them now instead
     of after their lease runs out. The release is a CAS on this process's lease: others' stay."""
     released = []
-    for approval in await store.list(status="resuming", limit=1000):
+    for approval in await store.list_approvals(status="resuming", limit=1000):
         if await store.release_for_retry(approval.id, SHUTDOWN_ERROR, retry_at=dt.datetime.now(dt.UTC)):
             log.warning("resume_released_at_shutdown", approval_id=approval.id)
             released.append(approval.id)

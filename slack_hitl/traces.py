@@ -107,7 +107,7 @@ async def export_traces(
     if approval_id is not None:
         ids = [approval_id]
     elif status is not None:
-        ids = [a.id for a in reversed(await store.list(status=status, limit=100_000))]
+        ids = [a.id for a in reversed(await store.list_approvals(status=status, limit=100_000))]
     else:
         ids = await store.approval_ids()
     if fmt == "markdown":

@@ -40,7 +40,7 @@ CORE = (
     "slack_hitl.requirements",
     "slack_hitl.status",
     "slack_hitl.store",
-    "slack_hitl.tables",
+    "slack_hitl.times",
     "slack_hitl.traces",
 )
 

@@ -22,7 +22,7 @@ from slack_hitl.approvals import SYSTEM, Approval
 from slack_hitl.demo.agent import DEMO_ADAPTER, DemoAgent
 from slack_hitl.demo.samples import SAMPLE_KINDS, SampleKind, build_sample
 from slack_hitl.errors import SlackHitlError
-from slack_hitl.store import Store
+from slack_hitl.store import SlackMessages, Store
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.slack_user import SlackTestUser
 
@@ -133,8 +133,11 @@ async def retire_earlier_runs(database_url: str) -> int:
     Raises ``DemoDatabaseInUse``, changing nothing, when open approvals of other adapters are there.
     """
     store = await Store.open(database_url)
+    shown = SlackMessages(store)
     try:
-        open_ones = [a for status in ("pending", "resuming") for a in await store.list(status=status, limit=100_000)]
+        open_ones = [
+            a for status in ("pending", "resuming") for a in await store.list_approvals(status=status, limit=100_000)
+        ]
         foreign = sorted({a.adapter for a in open_ones if a.adapter != DEMO_ADAPTER})
         if foreign:
             raise DemoDatabaseInUse(
@@ -146,7 +149,7 @@ async def retire_earlier_runs(database_url: str) -> int:
             if approval.status == "pending" and await store.cancel(approval.id, SYSTEM, "an earlier demo run ended"):
                 retired += 1
             # Nothing to re-render: that run's Slack messages went away with its emulator.
-            await store.mark_rendered(approval.id, (await store.get(approval.id)).version)
+            await shown.mark_rendered(approval.id, (await store.get(approval.id)).version)
         return retired
     finally:
         await store.close()

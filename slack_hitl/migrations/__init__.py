@@ -6,7 +6,7 @@ them with ``run_sync``. A database created before migrations existed (the tables
 ``alembic_version``) is adopted: it is stamped at the first revision, whose schema it has,
 then upgraded.
 
-To write a new revision after changing ``slack_hitl/tables.py``::
+To write a new revision after changing ``slack_hitl/store/schema.py``::
 
     from alembic import command
     from slack_hitl.migrations import alembic_config

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import slack_hitl.tables  # noqa: F401  (puts the tables on SQLModel.metadata, for autogenerate)
+import slack_hitl.store  # noqa: F401  (puts the tables on SQLModel.metadata, for autogenerate)
 
 
 def run_migrations() -> None:

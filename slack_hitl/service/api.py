@@ -21,7 +21,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.decisions import Decision
@@ -233,11 +232,8 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
             "actor": API_ACTOR,
         }
         try:
-            try:
-                approval = await engine.open_approval(**options)
-            except IntegrityError:
-                # Two requests with one new key raced to insert it; the loser reads the winner's approval.
-                approval = await engine.open_approval(**options)
+            # Two requests with one new key may race: the store answers the loser with the winner's approval.
+            approval = await engine.open_approval(**options)
         except ApprovalNotPosted as refused:
             # Nothing may stay open that nobody can see: the stored approval is cancelled, and the
             # caller learns which setting to fix.
@@ -257,7 +253,7 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         offset: int = Query(0, ge=0, le=100_000),
     ) -> ApprovalList:
         """Approvals, newest first, optionally only those with ``status``."""
-        approvals = await store.list(status=status, limit=limit, offset=offset)
+        approvals = await store.list_approvals(status=status, limit=limit, offset=offset)
         return ApprovalList(approvals=[approval_view(approval) for approval in approvals])
 
     @router.get("/approvals/{approval_id}", response_model=ApprovalView, responses=_NOT_FOUND)

@@ -73,13 +73,16 @@ def service_config(source: ServiceConfig | Settings) -> ServiceConfig:
     return source if isinstance(source, ServiceConfig) else source.service_config()
 
 
-async def open_store(config: ServiceConfig | Settings) -> Store:
-    """The store, at the schema this code needs: SQLite (and PostgreSQL with ``upgrade_postgres``) is
-    upgraded in place; else PostgreSQL must be upgraded by ``slack-hitl db upgrade``, or ``SchemaMismatch``."""
+async def open_store(config: ServiceConfig | Settings, role: Role = "all") -> Store:
+    """The store of a process in ``role``, at the schema this code needs: SQLite (and PostgreSQL with
+    ``upgrade_postgres``) is upgraded in place; else PostgreSQL must be upgraded by ``slack-hitl db
+    upgrade``, or ``SchemaMismatch``. A web process leaves resumes to the workers: its store does not
+    claim them."""
     config = service_config(config)
+    lease, claims = config.lease_seconds, role != "web"
     if config.is_sqlite or config.upgrade_postgres:
-        return await Store.open(config.database_url)
-    store = await Store.open(config.database_url, create=False)
+        return await Store.open(config.database_url, lease_seconds=lease, claims_resumes=claims)
+    store = await Store.open(config.database_url, create=False, lease_seconds=lease, claims_resumes=claims)
     try:
         await store.check_schema()
     except BaseException:
@@ -126,8 +129,8 @@ class SlackHitl:
         self.config = config = service_config(config)
         self.store = store
         self.role = role
-        store.lease_seconds = config.lease_seconds
-        store.claims_resumes = role != "web"
+        if store.claims_resumes == (role == "web") or store.lease_seconds != config.lease_seconds:
+            raise ValueError(f"a {role!r} process needs the store opened for it: open_store(config, {role!r})")
         self.client = build_slack_client(config.slack_bot_token, base_url=config.slack_api_url)
         self.publisher = SlackPublisher(
             self.client,
@@ -181,7 +184,7 @@ class SlackHitl:
         Raises ``SettingsInvalid`` or ``SchemaMismatch`` with a message naming what to fix.
         """
         config = config or load_settings()
-        store = await open_store(config)
+        store = await open_store(config, options.get("role", "all"))
         hitl = cls(config, store, **options)
         try:
             await check_slack_token(hitl)

@@ -166,7 +166,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _workers_can_share_the_database(self) -> Settings:
-        if self.workers and self.is_sqlite and make_url(self.database_url).database in (None, "", ":memory:"):
+        from slack_hitl.store.database import in_memory
+
+        if self.workers and in_memory(self.database_url):
             raise ValueError(
                 "SLACK_HITL_WORKERS must be 0 with an in-memory SQLite database: worker processes cannot share it"
             )

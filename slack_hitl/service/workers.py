@@ -5,7 +5,7 @@ leaves the rest to ``SLACK_HITL_WORKERS`` worker processes (one by default) that
 restarts when one dies and stops with itself. The processes meet in the store, never in memory:
 
 - deciding a row bumps its approval's version; a worker re-renders every message whose shown
-  version is older (``Store.stale_renders``);
+  version is older (``SlackMessages.out_of_date``);
 - deciding the last row leaves the approval pending with every row decided; a worker claims its
   resume with the same compare-and-swap every resume goes through, so it runs once, whichever
   worker (or web process, for a Retry click) gets there first.

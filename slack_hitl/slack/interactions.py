@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slack_hitl.approvals import Actor, Approval, Row
+from slack_hitl.approvals import Actor, Approval, Row, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import DecisionInput
 from slack_hitl.engine import Engine, may_decide
@@ -141,7 +141,7 @@ def not_allowed_text(requirement: Requirement) -> str:
 def already_decided_text(title: str, decided_by: str | None, clicker: str) -> str:
     if decided_by == clicker:
         return f"You already decided *{escape(title)}*."
-    if decided_by is None or decided_by.startswith("system"):
+    if decided_by is None or is_system_actor(decided_by):
         return f"*{escape(title)}* was already decided by slack_hitl (the approval expired)."
     return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
@@ -427,7 +427,7 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return UNKNOWN_TEXT
     if not may_decide(row.requirement, actor):
         return not_allowed_text(row.requirement)
-    decided_by_person = row.decided and not str(row.decided_by).startswith("system")
+    decided_by_person = row.decided and not is_system_actor(row.decided_by)
     if decided_by_person:
         return already_decided_text(row.requirement.title, row.decided_by, actor.id)
     if approval.status != "pending" or row.decided:

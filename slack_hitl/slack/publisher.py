@@ -19,7 +19,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from slack_hitl.approvals import Approval
+from slack_hitl.approvals import Approval, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
@@ -28,7 +28,7 @@ from slack_hitl.slack.limits import validate_message
 from slack_hitl.slack.markdown import escape_cut
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
-from slack_hitl.store import Store
+from slack_hitl.store import PostedPart, SlackMessages, Store
 
 log = structlog.get_logger("slack_hitl.slack.publisher")
 
@@ -91,6 +91,8 @@ class SlackPublisher(Publisher):
         """Whether this process keeps posted messages true. Off in the web process of a service whose
         worker processes do it (they find out-of-date messages in the store): it only posts new ones."""
         self.store = store
+        self.messages = SlackMessages(store)
+        """Where each approval is shown, and which version its message shows."""
         self.channel = channel
         self.update_window_seconds = update_window_seconds
         self.retry_seconds = retry_seconds
@@ -106,7 +108,7 @@ class SlackPublisher(Publisher):
         self._workers = BackgroundTasks()
         """One per approval with changes to show, keyed by its id."""
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
-        self._shown: dict[str, list[dict[str, object]]] = {}
+        self._shown: dict[str, list[PostedPart]] = {}
         """Where each approval's message parts are, as the store says: they never move once posted."""
 
     # -- what the engine tells us ------------------------------------------------------------
@@ -163,12 +165,12 @@ class SlackPublisher(Publisher):
 
         Run on start: updates that were due when the last process stopped are done now.
         """
-        stale = await self.store.stale_renders(limit=1000)
+        stale = await self.messages.out_of_date(limit=1000)
         for approval_id in stale:
             self.approval_changed(approval_id)
         unposted = [
             approval.id
-            for approval in await self.store.list(status="pending", limit=200)
+            for approval in await self.store.list_approvals(status="pending", limit=200)
             if approval.message_ts is None and dt.datetime.now(dt.UTC) - approval.created_at >= self.unposted_grace
         ]
         for approval_id in unposted:
@@ -182,7 +184,7 @@ class SlackPublisher(Publisher):
         while True:
             await asyncio.sleep(interval_seconds)
             try:
-                for approval_id in await self.store.stale_renders(limit=1000):
+                for approval_id in await self.messages.out_of_date(limit=1000):
                     if not self._workers.running(approval_id):
                         self.approval_changed(approval_id)
             except Exception as error:  # a bad pass must not end the sweeper
@@ -239,13 +241,13 @@ class SlackPublisher(Publisher):
             await self._update(approval, parts, shown)
         else:
             await self._post(approval, parts)
-        await self.store.mark_rendered(approval_id, approval.version)
+        await self.messages.mark_rendered(approval_id, approval.version)
         log.debug("rendered", approval_id=approval_id, version=approval.version, parts=len(parts))
 
-    async def _messages(self, approval_id: str) -> list[dict[str, object]]:
+    async def _messages(self, approval_id: str) -> list[PostedPart]:
         shown = self._shown.get(approval_id)
         if shown is None:
-            shown = await self.store.messages(approval_id)
+            shown = await self.messages.parts(approval_id)
             if shown:  # not yet posted: ask again next time
                 if len(self._shown) >= SHOWN_CACHE_SIZE:
                     self._shown.clear()
@@ -272,17 +274,15 @@ class SlackPublisher(Publisher):
                 channel=channel, thread_ts=thread_ts, blocks=part.blocks, text=part.text
             )
             posted.append((str(answer["channel"]), str(answer["ts"]), part.first_row, part.last_row))
-        await self.store.set_messages(approval.id, posted)
+        await self.messages.record_posted(approval.id, posted)
         del self._posted[approval.id]
         log.info("approval_posted", approval_id=approval.id, channel=channel, ts=posted[0][1], parts=len(posted))
 
-    async def _update(self, approval: Approval, parts: list[MessagePart], shown: list[dict[str, object]]) -> None:
+    async def _update(self, approval: Approval, parts: list[MessagePart], shown: list[PostedPart]) -> None:
         if len(parts) != len(shown):
             log.warning("part_count_changed", approval_id=approval.id, shown=len(shown), rendered=len(parts))
         for part, message in zip(parts, shown, strict=False):
-            await self.client.chat_update(
-                channel=str(message["channel"]), ts=str(message["ts"]), blocks=part.blocks, text=part.text
-            )
+            await self.client.chat_update(channel=message.channel, ts=message.ts, blocks=part.blocks, text=part.text)
 
     # -- the continuation --------------------------------------------------------------------
 
@@ -311,7 +311,7 @@ class SlackPublisher(Publisher):
             return None
         deciders = [row for row in approval.rows if row.decided_at and row.decided_by]
         last = max(deciders, key=lambda row: row.decided_at) if deciders else None  # type: ignore[arg-type, return-value]
-        person = last.decided_by if last is not None and not str(last.decided_by).startswith("system") else None
+        person = last.decided_by if last is not None and not is_system_actor(last.decided_by) else None
         return ThreadTarget(
             channel=thread[0],
             thread_ts=thread[1],

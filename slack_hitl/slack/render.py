@@ -57,6 +57,7 @@ from slack_hitl.slack.markdown import (
     to_mrkdwn,
 )
 from slack_hitl.slack.mentions import NAME_CAP, deciders_text, is_user_id, user_mention
+from slack_hitl.times import aware
 
 DEFAULT_ROWS_PER_PART = 20
 INLINE_CHOICES = ACTIONS_ELEMENTS
@@ -128,7 +129,7 @@ def render_approval(
     per_part = DEFAULT_ROWS_PER_PART if rows_per_part is None else rows_per_part
     if per_part < 1:
         raise ValueError(f"rows_per_part must be at least 1, got {per_part}")
-    now = _aware(now or dt.datetime.now(dt.UTC))
+    now = aware(now or dt.datetime.now(dt.UTC))
     measured = _MEASURED.of(approval)
     layouts = measured.rows
     ranges = measured.ranges(per_part)
@@ -316,7 +317,7 @@ def _context_elements(
     approval: Approval, now: dt.datetime, ranges: Sequence[tuple[int, int]]
 ) -> list[MarkdownTextObject]:
     texts = [f"*{approval.decided_count} of {len(approval.rows)} decided*"]
-    past = approval.expires_at is not None and _aware(approval.expires_at) <= now
+    past = approval.expires_at is not None and aware(approval.expires_at) <= now
     if approval.expired or (past and approval.expiry_policy != "leave_open"):
         texts.append(":alarm_clock: Expired")
     elif past and approval.expires_at is not None:
@@ -603,12 +604,8 @@ def mrkdwn(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text, verbatim=True)
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
-
-
 def _slack_date(moment: dt.datetime) -> str:
     """A Slack date token: shown in each reader's time zone, with a UTC fallback."""
-    moment = _aware(moment)
+    moment = aware(moment)
     fallback = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"

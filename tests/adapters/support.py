@@ -45,6 +45,6 @@ def texts(events: list[Any]) -> list[str]:
 
 async def nested_approval(store: Store, parent_id: str) -> Approval:
     """The one approval a resume of ``parent_id`` opened when its run paused again."""
-    children = [approval for approval in await store.list() if approval.parent_id == parent_id]
+    children = [approval for approval in await store.list_approvals() if approval.parent_id == parent_id]
     assert len(children) == 1, f"expected one nested approval, got {[approval.id for approval in children]}"
     return children[0]

@@ -229,7 +229,7 @@ async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_
             await adapter.pause_to_approval(engine, finished, channel="C_OPS")
         with pytest.raises(PauseNotUsable, match="expected the agno RunOutput"):
             await adapter.pause_to_approval(engine, {"run_id": "x"}, channel="C_OPS")  # type: ignore[arg-type]
-        assert await engine.store.list() == []
+        assert await engine.store.list_approvals() == []
 
 
 # -- resuming through the engine ---------------------------------------------------------------------

@@ -353,7 +353,7 @@ async def test_a_run_that_is_not_paused_is_refused(sqlite_url: str) -> None:
         with pytest.raises(PauseNotUsable, match="not paused"):
             await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="nothing")
         assert publisher.opened == []
-        assert await engine.store.list() == []
+        assert await engine.store.list_approvals() == []
 
 
 @pytest.mark.anyio

@@ -482,7 +482,7 @@ async def test_in_slack_a_pause_is_decided_by_clicks_and_modals_resumed_once_and
 
         # The run paused again: a second approval, posted in the same thread, decided by a click.
         nested_message = next(m for m in hitl.thread(first) if "notify_team" in json.dumps(m.blocks))
-        nested_id = await hitl.store.approval_for_message(hitl.channel, nested_message.ts)
+        nested_id = await hitl.publisher.messages.approval_at(hitl.channel, nested_message.ts)
         nested = await hitl.store.get(nested_id)
         assert nested.parent_id == first.id and nested.thread_ts == first.message_ts
         assert ledger.notified == []

@@ -161,7 +161,7 @@ async def bridge_service(airflow: AirflowStandalone, port: int) -> AsyncIterator
 async def posted_approval(hitl: HitlHarness, run_id: str, rows: int, timeout: float = 120.0) -> Approval:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for approval in await hitl.store.list():
+        for approval in await hitl.store.list_approvals():
             if approval.resume_state.get("run_id") == run_id and approval.parent_id is None:
                 assert len(approval.rows) == rows, f"expected one approval with {rows} rows, got {len(approval.rows)}"
                 return await hitl.posted(approval.id)
@@ -375,7 +375,9 @@ async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace
         deadline = time.monotonic() + 120
         approval = None
         while approval is None and time.monotonic() < deadline:
-            approval = next((a for a in await hitl.store.list() if a.resume_state.get("run_id") == run.run_id), None)
+            approval = next(
+                (a for a in await hitl.store.list_approvals() if a.resume_state.get("run_id") == run.run_id), None
+            )
             await asyncio.sleep(0.5)
         assert approval is not None, "the review request never reached Slack"
         approval = await hitl.posted(approval.id)

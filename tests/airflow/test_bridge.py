@@ -19,7 +19,7 @@ from slack_hitl import (
     ToolProgress,
     validate_decision,
 )
-from slack_hitl.store import DecideCommand
+from slack_hitl.store import DecideCommand, PostedPart, SlackMessages
 from tests.airflow.fake_airflow import FakeAirflow, run_of
 from tests.airflow.support import (
     RUN_ID,
@@ -75,7 +75,7 @@ async def test_requests_of_one_run_become_one_approval_and_a_second_poll_opens_n
     assert again.opened == [] and again.follow_ups == []
     # A second bridge on the same database (a restart, another process) opens nothing either.
     assert (await make_bridge().poll_once()).opened == []
-    assert len(await engine.store.list()) == 1
+    assert len(await engine.store.list_approvals()) == 1
 
 
 async def test_runs_are_kept_apart(fake_airflow, make_bridge, engine):
@@ -113,7 +113,7 @@ async def test_a_request_after_the_message_was_posted_is_a_follow_up_in_its_thre
     fake_airflow.add(hitl_request("late"))
     # Not posted yet: the thread is unknown, so the late request waits.
     assert (await bridge.poll_once()).follow_ups == []
-    await engine.store.set_messages(root_id, [("C0AIRFLOW", "1700000000.000100", 0, 0)])
+    await SlackMessages(engine.store).record_posted(root_id, [PostedPart("C0AIRFLOW", "1700000000.000100", 0, 0)])
     follow_up_id = (await bridge.poll_once()).follow_ups[0]
     follow_up = await engine.store.get(follow_up_id)
     assert follow_up.thread_ts == "1700000000.000100" and follow_up.parent_id == root_id
@@ -286,10 +286,10 @@ async def test_a_notifier_announcement_makes_the_bridge_poll_at_once(fake_airflo
         request = fake_airflow.add(hitl_request("pushed"))
         bridge.announce(request["task_instance"]["id"])
         for _ in range(50):
-            if await engine.store.list():
+            if await engine.store.list_approvals():
                 break
             await asyncio.sleep(0.05)
-        assert len(await engine.store.list()) == 1
+        assert len(await engine.store.list_approvals()) == 1
     finally:
         running.cancel()
 

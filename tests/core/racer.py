@@ -45,9 +45,7 @@ def answer(row) -> DecisionInput:
 
 
 async def main(mode: str, url: str, log_path: str, approval_ids: list[str]) -> None:
-    store = await Store.open(url, create=False)
-    if mode == "hang":
-        store.lease_seconds = 1.0
+    store = await Store.open(url, create=False, lease_seconds=1.0 if mode == "hang" else 60.0)
     engine = Engine(store, adapters=[AppendingAdapter(log_path, hang=mode == "hang")])
     actor = Actor(id=f"U{os.getpid()}", name=f"proc-{os.getpid()}")
     work = [(approval_id, row) for approval_id in approval_ids for row in (await store.get(approval_id)).rows]

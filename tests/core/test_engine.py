@@ -40,10 +40,22 @@ ANSWERS = {
 
 
 @pytest.fixture
-async def store(database_url):
-    store = await Store.open(database_url)
-    yield store
-    await store.close()
+async def open_store(database_url):
+    """Open a store on the test's database with the given options; every one is closed after the test."""
+    opened = []
+
+    async def open_one(**options):
+        opened.append(await Store.open(database_url, **options))
+        return opened[-1]
+
+    yield open_one
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(open_store):
+    return await open_store()
 
 
 async def open_four(engine, **options):
@@ -310,8 +322,8 @@ async def test_store_refuses_illegal_transitions(store):
     assert not await store.claim_resume(approval.id)
 
 
-async def test_a_resume_whose_lease_expired_is_taken_over_once(store, database_url):
-    store.lease_seconds = 0.2
+async def test_a_resume_whose_lease_expired_is_taken_over_once(open_store, database_url):
+    store = await open_store(lease_seconds=0.2)
     approval = await open_four(Engine(store, adapters=[RecordingAdapter()]))
     for row, answer in ANSWERS.items():
         # Decide through the store only: this process "dies" before it resumes.
@@ -351,8 +363,8 @@ class CountingAdapter(RecordingAdapter):
             self.running -= 1
 
 
-async def test_a_burst_of_resumes_runs_a_few_at_a_time_and_queued_ones_keep_their_lease(store, database_url):
-    store.lease_seconds = 0.3
+async def test_a_burst_of_resumes_runs_a_few_at_a_time_and_queued_ones_keep_their_lease(open_store, database_url):
+    store = await open_store(lease_seconds=0.3)
     adapter = CountingAdapter()
     engine = Engine(store, adapters=[adapter], max_concurrent_resumes=2)
     opened = [

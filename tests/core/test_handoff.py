@@ -23,8 +23,7 @@ def rows(count: int) -> list[Requirement]:
 
 
 async def test_the_web_process_leaves_the_resume_to_a_worker_which_runs_it_once(database_url: str) -> None:
-    web_store = await Store.open(database_url)
-    web_store.claims_resumes = False
+    web_store = await Store.open(database_url, claims_resumes=False)
     web_adapter = RecordingAdapter()
     web = Engine(web_store, adapters=[web_adapter])
     worker_stores = [await Store.open(database_url, create=False) for _ in range(3)]
@@ -61,8 +60,7 @@ async def test_the_web_process_leaves_the_resume_to_a_worker_which_runs_it_once(
 
 
 async def test_a_burst_of_approvals_decided_by_the_web_process_is_shared_by_workers(sqlite_url: str) -> None:
-    web_store = await Store.open(sqlite_url)
-    web_store.claims_resumes = False
+    web_store = await Store.open(sqlite_url, claims_resumes=False)
     web = Engine(web_store, adapters=[RecordingAdapter()])
     worker_stores = [await Store.open(sqlite_url, create=False) for _ in range(2)]
     adapters = [RecordingAdapter(), RecordingAdapter()]

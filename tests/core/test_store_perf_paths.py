@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from slack_hitl import Actor, DecisionInput, Engine, Requirement, Store
 from slack_hitl.store import DecideCommand
+from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from tests.core.support import RecordingAdapter
 
 pytestmark = pytest.mark.anyio
@@ -27,8 +28,8 @@ async def count_row_loads(store: Store) -> list[str]:
         if "approval_rows.requirement" in statement and statement.lstrip().upper().startswith("SELECT"):
             seen.append(statement)
 
-    if store._one_hop is not None:  # a SQLite file: reads go through the store's own reader connection
-        await store._one_hop._reader.run(lambda conn: conn.set_trace_callback(record))
+    if isinstance(store.database, SqliteFileDatabase):  # reads go through the store's own reader connection
+        await store.database._reader.run(lambda conn: conn.set_trace_callback(record))
     else:
 
         @event.listens_for(store.engine.sync_engine, "before_cursor_execute")

@@ -113,6 +113,6 @@ async def test_a_database_holding_other_adapters_open_approvals_is_left_alone(tm
     assert "holds open approvals of airflow" in done.stderr and "--database-url" in done.stderr
     store = await Store.open(url, create=False)
     try:
-        assert [a.id for a in await store.list()] == [theirs.id]
+        assert [a.id for a in await store.list_approvals()] == [theirs.id]
     finally:
         await store.close()

@@ -146,7 +146,7 @@ async def test_the_last_decision_resumes_the_run_and_its_continuation_is_in_the_
     session: DemoSession, console: httpx.AsyncClient
 ) -> None:
     approval = await session.open_sample("large")
-    assert len(await session.hitl.store.messages(approval.id)) >= 3  # the main message and its continuations
+    assert len(await session.hitl.publisher.messages.parts(approval.id)) >= 3  # the main message and its continuations
     shown = await state(console, "U0BOB")
     replies = shown["threads"][approval.message_ts]
     assert shown["messages"][0]["reply_count"] == len(replies) >= 2

@@ -262,7 +262,7 @@ async def open_a_large_pause(page: Page) -> None:
 async def check_what_was_stored(database: Path) -> None:
     store = await Store.open(f"sqlite:///{database}", create=False)
     try:
-        approvals = {a.title: a for a in await store.list(limit=10)}
+        approvals = {a.title: a for a in await store.list_approvals(limit=10)}
         release = approvals["Release agent: ship billing-api v2.4"]
         assert release.status == "completed"
         by_row = {r.id: r for r in release.rows}

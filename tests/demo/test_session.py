@@ -21,7 +21,7 @@ async def test_the_scripted_session_decides_every_row_and_waits_for_the_resume(d
     assert "Release notes** (Friendly)" in printed
     store = await Store.open(database_url, create=False)
     try:
-        (approval,) = await store.list()
+        (approval,) = await store.list_approvals()
         assert approval.status == "completed" and approval.all_decided
         for row in approval.rows:
             assert f"| {row.requirement.title} | {row.requirement.kind} | {row.decision.outcome}" in printed

@@ -145,7 +145,7 @@ async def test_a_nested_pause_posts_a_new_approval_in_the_same_thread() -> None:
         parent = await hitl.engine.wait_until_final(parent.id, timeout=15)
         await hitl.settle()
 
-        nested_ids = [a.id for a in await hitl.store.list() if a.parent_id == parent.id]
+        nested_ids = [a.id for a in await hitl.store.list_approvals() if a.parent_id == parent.id]
         assert len(nested_ids) == 1
         nested = await hitl.posted(nested_ids[0])
         assert nested.thread_ts == parent.message_ts

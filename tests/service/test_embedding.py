@@ -4,6 +4,7 @@ into an existing Bolt app beside the team's own, (c) the in-process Python API."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -206,3 +207,29 @@ async def test_the_in_process_api_opens_with_an_adapter_and_awaits_the_outcome(
 
         cancelled = await hitl.open(title="Other", requirements=release_requirements()[:1], channel=CHANNEL)
         assert (await hitl.cancel(cancelled.id, reason="not needed")).status == "cancelled"
+
+
+async def test_the_in_process_api_runs_on_an_in_memory_database(emulator: SlackEmulator) -> None:
+    """``sqlite://`` without workers: one connection holds the database, and everything runs on it."""
+    adapter = EchoAdapter()
+    settings = settings_for(emulator, "sqlite://", workers=0)
+    async with SlackHitl.from_settings(settings, adapters=[adapter]) as hitl, served(hitl.app) as url:
+        opened = [
+            await hitl.open(
+                title=f"Release {n}", requirements=release_requirements()[:1], channel=CHANNEL, adapter=adapter
+            )
+            for n in range(3)
+        ]
+        people = [
+            SlackTestUser(emulator, f"{url}/slack/interactions", SIGNING_SECRET, f"U0P{n}", f"p{n}") for n in range(3)
+        ]
+        await asyncio.gather(
+            *(
+                person.click(CHANNEL, approval.message_ts or "", button_text="Approve")
+                for person, approval in zip(people, opened, strict=True)
+            )
+        )
+        finals = [await hitl.wait(approval.id, timeout=15) for approval in opened]
+        assert [final.status for final in finals] == ["approved"] * 3
+        assert sorted(adapter.resumed) == sorted(approval.id for approval in opened)
+        assert [final.row("deploy").decided_by for final in finals] == ["U0P0", "U0P1", "U0P2"]

@@ -1,5 +1,5 @@
 """The schema comes from Alembic migrations: a fresh database gets exactly the tables of
-``slack_hitl/tables.py``, a database from before migrations is adopted, and concurrent opens
+``slack_hitl/store/schema.py``, a database from before migrations is adopted, and concurrent opens
 of one fresh PostgreSQL database take turns."""
 
 from __future__ import annotations

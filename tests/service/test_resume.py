@@ -124,7 +124,7 @@ async def test_event_lines_stream_into_the_thread_and_a_nested_pause_calls_back_
     }
     assert first["rows"][1]["decision"]["result"] == "42 rows"
 
-    nested_ids = [a.id for a in await service.hitl.store.list() if a.parent_id == parent.id]
+    nested_ids = [a.id for a in await service.hitl.store.list_approvals() if a.parent_id == parent.id]
     assert len(nested_ids) == 1
     nested = await eventually(lambda: _posted(service, nested_ids[0]))
     assert nested.thread_ts == ts

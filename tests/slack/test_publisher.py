@@ -34,7 +34,7 @@ async def test_a_burst_of_30_decisions_is_a_handful_of_updates() -> None:
     async with HitlHarness(adapters=[ScriptedAdapter()], update_window_seconds=0.4) as hitl:
         # 31 rows, 30 decided: the approval stays pending, so only the burst's updates are counted.
         approval = await _open(hitl, confirmations(31))
-        parts = await hitl.store.messages(approval.id)
+        parts = await hitl.publisher.messages.parts(approval.id)
         assert len(parts) == 2  # 20 rows in the message, 11 in its thread
         alice = hitl.user("U0ALICE", "alice")
         acks = await click_all(hitl, approval.message_ts, [(alice, "Approve", f"tool call {i:02d}") for i in range(30)])
@@ -50,7 +50,7 @@ async def test_a_burst_of_30_decisions_is_a_handful_of_updates() -> None:
         shown = _all_text(hitl, stored)
         assert "30 of 31 decided" in shown
         assert shown.count("*Approved* (Approve) by <@U0ALICE>") == 30
-        assert await hitl.store.stale_renders() == []
+        assert await hitl.publisher.messages.out_of_date() == []
 
 
 async def test_with_a_fifth_of_updates_rate_limited_every_decision_still_shows() -> None:
@@ -75,7 +75,7 @@ async def test_with_a_fifth_of_updates_rate_limited_every_decision_still_shows()
         assert "30 of 30 decided" in shown
         assert shown.count("*Approved* (Approve) by <@U0P") == 30
         assert ":white_check_mark: *Approved.*" in shown
-        assert await hitl.store.stale_renders() == []
+        assert await hitl.publisher.messages.out_of_date() == []
 
 
 async def test_a_re_render_due_when_the_process_stopped_is_done_after_restart() -> None:
@@ -85,7 +85,7 @@ async def test_a_re_render_due_when_the_process_stopped_is_done_after_restart() 
         await alice.click(hitl.channel, approval.message_ts, button_text="Approve", near="tool call 01")
         # The process dies before its update window closes: nothing was re-rendered.
         await hitl.publisher.close()
-        assert await hitl.store.stale_renders() == [approval.id]
+        assert await hitl.publisher.messages.out_of_date() == [approval.id]
         assert "0 of 3 decided" in message_text(hitl.message(approval))
 
         hitl.update_window_seconds = 0.05
@@ -94,22 +94,22 @@ async def test_a_re_render_due_when_the_process_stopped_is_done_after_restart() 
         shown = message_text(hitl.message(approval))
         assert "1 of 3 decided" in shown
         assert "*Approved* (Approve) by <@U0ALICE>" in shown
-        assert await hitl.store.stale_renders() == []
+        assert await hitl.publisher.messages.out_of_date() == []
 
 
 async def test_rows_beyond_one_message_go_to_the_thread_and_are_decidable_there() -> None:
     async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
         approval = await _open(hitl, confirmations(45))
-        parts = await hitl.store.messages(approval.id)
-        assert [(part["first_row"], part["last_row"]) for part in parts] == [(0, 19), (20, 39), (40, 44)]
+        parts = await hitl.publisher.messages.parts(approval.id)
+        assert [(part.first_row, part.last_row) for part in parts] == [(0, 19), (20, 39), (40, 44)]
         replies = hitl.thread(approval)
-        assert [reply.ts for reply in replies] == [part["ts"] for part in parts[1:]]
+        assert [reply.ts for reply in replies] == [part.ts for part in parts[1:]]
         assert "Rows 41-45 of 45" in message_text(replies[1])
 
         bob = hitl.user("U0BOB", "bob")
         await bob.click(hitl.channel, approval.message_ts, button_text="Reject", near="tool call 44")
         await hitl.settle()
-        assert "*Rejected* (Reject) by <@U0BOB>" in message_text(hitl.emulator.message(hitl.channel, parts[2]["ts"]))
+        assert "*Rejected* (Reject) by <@U0BOB>" in message_text(hitl.emulator.message(hitl.channel, parts[2].ts))
         assert "1 of 45 decided" in message_text(hitl.message(approval))
 
 

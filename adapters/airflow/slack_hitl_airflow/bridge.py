@@ -134,7 +134,7 @@ class AirflowBridge:
         self.engine.register(self.adapter)
         offset = 0
         while True:
-            page = await self.engine.store.list(status="pending", limit=200, offset=offset)
+            page = await self.engine.store.list_approvals(status="pending", limit=200, offset=offset)
             for approval in page:
                 if approval.adapter == ADAPTER_NAME:
                     self._open[approval.id] = {row.id for row in approval.rows if not row.decided}

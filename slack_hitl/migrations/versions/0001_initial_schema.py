@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2025-01-01
 
-Plain SQLAlchemy types, never the models of ``slack_hitl.tables``: a migration must create
+Plain SQLAlchemy types, never the models of ``slack_hitl.store.schema``: a migration must create
 the same schema forever, whatever the models become later.
 """
 

@@ -28,7 +28,7 @@ def upgrade() -> None:
         ["id"],
         sqlite_where=_OUT_OF_DATE,
         postgresql_where=_OUT_OF_DATE,
-        if_not_exists=True,  # a database adopted from before migrations may have it from tables.py
+        if_not_exists=True,  # a database adopted from before migrations may have it from the tables (store/schema.py)
     )
 
 

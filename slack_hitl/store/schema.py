@@ -1,7 +1,9 @@
-"""The durable schema: approvals, their rows, the append-only decision log, and Slack messages.
+"""The durable schema of the core: approvals, their rows, and the append-only decision log.
 
 Per-row state is one row of ``approval_rows`` (never a JSON blob rewritten as a whole), so
-deciding a row is one conditional UPDATE. Times are UTC.
+deciding a row is one conditional UPDATE. Times are UTC. The Slack messages that show an
+approval have their table with the rest of the Slack records, in ``slack_messages``; the
+migrations (``slack_hitl/migrations``) create both.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, text
 from sqlmodel import Field, SQLModel
 
 
@@ -88,16 +90,13 @@ class DecisionLogRecord(SQLModel, table=True):
     at: dt.datetime
 
 
-class SlackMessageRecord(SQLModel, table=True):
-    """The Slack messages that show an approval: part 0 is the main one, later parts hold overflow rows."""
+def table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy table SQLModel made of ``model`` (it sets ``__table__`` where a type checker cannot see)."""
+    found = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(found, Table)
+    return found
 
-    __tablename__ = "slack_messages"
 
-    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
-    part: int = Field(primary_key=True)
-    channel: str = Field(max_length=64)
-    ts: str = Field(max_length=32)
-    first_row: int
-    last_row: int
-
-    __table_args__ = (UniqueConstraint("channel", "ts"),)
+APPROVALS = table(ApprovalRecord)
+APPROVAL_ROWS = table(RowRecord)
+DECISION_LOG = table(DecisionLogRecord)

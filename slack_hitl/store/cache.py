@@ -1,0 +1,73 @@
+"""What never changes about an approval once stored, kept in memory: its rows' requirements and its adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from slack_hitl.requirements import Requirement
+
+
+class RequirementCache:
+    """Each known approval's adapter and its rows' requirements as JSON text; the last 1,024 parsed as models.
+
+    Requirements never change, so an approval's rows are read from the database once. Parsed
+    models are kept only for recently used rows: each is a dozen objects that every full garbage
+    collection walks, and with every clicked row kept those walks became the tail of an ack's
+    latency (the p99 of benchmarks/bench_interactions.py). Text costs the collector nothing, and
+    parsing it again is cheap.
+    """
+
+    def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
+        self._approvals: dict[str, tuple[str, dict[str, str]]] = {}
+        self._parsed: dict[tuple[str, str], Requirement] = {}
+        self._parsed_rows = parsed_rows
+        self._rows = rows
+        self._row_count = 0
+
+    def knows(self, approval_id: str) -> bool:
+        return approval_id in self._approvals
+
+    def adapter(self, approval_id: str) -> str | None:
+        """The name of the adapter that resumes the approval; ``None`` if the approval is not cached."""
+        known = self._approvals.get(approval_id)
+        return known[0] if known is not None else None
+
+    def get(self, approval_id: str, row_id: str) -> Requirement | None:
+        """The row's requirement; ``None`` if the approval is not cached or has no such row."""
+        key = (approval_id, row_id)
+        found = self._parsed.get(key)
+        if found is None:
+            known = self._approvals.get(approval_id)
+            text = known[1].get(row_id) if known is not None else None
+            if text is not None:
+                found = self.parsed_or(key, text)
+        return found
+
+    def parsed_or(self, key: tuple[str, str], stored: str | Mapping[str, Any]) -> Requirement:
+        """The cached requirement of ``key``, or ``stored`` (JSON text, or parsed JSON) parsed."""
+        found = self._parsed.get(key)
+        if found is None:
+            if isinstance(stored, str):
+                found = Requirement.model_validate_json(stored)
+            else:
+                found = Requirement.model_validate(stored)
+            self._keep_parsed(key, found)
+        return found
+
+    def add(self, approval_id: str, adapter: str, texts: Mapping[str, str], parsed: Iterable[Requirement] = ()) -> None:
+        """Cache every row of an approval: ``texts`` by row id, and those already ``parsed``."""
+        if approval_id not in self._approvals:
+            if self._row_count + len(texts) > self._rows:
+                self._approvals.clear()
+                self._row_count = 0
+            self._approvals[approval_id] = (adapter, dict(texts))
+            self._row_count += len(texts)
+        for requirement in parsed:
+            self._keep_parsed((approval_id, requirement.id), requirement)
+
+    def _keep_parsed(self, key: tuple[str, str], requirement: Requirement) -> None:
+        # The oldest parsed goes first: a row is decided once, so recency says little more than age.
+        self._parsed[key] = requirement
+        if len(self._parsed) > self._parsed_rows:
+            del self._parsed[next(iter(self._parsed))]

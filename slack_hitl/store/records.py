@@ -1,0 +1,62 @@
+"""Stored records to domain values and back: an ``Approval`` of its records, and values the log can hold."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slack_hitl.approvals import Approval, Row
+from slack_hitl.decisions import Decision
+from slack_hitl.store.cache import RequirementCache
+from slack_hitl.times import aware
+
+
+def approval_of(
+    record: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], requirements: RequirementCache
+) -> Approval:
+    """The approval of its stored record and rows (``statements.APPROVAL``, ``statements.ROWS``);
+    requirements already parsed are reused, as they never change."""
+    approval_id = record["id"]
+    if not requirements.knows(approval_id):
+        requirements.add(approval_id, record["adapter"], {row["row_id"]: row["requirement"] for row in rows})
+    return Approval(
+        id=approval_id,
+        title=record["title"],
+        status=record["status"],
+        adapter=record["adapter"],
+        resume_state=record["resume_state"] or {},
+        rows=tuple(
+            Row(
+                requirement=requirements.parsed_or((approval_id, row["row_id"]), row["requirement"]),
+                position=row["position"],
+                decision=Decision.model_validate(row["decision"]) if row["decision"] else None,
+                decided_by=row["decided_by"],
+                decided_by_name=row["decided_by_name"],
+                decided_at=aware(row["decided_at"]),
+            )
+            for row in rows
+        ),
+        channel=record["channel"],
+        thread_ts=record["thread_ts"],
+        message_ts=record["message_ts"],
+        parent_id=record["parent_id"],
+        expires_at=aware(record["expires_at"]),
+        expiry_policy=record["expiry_policy"],
+        expired=bool(record["expired"]),
+        version=record["version"],
+        attempts=record["attempts"],
+        last_error=record["last_error"],
+        created_at=aware(record["created_at"]),
+        finished_at=aware(record["finished_at"]),
+        metadata=record["metadata"] or {},
+    )
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` if JSON can hold it, else its repr (cut): a run's output is logged whatever it is."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)[:4000]
