@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Protocol, runtime_checkable
 
 from slack_hitl.approvals import Approval
@@ -29,7 +29,7 @@ class Adapter(Protocol):
 
     name: str
 
-    def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]: ...
+    def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]: ...
 
 
 @runtime_checkable

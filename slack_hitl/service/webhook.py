@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -232,7 +232,7 @@ class WebhookAdapter:
     def __init__(self, *, timeout_seconds: float = 30.0) -> None:
         self.timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         callback = callback_of(approval)
         if callback is None:
             return

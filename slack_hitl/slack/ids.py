@@ -32,12 +32,19 @@ class MalformedAction(ValueError):
 
 @dataclass(frozen=True)
 class ActionRef:
-    """What a clicked button stands for. ``row_id`` is None only for ``retry``; ``choice`` only for ``choose``."""
+    """What a clicked row button stands for: the row, and for ``choose`` the choice."""
 
-    verb: Verb
+    verb: Literal["choose", "open"]
     approval_id: str
-    row_id: str | None
+    row_id: str
     choice: str | None
+
+
+@dataclass(frozen=True)
+class RetryRef:
+    """A click on an approval's Retry button."""
+
+    approval_id: str
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,8 @@ def button_value(approval_id: str, row_id: str | None, choice: str | None) -> st
     return value
 
 
-def parse_action(action_id: str, value: str) -> ActionRef:
-    """The ``ActionRef`` behind a clicked button, or ``MalformedAction`` if we did not render it."""
+def parse_action(action_id: str, value: str) -> ActionRef | RetryRef:
+    """What a clicked button stands for, or ``MalformedAction`` if we did not render it."""
     verb = _verb_of(action_id)
     payload = _json_object(value, "button value")
     if set(payload) != {"a", "r", "c"}:
@@ -82,12 +89,14 @@ def parse_action(action_id: str, value: str) -> ActionRef:
     approval_id = _text(payload["a"], "approval id (a)")
     row_id = _optional_text(payload["r"], "row id (r)")
     choice = _optional_text(payload["c"], "choice (c)")
-    if verb != "retry" and row_id is None:
-        raise MalformedAction(f"a {verb} action needs a row id")
     if verb == "choose" and choice is None:
         raise MalformedAction("a choose action needs a choice")
     if verb != "choose" and choice is not None:
         raise MalformedAction(f"a {verb} action carries no choice")
+    if verb == "retry":
+        return RetryRef(approval_id=approval_id)
+    if row_id is None:
+        raise MalformedAction(f"a {verb} action needs a row id")
     return ActionRef(verb=verb, approval_id=approval_id, row_id=row_id, choice=choice)
 
 

@@ -43,6 +43,7 @@ from slack_hitl.slack.ids import (
     MODAL_CALLBACK_ID,
     ActionRef,
     MalformedAction,
+    RetryRef,
     decode_metadata,
     parse_action,
 )
@@ -227,10 +228,11 @@ class InteractionHandler:
         )
         # No bound logger on the click path: binding one per click costs more than the line
         # (benchmarks/bench_interactions.py measures the acks).
-        log.debug("click", approval_id=ref.approval_id, row_id=ref.row_id, slack_user=payload.user.id, verb=ref.verb)
-        if ref.verb == "retry":
+        if isinstance(ref, RetryRef):
+            log.debug("click", approval_id=ref.approval_id, slack_user=payload.user.id, verb="retry")
             await self._retry(ref, payload, place)
             return None
+        log.debug("click", approval_id=ref.approval_id, row_id=ref.row_id, slack_user=payload.user.id, verb=ref.verb)
         requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             self._tell(place, payload.user.id, UNKNOWN_TEXT)
@@ -301,7 +303,7 @@ class InteractionHandler:
         else:
             bound.info("modal_opened", choice=choice)
 
-    async def _retry(self, ref: ActionRef, payload: BlockActions, place: _Place) -> None:
+    async def _retry(self, ref: RetryRef, payload: BlockActions, place: _Place) -> None:
         try:
             approval = await self.engine.store.get(ref.approval_id)
         except UnknownApproval:

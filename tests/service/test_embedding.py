@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -166,7 +166,7 @@ class EchoAdapter:
     def __init__(self) -> None:
         self.resumed: list[str] = []
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         self.resumed.append(idempotency_key)
         outcomes = ", ".join(f"{row_id}: {d.outcome}" for row_id, d in approval.decisions.items())
         yield TextDelta(text=f"Continuing with {outcomes}.")

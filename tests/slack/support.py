@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -49,7 +49,7 @@ class ScriptedAdapter:
     nest: bool = False
     resumes: list[Resume] = field(default_factory=list)
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         self.resumes.append(
             Resume(
                 approval.id,

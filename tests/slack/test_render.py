@@ -31,6 +31,7 @@ from slack_hitl.slack.documented_limits import blocks_text_length
 from slack_hitl.slack.ids import (
     ACTION_PREFIX,
     MalformedAction,
+    RetryRef,
     action_id,
     button_value,
     parse_action,
@@ -332,8 +333,7 @@ def test_a_failed_resume_shows_the_error_and_a_retry_button() -> None:
     assert "could not resume* (attempt 2)" in status["text"]["text"]
     assert "ConnectionError: &lt;airflow&gt; unreachable" in status["text"]["text"]
     (retry,) = next(b for b in part.blocks if b["block_id"].startswith("retry."))["elements"]
-    ref = parse_action(retry["action_id"], retry["value"])
-    assert (ref.verb, ref.approval_id, ref.row_id, ref.choice) == ("retry", approval.id, None, None)
+    assert parse_action(retry["action_id"], retry["value"]) == RetryRef(approval_id=approval.id)
     assert part.text == "Resume failed, retry needed: Release 42"
     # An approval that is not waiting for a retry offers none.
     for status in ("resuming", "approved"):

@@ -26,7 +26,7 @@ from slack_hitl.approvals import Approval, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Confirmation, Deciders, InputField, Question, Requirement
 from slack_hitl.slack.documented_limits import blocks_text_length
-from slack_hitl.slack.ids import parse_action
+from slack_hitl.slack.ids import ActionRef, parse_action
 from slack_hitl.slack.limits import validate_message, validate_view
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required
 from slack_hitl.slack.render import MessagePart, _PendingRow, opens_modal, render_approval
@@ -283,7 +283,7 @@ def assert_every_row_decidable(approval: Approval, parts: list[MessagePart]) -> 
         for button in buttons_of(part):
             ref = parse_action(button["action_id"], button["value"])
             assert ref.approval_id == approval.id
-            if ref.verb != "retry":
+            if isinstance(ref, ActionRef):
                 clicked.setdefault(ref.row_id, set()).add(ref.choice)
     if approval.status != "pending":
         assert clicked == {}

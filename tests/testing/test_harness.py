@@ -4,7 +4,7 @@ production wiring it runs: the /v1 API and the webhook adapter, the web and work
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,7 +190,7 @@ class StuckAdapter:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     cancelled: bool = False
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         self.started.set()
         try:
             await asyncio.Event().wait()

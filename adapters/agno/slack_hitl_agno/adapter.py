@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import structlog
@@ -104,7 +104,7 @@ class AgnoAdapter:
         rows = [row_for(r, confirmation=self.confirmation) for r in open_requirements]
         return [row.model_copy(update={"deciders": self.deciders}) for row in rows]
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         """Answer every requirement by id, continue the run with ``acontinue_run(stream=True)``, stream it."""
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
         run = restore_run(approval)

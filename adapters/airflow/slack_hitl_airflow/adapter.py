@@ -12,7 +12,7 @@ already wrote and does not write them twice).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -99,7 +99,7 @@ class AirflowAdapter:
         (a pattern, a format, an object's shape): the modal shows the error next to its field."""
         check_row_decision(requirement, decision)
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
         plans = await self._plan(approval)
         await self._wait_until_old_enough([p for p in plans if p.to_write])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -110,7 +110,7 @@ class LangGraphAdapter:
             idempotency_key=f"{self.name}:{key}",
         )
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         """Answer the approval's interrupts by id and stream the run until it ends or pauses again."""
         configurable: dict[str, Any] = dict(approval.resume_state[CONFIGURABLE])
         config: RunnableConfig = {"configurable": configurable}

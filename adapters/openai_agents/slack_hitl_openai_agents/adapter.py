@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import structlog
@@ -94,7 +94,7 @@ class OpenAIAgentsAdapter:
             idempotency_key=idempotency_key,
         )
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         """Answer each interruption by its call id, run on streamed, and report what the run does."""
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
         state = await RunState.from_json(

@@ -8,7 +8,7 @@ the call waits for), so a new process resumes from the database and the same ``A
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import structlog
@@ -98,7 +98,7 @@ class PydanticAIAdapter:
         log.info("run_paused", approval_id=approval.id, run_id=result.run_id, rows=len(approval.rows))
         return approval
 
-    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncIterator[ContinuationEvent]:
+    async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         """Continue the run with every row's decision; stream its text and tool calls; pause again or finish."""
         history = load_history(approval)
         deciders = Deciders.model_validate(approval.resume_state.get("deciders") or {})
