@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from slack_hitl.slack.documented_limits import BUTTON_VALUE, PRIVATE_METADATA, slack_length
 from slack_hitl.slack.limits import SlackLimitError
@@ -154,7 +154,7 @@ def _verb_of(action_id: str) -> Verb:
     verb, _, index = rest.partition(":")
     if prefix != ACTION_PREFIX or verb not in VERBS or not index.isascii() or not index.isdigit():
         raise MalformedAction(f"{action_id!r} is not a slack_hitl action id ({ACTION_PREFIX}:<verb>:<index>)")
-    return cast(Verb, verb)
+    return verb
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:

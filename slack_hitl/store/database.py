@@ -125,6 +125,6 @@ async def _run(conn: AsyncConnection, work: Work[T]) -> T:
                 rows = Rows((), (), result.rowcount) if isinstance(params, Mapping) else NO_ROWS
             statement, params = work.send(rows)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
+        return done.value
     finally:
         work.close()

@@ -95,7 +95,7 @@ class SqliteFileDatabase(Database):
             while True:
                 step = work.send(execute(conn, *step))
         except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+            return done.value
         finally:
             work.close()
 
