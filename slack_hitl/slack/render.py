@@ -548,7 +548,7 @@ def _choice_labels(requirement: Requirement, decision: Decision) -> str:
 
 def _who(row: Row) -> str:
     name = escape_line(row.decided_by_name or "", NAME_CAP)
-    if row.decided_by and _SLACK_USER_ID.match(row.decided_by):
+    if is_slack_user_id(row.decided_by):
         return f"<@{row.decided_by}>" + (f" ({name})" if name else "")
     return name or escape_line(row.decided_by or "someone", NAME_CAP)
 
@@ -607,6 +607,11 @@ def mrkdwn(text: str) -> MarkdownTextObject:
     """A verbatim mrkdwn text object for already-escaped ``text``."""
     # verbatim: Slack must not turn user text like "@here" or "#channel" into mentions.
     return MarkdownTextObject(text=text, verbatim=True)
+
+
+def is_slack_user_id(value: str | None) -> bool:
+    """Whether ``value`` is a Slack user id (a decision made in Slack), not a system or outside actor."""
+    return bool(value and _SLACK_USER_ID.match(value))
 
 
 def _mention(user_id: str) -> str:

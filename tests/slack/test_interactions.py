@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from slack_hitl import Approval, Confirmation, Deciders, InputField, Requirement
+from slack_hitl import Actor, Approval, Confirmation, Deciders, DecisionInput, InputField, Requirement
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import (
@@ -253,6 +253,28 @@ async def test_a_submission_for_a_row_decided_meanwhile_is_refused_in_the_modal(
     assert list(body["errors"].values()) == ["*choose the size* was already decided by <@U0ALICE>."]
     stored = (await hitl.store.get(approval.id)).row("size")
     assert stored.decided_by == "U0ALICE" and stored.decision.values == {"replicas": 2, "region": "eu-west-1"}
+
+
+async def test_a_row_answered_outside_slack_is_named_to_whoever_clicks_it_and_nothing_changes(
+    hitl: HitlHarness,
+) -> None:
+    approval = await _open(hitl, four_kinds())
+    stale = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
+    carol = Actor(id="airflow:carol", name="carol (in Airflow)", system=True)
+    await hitl.engine.decide(approval.id, "deploy", DecisionInput(choices=("approve",)), carol)
+    await hitl.engine.decide(approval.id, "size", DecisionInput(values={"replicas": 2, "region": "eu-west-1"}), carol)
+    await hitl.settle()
+    bob = hitl.user("U0BOB", "bob")  # his Slack still shows the buttons, as a client not yet refreshed would
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Approve", "deploy_service"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Provide input", "choose the size"))
+    await hitl.settle()
+    notes = [note.text for note in hitl.emulator.ephemerals("U0BOB")]
+    assert sorted(notes) == [
+        "*choose the size* was already answered by carol (in Airflow); nothing was recorded.",
+        "*deploy_service* was already answered by carol (in Airflow); nothing was recorded.",
+    ]
+    assert hitl.emulator.views("U0BOB") == []
+    assert await _decisions(hitl, approval.id) == [("deploy", "airflow:carol"), ("size", "airflow:carol")]
 
 
 async def test_clicks_on_a_finished_or_expired_approval_are_answered_with_why(hitl: HitlHarness) -> None:
