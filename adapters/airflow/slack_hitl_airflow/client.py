@@ -9,7 +9,9 @@ Every other non-success status becomes a typed ``AirflowError``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -55,6 +57,17 @@ def request_path(key: RequestKey) -> str:
 
 def _request_id(request: HITLRequest) -> str:
     return request.request_id
+
+
+def _request(item: dict[str, Any], observed_at: dt.datetime | None) -> HITLRequest:
+    return HITLRequest.model_validate({**item, "observed_at": observed_at})
+
+
+def _server_time(response: httpx.Response) -> dt.datetime | None:
+    try:
+        return parsedate_to_datetime(response.headers["date"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _detail(response: httpx.Response) -> Any:
@@ -135,6 +148,12 @@ class AirflowClient:
     # -- sending ---------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, params: Any = None, json: Any = None) -> Any:
+        return (await self._exchange(method, path, params=params, json=json))[0]
+
+    async def _exchange(
+        self, method: str, path: str, *, params: Any = None, json: Any = None
+    ) -> tuple[Any, dt.datetime | None]:
+        """Airflow's answer and its clock (the ``Date`` header) when it answered."""
         reads = method == "GET"
         attempt = 0
         renewed = False
@@ -165,7 +184,7 @@ class AirflowClient:
                 attempt += 1
                 await asyncio.sleep(0.2 * attempt)
                 continue
-            return self._result(method, path, response)
+            return self._result(method, path, response), _server_time(response)
 
     @staticmethod
     def _result(method: str, path: str, response: httpx.Response) -> Any:
@@ -224,18 +243,19 @@ class AirflowClient:
         dag_id_pattern: str | None = None,
         offset: int = 0,
         limit: int = PAGE_SIZE,
+        order_by: str = "created_at",
     ) -> Page:
-        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset), ("order_by", "created_at")]
+        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset), ("order_by", order_by)]
         if response_received is not None:
             params.append(("response_received", str(response_received).lower()))
         params.extend(("state", state) for state in states)
         if dag_id_pattern:
             params.append(("dag_id_pattern", dag_id_pattern))
-        found = await self._send(
+        found, at = await self._exchange(
             "GET", f"/api/v2/dags/{_segment(dag_id)}/dagRuns/{_segment(run_id)}/hitlDetails", params=params
         )
         return Page(
-            items=tuple(HITLRequest.model_validate(item) for item in found["hitl_details"]),
+            items=tuple(_request(item, at) for item in found["hitl_details"]),
             total_entries=found["total_entries"],
         )
 
@@ -258,8 +278,22 @@ class AirflowClient:
 
         return await self._all_pages(fetch, identity=_request_id)
 
+    async def answered_lately(self, *, dag_id_pattern: str | None = None, limit: int = PAGE_SIZE) -> list[HITLRequest]:
+        """The requests answered last (in Airflow's UI, by a timeout, or by this bridge), newest first: one call."""
+        page = await self.requests_page(
+            response_received=True, dag_id_pattern=dag_id_pattern, limit=limit, order_by="-responded_at"
+        )
+        return list(page.items)
+
     async def request(self, key: RequestKey) -> HITLRequest:
-        return HITLRequest.model_validate(await self._send("GET", request_path(key)))
+        return _request(*await self._exchange("GET", request_path(key)))
+
+    async def task_instance(self, key: RequestKey) -> TaskInstance:
+        path = (
+            f"/api/v2/dags/{_segment(key.dag_id)}/dagRuns/{_segment(key.run_id)}"
+            f"/taskInstances/{_segment(key.task_id)}/{key.map_index}"
+        )
+        return TaskInstance.model_validate(await self._send("GET", path))
 
     async def respond(
         self, key: RequestKey, *, chosen_options: list[str], params_input: dict[str, Any]
