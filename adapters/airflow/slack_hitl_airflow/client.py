@@ -28,12 +28,24 @@ from slack_hitl_airflow.errors import (
     AirflowUnavailable,
     AirflowUnprocessable,
 )
-from slack_hitl_airflow.hitl_detail import DagRun, HITLRequest, HITLResponse, Page, RequestKey, TaskInstance
+from slack_hitl_airflow.hitl_detail import (
+    DagRun,
+    EventLog,
+    HITLRequest,
+    HITLResponse,
+    Page,
+    RequestKey,
+    TaskInstance,
+    XComEntry,
+)
+from slack_hitl_airflow.review_session import ReviewAction, ReviewSession
 
 log = structlog.get_logger("slack_hitl_airflow.client")
 
 PAGE_SIZE = 100
 """Airflow's maximum ``limit``."""
+REVIEW_PLUGIN = "/hitl-review"
+"""Where common-ai's review plugin is mounted on Airflow's API server."""
 
 _STATUS_ERRORS: dict[int, type[AirflowError]] = {
     403: AirflowForbidden,
@@ -61,6 +73,10 @@ def _request_id(request: HITLRequest) -> str:
 
 def _request(item: dict[str, Any], observed_at: dt.datetime | None) -> HITLRequest:
     return HITLRequest.model_validate({**item, "observed_at": observed_at})
+
+
+def _review_params(key: RequestKey) -> dict[str, Any]:
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index}
 
 
 def _server_time(response: httpx.Response) -> dt.datetime | None:
@@ -326,6 +342,40 @@ class AirflowClient:
         if run_id is not None:
             body["dag_run_id"] = run_id
         return DagRun.model_validate(await self._send("POST", f"/api/v2/dags/{_segment(dag_id)}/dagRuns", json=body))
+
+    async def event_logs(self, key: RequestKey, *, event: str, limit: int = 10) -> list[EventLog]:
+        """The newest audit log entries ``event`` of one task instance."""
+        params = {
+            "dag_id": key.dag_id,
+            "run_id": key.run_id,
+            "task_id": key.task_id,
+            "map_index": key.map_index,
+            "event": event,
+            "order_by": "-when",
+            "limit": limit,
+        }
+        found = await self._send("GET", "/api/v2/eventLogs", params=params)
+        return [EventLog.model_validate(item) for item in found["event_logs"]]
+
+    async def xcom_entries(self, key: str, *, limit: int = PAGE_SIZE) -> list[XComEntry]:
+        """The XComs named ``key`` across every DAG run, written last first: one call."""
+        params = {"xcom_key": key, "order_by": "-timestamp", "limit": limit}
+        found = await self._send("GET", "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries", params=params)
+        return [XComEntry.model_validate(item) for item in found["xcom_entries"]]
+
+    async def review_session(self, key: RequestKey) -> ReviewSession:
+        """A common-ai review session, through the provider's plugin (404: the task has none)."""
+        found = await self._send("GET", f"{REVIEW_PLUGIN}/sessions/find", params=_review_params(key))
+        return ReviewSession.model_validate(found)
+
+    async def answer_review(self, key: RequestKey, action: ReviewAction, feedback: str | None = None) -> ReviewSession:
+        """Approve, reject, or request changes (``feedback``) of a session's current iteration.
+
+        409 (``AirflowConflict``): the session is not waiting for a review (answered meanwhile).
+        """
+        body = {"feedback": feedback or ""} if action == "feedback" else None
+        found = await self._send("POST", f"{REVIEW_PLUGIN}/sessions/{action}", params=_review_params(key), json=body)
+        return ReviewSession.model_validate(found)
 
     async def xcom(
         self, dag_id: str, run_id: str, task_id: str, *, key: str = "return_value", map_index: int = -1

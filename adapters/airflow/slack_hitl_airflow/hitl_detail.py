@@ -146,6 +146,30 @@ class DagRun(_Model):
         return self.state in FINISHED_RUN_STATES
 
 
+class EventLog(_Model):
+    """One entry of Airflow's audit log (``/api/v2/eventLogs``)."""
+
+    event: str
+    when: dt.datetime
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    extra: str | None = None
+
+
+class XComEntry(_Model):
+    """One XCom as Airflow lists it: where it is and when it was written (its value is read apart)."""
+
+    key: str
+    timestamp: dt.datetime
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+
+
 class Page(_Model):
     """One page of a listing and the total Airflow counted for the whole listing."""
 
