@@ -37,7 +37,8 @@ async def test_two_rounds_of_changes_then_approve_each_iteration_in_the_thread_a
     place = fake_airflow.add_review("answer_ticket", outputs=OUTPUTS)
     bridge = make_bridge()
     first = await bridge.watch_once()
-    assert len(first.reviews_opened) == 1 and first.http_calls == 4  # a token, the list, the session, its task
+    assert len(first.reviews_opened) == 1
+    assert first.http_calls == 5  # a token, the version, the list, the session, its task instance
     approval = await engine.store.get(first.reviews_opened[0])
     (row,) = approval.rows
     assert approval.title == "review: review `answer_ticket`, iteration 1"

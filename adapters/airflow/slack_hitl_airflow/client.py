@@ -244,10 +244,13 @@ class AirflowClient:
             self._version = (await self._send("GET", "/api/v2/version"))["version"]
         return self._version
 
+    async def at_least(self, major: int, minor: int) -> bool:
+        found = tuple(int(part) for part in (await self.version()).split(".")[:2])
+        return found >= (major, minor)
+
     async def waiting_states(self) -> tuple[str, ...]:
         """The task states of a request that waits: Airflow 3.1 and 3.2 refuse ``awaiting_input`` as a filter."""
-        major, minor = (int(part) for part in (await self.version()).split(".")[:2])
-        return ("deferred", "awaiting_input") if (major, minor) >= (3, 3) else ("deferred",)
+        return ("deferred", "awaiting_input") if await self.at_least(3, 3) else ("deferred",)
 
     async def requests_page(
         self,
@@ -357,11 +360,28 @@ class AirflowClient:
         found = await self._send("GET", "/api/v2/eventLogs", params=params)
         return [EventLog.model_validate(item) for item in found["event_logs"]]
 
-    async def xcom_entries(self, key: str, *, limit: int = PAGE_SIZE) -> list[XComEntry]:
-        """The XComs named ``key`` across every DAG run, written last first: one call."""
-        params = {"xcom_key": key, "order_by": "-timestamp", "limit": limit}
-        found = await self._send("GET", "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries", params=params)
-        return [XComEntry.model_validate(item) for item in found["xcom_entries"]]
+    async def xcom_entries(self, key: str) -> list[XComEntry]:
+        """The XComs named ``key`` across every DAG run, written last first.
+
+        One call from Airflow 3.3 (the newest page); older versions cannot sort XComs, so every page is read.
+        """
+        path = "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries"
+
+        async def fetch(offset: int, limit: int) -> Page:
+            params = {"xcom_key": key, "order_by": "-timestamp", "limit": limit, "offset": offset}
+            found = await self._send("GET", path, params=params)
+            return Page(
+                items=tuple(XComEntry.model_validate(item) for item in found["xcom_entries"]),
+                total_entries=found["total_entries"],
+            )
+
+        if await self.at_least(3, 3):
+            entries = list((await fetch(0, self.page_size)).items)
+        else:
+            entries = await self._all_pages(
+                fetch, identity=lambda e: f"{e.dag_id}|{e.run_id}|{e.task_id}|{e.map_index}"
+            )
+        return sorted(entries, key=lambda e: e.timestamp, reverse=True)
 
     async def review_session(self, key: RequestKey) -> ReviewSession:
         """A common-ai review session, through the provider's plugin (404: the task has none)."""
