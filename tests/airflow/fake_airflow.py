@@ -53,6 +53,8 @@ class FakeAirflow:
     tokens: set[str] = field(default_factory=set)
     patch_failures: dict[str, int] = field(default_factory=dict)
     """task_id -> HTTP status the next PATCHes of it get."""
+    patch_failures_once: dict[str, list[int]] = field(default_factory=dict)
+    """task_id -> HTTP statuses its next PATCHes get, one each, before they are taken."""
     patches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
     before_patch: Callable[[str], None] | None = None
@@ -403,6 +405,9 @@ class FakeAirflow:
             return JSONResponse({"detail": "already been updated ... not allowed to write again."}, status_code=409)
         if task_id in self.patch_failures:
             return JSONResponse({"detail": "injected failure"}, status_code=self.patch_failures[task_id])
+        if self.patch_failures_once.get(task_id):
+            status = self.patch_failures_once[task_id].pop(0)
+            return JSONResponse({"detail": {"reason": "Database error"}}, status_code=status)
         assigned = {u["id"] for u in found["assigned_users"]}
         if assigned and self.username not in assigned:
             return JSONResponse({"detail": f"User={self.username} is not a respondent for the task."}, status_code=403)

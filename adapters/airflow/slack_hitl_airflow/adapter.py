@@ -25,7 +25,7 @@ from slack_hitl import Approval, ContinuationEvent, Decision, Done, Requirement,
 from slack_hitl_airflow.actors import is_airflow_actor
 from slack_hitl_airflow.answer_gate import AnswerGate
 from slack_hitl_airflow.client import AirflowClient
-from slack_hitl_airflow.errors import AirflowConflict, AirflowNotFound, AnswerInvalid
+from slack_hitl_airflow.errors import AirflowConflict, AirflowNotFound, AirflowServerError, AnswerInvalid
 from slack_hitl_airflow.follow import RunFollower
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.mapping import BRANCH_OPERATOR, Answer, answer_for, request_of
@@ -36,6 +36,8 @@ from slack_hitl_airflow.validation import answer_problems, check_row_decision
 log = structlog.get_logger("slack_hitl_airflow.adapter")
 
 ADAPTER_NAME = "airflow"
+CONCURRENT_WRITES = 2
+WRITE_ATTEMPTS = 3
 
 Outcome = Literal["written", "answered_elsewhere", "withdrawn"]
 
@@ -209,7 +211,14 @@ class AirflowAdapter:
     async def _write(self, plans: list[RowPlan], bound: Any) -> None:
         """PATCH every answer; report conflicts; raise the first other failure after trying all."""
         to_write = [p for p in plans if p.to_write]
-        results = await asyncio.gather(*(self._patch(p) for p in to_write), return_exceptions=True)
+        # A few at a time: Airflow on SQLite has one writer, and a burst of answers outwaits its lock.
+        slots = asyncio.Semaphore(CONCURRENT_WRITES)
+
+        async def write(plan: RowPlan) -> None:
+            async with slots:
+                await self._patch(plan)
+
+        results = await asyncio.gather(*(write(p) for p in to_write), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for plan, result in zip(to_write, results, strict=True):
             if not isinstance(result, BaseException):
@@ -220,18 +229,30 @@ class AirflowAdapter:
             raise failures[0]
 
     async def _patch(self, plan: RowPlan) -> None:
+        """One answer. A 5xx (Airflow on SQLite answers 500 when writes outwait its lock) is tried again,
+        after reading the request: an answer that landed all the same is not written twice."""
         assert plan.answer is not None
         key = plan.request.key
-        try:
-            await self.client.respond(
-                key, chosen_options=plan.answer.chosen_options, params_input=plan.answer.params_input
-            )
-        except AirflowConflict:
-            plan.request = await self.client.request(key)
-            if self._wrote(plan):
-                plan.already_written = True
-            else:
-                plan.outcome, plan.answer = "answered_elsewhere", None
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await self.client.respond(
+                    key, chosen_options=plan.answer.chosen_options, params_input=plan.answer.params_input
+                )
+                return
+            except AirflowConflict:
+                plan.request = await self.client.request(key)
+                break
+            except AirflowServerError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
+                plan.request = await self.client.request(key)
+                if plan.request.response_received:
+                    break
+        if self._wrote(plan):
+            plan.already_written = True
+        else:
+            plan.outcome, plan.answer = "answered_elsewhere", None
 
     def _wrote(self, plan: RowPlan) -> bool:
         """Whether the answer Airflow holds is this bridge's own (written by an earlier attempt)."""
