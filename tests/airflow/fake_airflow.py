@@ -531,8 +531,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--per-run", type=int, default=10)
+    parser.add_argument("--version", default="3.1.8", help="the Airflow version whose API shapes to answer with")
     args = parser.parse_args()
-    fake = FakeAirflow()
+    fake = FakeAirflow(version=args.version)
     for index in range(args.requests):
         run = index // args.per_run
         fake.add(hitl_request(f"task_{index % args.per_run}", dag_id=f"dag_{run % 7}", run_id=f"run_{run}"))

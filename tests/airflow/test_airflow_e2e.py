@@ -13,21 +13,16 @@ about.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
-import uvicorn
-from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
+from slack_hitl_airflow import AirflowClient
 from slack_hitl_airflow.follow import STATE_MISMATCH
 from slack_hitl_airflow.hitl_detail import WAITING_STATES, HITLRequest, RequestKey
-from slack_hitl_airflow.service import service_app
 from slack_hitl_airflow.standalone import (
     AirflowNotInstalled,
     AirflowStandalone,
@@ -36,10 +31,10 @@ from slack_hitl_airflow.standalone import (
     versions_under_test,
 )
 
-from slack_hitl import Approval, Engine
-from slack_hitl.testing import SlackTestUser
+from slack_hitl import Approval
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.traces import approval_trace
+from tests.airflow.service_harness import bridge_service
 from tests.slack.support import button_texts, click_payload, message_text
 
 pytestmark = [pytest.mark.airflow, pytest.mark.anyio]
@@ -135,58 +130,6 @@ def airflow(
         standalone.stop()
 
 
-@dataclass
-class BridgeService:
-    """The service a team runs: the Slack app (with the Airflow-aware engine), the notifier's endpoint, the bridge."""
-
-    bridge: AirflowBridge
-    engine: Engine
-    url: str
-    hitl: HitlHarness
-
-    @property
-    def client(self) -> AirflowClient:
-        return self.bridge.client
-
-    def user(self, user_id: str, name: str, *, interactions_url: str | None = None) -> SlackTestUser:
-        url = interactions_url or f"{self.url}/slack/interactions"
-        return SlackTestUser(self.hitl.emulator, url, SIGNING_SECRET, user_id, name)
-
-    async def settle(self) -> None:
-        await self.engine.drain()
-        await self.hitl.settle()
-
-
-@contextlib.asynccontextmanager
-async def bridge_service(airflow: AirflowStandalone, hitl: HitlHarness, port: int) -> AsyncIterator[BridgeService]:
-    client = AirflowClient(airflow.base_url, username=airflow.username, password=airflow.password)
-    # The deployment defaults for when an answer is safe (5 s on 3.1, the scheduler's proof on 3.3).
-    adapter = AirflowAdapter(client, follow_timeout=240.0, follow_interval=1.0)
-    # The same store and publisher as the harness's app; this engine also checks params' JSON schemas.
-    engine = Engine(hitl.store, adapters=[adapter], publisher=hitl.publisher)
-    hitl.engine.register(adapter)  # the harness's sweeper may pick up a retry
-    bridge = AirflowBridge(
-        engine,
-        client,
-        BridgeSettings(channel=hitl.channel, settle_seconds=3.0, poll_interval=3.0),
-        adapter=adapter,
-    )
-    app = service_app(bridge, hitl.publisher, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    serving = asyncio.create_task(server.serve())
-    try:
-        with anyio.fail_after(10):
-            while not server.started:
-                if serving.done():
-                    serving.result()
-                await asyncio.sleep(0.05)
-        yield BridgeService(bridge=bridge, engine=engine, url=f"http://127.0.0.1:{port}", hitl=hitl)
-    finally:
-        server.should_exit = True
-        await asyncio.gather(serving, return_exceptions=True)
-        await client.aclose()
-
-
 async def posted_approval(hitl: HitlHarness, run_id: str, rows: int, timeout: float = 120.0) -> Approval:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -238,7 +181,9 @@ async def test_one_run_of_four_hitl_kinds_is_one_message_decided_row_by_row_and_
 ) -> None:
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(DAG_ID, conf={"version": "v2.4"})
@@ -337,7 +282,9 @@ async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_a
 ) -> None:
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(DAG_ID)
@@ -417,7 +364,9 @@ async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace
 ) -> None:
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run("support_ticket_review", conf={"ticket_id": "T-2001"})
@@ -486,7 +435,9 @@ async def test_an_llm_approval_is_approved_with_an_edit_and_the_dag_uses_the_edi
     dag_id = "slack_hitl_llm_approval"
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(dag_id)
@@ -517,7 +468,9 @@ async def test_an_agents_tool_call_is_rejected_with_a_reason_that_the_agent_then
     dag_id = "slack_hitl_agent_tools"
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(dag_id)
@@ -548,7 +501,9 @@ async def test_a_review_loop_takes_two_rounds_of_changes_then_an_approval_all_in
     dag_id = "slack_hitl_review_loop"
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(dag_id)
@@ -606,7 +561,9 @@ async def test_a_review_iteration_answered_in_airflow_first_is_refused_in_slack_
     dag_id = "slack_hitl_review_loop"
     async with (
         HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, service_port) as service,
+        bridge_service(
+            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
+        ) as service,
     ):
         client = service.client
         run = await client.trigger_run(dag_id)

@@ -110,3 +110,18 @@ async def test_the_watch_proves_a_parked_task_answerable_ahead_so_a_later_decisi
     assert not any(isinstance(e, Status) for e in publisher.events[approval_id])  # it did not wait
     assert len(airflow_3_3.patches) == 1 and airflow_3_3.event_logs == []
     assert time.monotonic() - decided < 10
+
+
+async def test_a_burst_of_parked_runs_is_looked_at_a_few_per_look(airflow_3_3, make_bridge):
+    airflow_3_3.park_linger = 0.1
+    for index in range(10):
+        airflow_3_3.add(hitl_request("ask", run_id=f"run-{index}", created_seconds_ago=0.0))
+    bridge = make_bridge(park_grace=0.2, watch_reviews=False)
+    assert len((await bridge.poll_once()).opened) == 10
+    costs = []
+    deadline = time.monotonic() + 20
+    while bridge._parked:
+        assert time.monotonic() < deadline, "the look-ahead never proved every run"
+        costs.append((await bridge.watch_once()).http_calls)
+        await asyncio.sleep(0.1)
+    assert max(costs) <= 1 + 4  # the answered-lately list, and at most four runs

@@ -70,6 +70,8 @@ log = structlog.get_logger("slack_hitl_airflow.bridge")
 ANNOUNCED_POLL = 1.0
 """Seconds between polls while an announced request is not listed yet."""
 ANNOUNCED_PATIENCE = 30.0
+LOOK_AHEAD_RUNS = 4
+"""Runs of just-parked tasks the watch looks at per look (one call each)."""
 
 
 @dataclass(frozen=True)
@@ -447,13 +449,19 @@ class AirflowBridge:
         return recorded
 
     async def _look_ahead_at_parked_runs(self) -> None:
-        """Prove early that the scheduler has handled the pause of the tasks that just parked (``answer_gate``)."""
+        """Prove early that the scheduler has handled the pause of the tasks that just parked (``answer_gate``).
+
+        A few runs per look, those that parked first: a burst of pauses costs a few calls a second
+        for a while, and a run not proven yet when its answer comes is proven then (about a second).
+        """
         gate = self.adapter.gate
         now = dt.datetime.now(dt.UTC)
-        for run, ready_after in list(self._parked.items()):
+        looked = 0
+        for run, ready_after in sorted(self._parked.items(), key=lambda item: item[1]):
             if gate.proven(run, ready_after):
                 del self._parked[run]
-            elif now >= ready_after:
+            elif now >= ready_after and looked < LOOK_AHEAD_RUNS:
+                looked += 1
                 await gate.observe(self.client, run)
 
     async def _watch_reviews(self, report: WatchReport) -> None:

@@ -80,10 +80,13 @@ def _review_params(key: RequestKey) -> dict[str, Any]:
 
 
 def _server_time(response: httpx.Response) -> dt.datetime | None:
+    dates = response.headers.get_list("date")
     try:
-        return parsedate_to_datetime(response.headers["date"])
-    except (KeyError, TypeError, ValueError):
+        moment = parsedate_to_datetime(dates[0])
+    except (IndexError, TypeError, ValueError):
         return None
+    # HTTP dates are GMT; "-0000" parses as naive.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _detail(response: httpx.Response) -> Any:
