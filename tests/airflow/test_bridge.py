@@ -309,6 +309,8 @@ async def test_the_adapter_refuses_what_the_schema_refuses_when_the_row_is_decid
     assert not (await store.get(approval_id)).rows[0].decided
     await engine.decide(approval_id, row_id, DecisionInput(values={"ticket": "OPS-12"}), ALICE)
     assert (await store.get(approval_id)).rows[0].decision.values == {"ticket": "OPS-12"}
+    # That was the last row: the resume it started ends before the store closes.
+    assert (await engine.wait_until_final(approval_id, timeout=10)).status == "approved"
 
 
 async def test_an_answer_given_in_airflow_on_a_row_restricted_to_its_assignees_is_recorded(
