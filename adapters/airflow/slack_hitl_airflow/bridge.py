@@ -119,6 +119,15 @@ class WatchReport:
     http_calls: int = 0
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where an approval is posted: a channel, or the thread of the run's first message."""
+
+    channel: str
+    thread_ts: str | None = None
+    parent_id: str | None = None
+
+
 SessionPlace = tuple[str, str, str, int]
 """Where a review session lives: (dag_id, run_id, task_id, map_index)."""
 _REMEMBERED = 4096
@@ -291,26 +300,28 @@ class AirflowBridge:
             return
         await self._open_group(requests, key, report)
 
-    async def _placement(self, dag_id: str, run_id: str) -> dict[str, str | None] | None:
+    async def _placement(self, dag_id: str, run_id: str) -> Placement | None:
         """Where a new approval of a run goes: the thread of the run's first message, if it has one.
 
         ``None`` when that message is not posted yet (its thread is not known): try again later.
         """
         earlier = await self.claims.run_approvals(dag_id, run_id)
         if not earlier:
-            return {"channel": self.settings.channel_for(dag_id), "thread_ts": None, "parent_id": None}
+            return Placement(channel=self.settings.channel_for(dag_id))
         root = await self.engine.store.get(earlier[0])
         thread_ts = root.thread_ts or root.message_ts
         if thread_ts is None:
             return None
-        return {"channel": root.channel, "thread_ts": thread_ts, "parent_id": root.id}
+        return Placement(
+            channel=root.channel or self.settings.channel_for(dag_id), thread_ts=thread_ts, parent_id=root.id
+        )
 
     async def _open_group(self, requests: list[HITLRequest], key: str, report: PollReport) -> None:
         first = requests[0].key
         place = await self._placement(first.dag_id, first.run_id)
         if place is None:
             return
-        earlier = place["parent_id"] is not None
+        earlier = place.parent_id is not None
         policy = self.settings.policy
         requirements: list[Requirement] = [requirement_for(r, policy) for r in requests]
         for request in requests:
@@ -333,7 +344,9 @@ class AirflowBridge:
             resume_state={"dag_id": first.dag_id, "run_id": first.run_id, "ui_url": link},
             idempotency_key=key,
             metadata={"dag_id": first.dag_id, "run_id": first.run_id, "airflow_url": link},
-            **place,
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            parent_id=place.parent_id,
         )
         await self.claims.set_approval(key, approval.id)
         self._track(approval)
@@ -385,10 +398,10 @@ class AirflowBridge:
             except AirflowNotFound:
                 now = None
         same_try = now is not None and now.request_id == opened_for.request_id
-        if same_try and now.response_received:
+        if now is not None and same_try and now.response_received:
             actor = airflow_actor(now)
             attempts = [decision_input_for(requirement, now), _with_defaults(requirement, now)]
-        elif same_try and now.waiting:
+        elif now is not None and same_try and now.waiting:
             return False  # it only slipped between two pages of the listing
         else:
             state = now.task_instance.state if same_try and now else "cleared" if now else "gone"
@@ -471,7 +484,7 @@ class AirflowBridge:
             if self._sessions_seen.get(place) == entry.timestamp:
                 continue
             try:
-                session = await self.client.review_session(RequestKey(**dict(zip(_PLACE, place, strict=True))))
+                session = await self.client.review_session(_key_of(place))
             except AirflowNotFound:
                 continue  # the provider's plugin is not installed, or the session is gone
             self._sessions_seen[place] = entry.timestamp
@@ -492,7 +505,7 @@ class AirflowBridge:
 
     async def _open_review(self, place: SessionPlace, session: ReviewSession, report: WatchReport) -> None:
         """A review session the bridge has not seen: its current iteration becomes a row (once per try)."""
-        key = RequestKey(**dict(zip(_PLACE, place, strict=True)))
+        key = _key_of(place)
         ti = await self.client.task_instance(key)
         target = ReviewTarget(
             dag_id=key.dag_id,
@@ -523,7 +536,9 @@ class AirflowBridge:
             resume_state={"dag_id": key.dag_id, "run_id": key.run_id, "ui_url": link},
             idempotency_key=claim_key,
             metadata={"dag_id": key.dag_id, "run_id": key.run_id, "airflow_url": link},
-            **placement,
+            channel=placement.channel,
+            thread_ts=placement.thread_ts,
+            parent_id=placement.parent_id,
         )
         await self.claims.set_approval(claim_key, approval.id)
         self._track(approval)
@@ -554,7 +569,9 @@ class AirflowBridge:
                 self._review_rows.pop(row_id, None)
 
 
-_PLACE = ("dag_id", "run_id", "task_id", "map_index")
+def _key_of(place: SessionPlace) -> RequestKey:
+    dag_id, run_id, task_id, map_index = place
+    return RequestKey(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
 
 
 def _forget_oldest(memory: dict[SessionPlace, dt.datetime]) -> None:

@@ -114,13 +114,13 @@ class ReviewLoop:
                 yield TextDelta(text=f"\nNo next iteration: the review session is {session.status}.")
         async for event in follower.follow(answered=set(), branches={}, baseline=baseline):
             yield event
-        final = await self._session(target)
+        latest = await self._session(target) or session
         yield TextDelta(text=f"\n<{link}|Open the run in Airflow>\n")
         yield Done(
             summary=f"iteration {iteration}: {_SAID.get(step.choice or '', step.outcome)}",
             output={
-                "review": step.record(row, final or session),
-                "history": (final or session).history() if (final or session) else [],
+                "review": step.record(row, latest),
+                "history": latest.history() if latest else [],
                 "run_state": follower.run_state,
             },
         )
