@@ -13,9 +13,10 @@ about.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,7 +35,7 @@ from slack_hitl_airflow.standalone import (
 from slack_hitl import Approval
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.traces import approval_trace
-from tests.airflow.service_harness import bridge_service
+from tests.airflow.service_harness import BridgeService, bridge_service
 from tests.slack.support import button_texts, click_payload, message_text
 
 pytestmark = [pytest.mark.airflow, pytest.mark.anyio]
@@ -130,6 +131,16 @@ def airflow(
         standalone.stop()
 
 
+@contextlib.asynccontextmanager
+async def serving(airflow: AirflowStandalone, port: int) -> AsyncIterator[BridgeService]:
+    """The Slack side (emulator, store, app) and the bridge service in front of ``airflow``."""
+    async with (
+        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
+        bridge_service(airflow, hitl, port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN) as service,
+    ):
+        yield service
+
+
 async def posted_approval(hitl: HitlHarness, run_id: str, rows: int, timeout: float = 120.0) -> Approval:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -179,12 +190,8 @@ async def states(client: AirflowClient, run_id: str) -> dict[str, str | None]:
 async def test_one_run_of_four_hitl_kinds_is_one_message_decided_row_by_row_and_resumed_after_the_last(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(DAG_ID, conf={"version": "v2.4"})
         approval = await posted_approval(hitl, run.run_id, rows=6)
@@ -280,12 +287,8 @@ async def time_until_hitl_tasks_stop_waiting(client: AirflowClient, run_id: str,
 async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_after_the_last_slack_decision(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(DAG_ID)
         approval = await posted_approval(hitl, run.run_id, rows=6)
@@ -362,12 +365,8 @@ async def test_an_answer_given_in_airflow_shows_in_its_row_and_the_rest_resume_a
 async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace_dag_writes_it_down(
     airflow: AirflowStandalone, service_port: int
 ) -> None:
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run("support_ticket_review", conf={"ticket_id": "T-2001"})
         deadline = time.monotonic() + 120
@@ -433,12 +432,8 @@ async def test_an_llm_approval_is_approved_with_an_edit_and_the_dag_uses_the_edi
     airflow: AirflowStandalone, service_port: int
 ) -> None:
     dag_id = "slack_hitl_llm_approval"
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(dag_id)
         approval = await posted_approval_titled(hitl, "1 decision", run.run_id)
@@ -466,12 +461,8 @@ async def test_an_agents_tool_call_is_rejected_with_a_reason_that_the_agent_then
     airflow: AirflowStandalone, service_port: int
 ) -> None:
     dag_id = "slack_hitl_agent_tools"
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(dag_id)
         approval = await posted_approval_titled(hitl, "1 decision", run.run_id)
@@ -499,12 +490,8 @@ async def test_a_review_loop_takes_two_rounds_of_changes_then_an_approval_all_in
     airflow: AirflowStandalone, service_port: int
 ) -> None:
     dag_id = "slack_hitl_review_loop"
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(dag_id)
         first = await posted_approval_titled(hitl, "iteration 1", run.run_id)
@@ -559,12 +546,8 @@ async def test_a_review_iteration_answered_in_airflow_first_is_refused_in_slack_
     airflow: AirflowStandalone, service_port: int
 ) -> None:
     dag_id = "slack_hitl_review_loop"
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(
-            airflow, hitl, service_port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN
-        ) as service,
-    ):
+    async with serving(airflow, service_port) as service:
+        hitl = service.hitl
         client = service.client
         run = await client.trigger_run(dag_id)
         first = await posted_approval_titled(hitl, "iteration 1", run.run_id)

@@ -336,21 +336,7 @@ class AirflowBridge:
         count = len(requirements)
         noun = "decision" if count == 1 else "decisions"
         title = f"{dag}: {count} more {noun}" if earlier else f"{dag}: {count} {noun} for run {first.run_id}"
-        link = run_url(self.settings.ui_base_url or self.client.base_url, first.dag_id, first.run_id)
-        approval = await self.engine.open_approval(
-            title=title,
-            requirements=requirements,
-            adapter=ADAPTER_NAME,
-            resume_state={"dag_id": first.dag_id, "run_id": first.run_id, "ui_url": link},
-            idempotency_key=key,
-            metadata={"dag_id": first.dag_id, "run_id": first.run_id, "airflow_url": link},
-            channel=place.channel,
-            thread_ts=place.thread_ts,
-            parent_id=place.parent_id,
-        )
-        await self.claims.set_approval(key, approval.id)
-        self._track(approval)
-        await self.notes.add(approval)
+        approval = await self._open_approval(title, requirements, key, first.dag_id, first.run_id, place)
         for request in requests:
             if request.task_instance.state == PARKED:
                 run = (request.key.dag_id, request.key.run_id)
@@ -365,6 +351,27 @@ class AirflowBridge:
             rows=count,
             follow_up=bool(earlier),
         )
+
+    async def _open_approval(
+        self, title: str, requirements: list[Requirement], key: str, dag_id: str, run_id: str, place: Placement
+    ) -> Approval:
+        """Open (or, with the same claimed ``key``, find again) an approval of a run, and keep it in view."""
+        link = run_url(self.settings.ui_base_url or self.client.base_url, dag_id, run_id)
+        approval = await self.engine.open_approval(
+            title=title,
+            requirements=requirements,
+            adapter=ADAPTER_NAME,
+            resume_state={"dag_id": dag_id, "run_id": run_id, "ui_url": link},
+            idempotency_key=key,
+            metadata={"dag_id": dag_id, "run_id": run_id, "airflow_url": link},
+            channel=place.channel,
+            thread_ts=place.thread_ts,
+            parent_id=place.parent_id,
+        )
+        await self.claims.set_approval(key, approval.id)
+        self._track(approval)
+        await self.notes.add(approval)
+        return approval
 
     # -- answers given in Airflow ------------------------------------------------------------------
 
@@ -527,22 +534,9 @@ class AirflowBridge:
         if placement is None:
             self._sessions_seen.pop(place, None)  # look again next time
             return
-        dag = ti.dag_display_name or key.dag_id
-        link = run_url(self.settings.ui_base_url or self.client.base_url, key.dag_id, key.run_id)
-        approval = await self.engine.open_approval(
-            title=review_title(dag, target, session.iteration),
-            requirements=[requirement_for_review(target, session)],
-            adapter=ADAPTER_NAME,
-            resume_state={"dag_id": key.dag_id, "run_id": key.run_id, "ui_url": link},
-            idempotency_key=claim_key,
-            metadata={"dag_id": key.dag_id, "run_id": key.run_id, "airflow_url": link},
-            channel=placement.channel,
-            thread_ts=placement.thread_ts,
-            parent_id=placement.parent_id,
-        )
-        await self.claims.set_approval(claim_key, approval.id)
-        self._track(approval)
-        await self.notes.add(approval)
+        title = review_title(ti.dag_display_name or key.dag_id, target, session.iteration)
+        requirements = [requirement_for_review(target, session)]
+        approval = await self._open_approval(title, requirements, claim_key, key.dag_id, key.run_id, placement)
         report.reviews_opened.append(approval.id)
         log.info("airflow_review_opened", approval_id=approval.id, task=key.task_id, iteration=session.iteration)
 
