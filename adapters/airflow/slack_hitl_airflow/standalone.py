@@ -253,8 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dags", type=Path, required=True, help="the DAGs folder")
     parser.add_argument("--plugins", type=Path, default=None, help="the plugins folder")
     parser.add_argument("--pythonpath", type=Path, action="append", default=[], help="added to Airflow's PYTHONPATH")
+    parser.add_argument("--version", default=None, help="the Airflow version installed by install_airflow.sh VERSION")
     args = parser.parse_args(argv)
     airflow = AirflowStandalone(
+        venv=airflow_venv(args.version),
         dags_folder=args.dags.resolve(),
         plugins_folder=args.plugins.resolve() if args.plugins else None,
         python_path=tuple(p.resolve() for p in args.pythonpath),
