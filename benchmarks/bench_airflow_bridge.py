@@ -52,7 +52,6 @@ from slack_hitl_airflow.standalone import (  # noqa: E402
 )
 
 from slack_hitl import Approval, Engine, Store  # noqa: E402
-from slack_hitl.testing.harness import HitlHarness  # noqa: E402
 from tests.airflow.service_harness import BridgeService, bridge_service  # noqa: E402
 from tests.slack.support import message_text  # noqa: E402
 
@@ -256,17 +255,14 @@ async def real_airflow(version: str, runs: int, decide_after: float) -> None:
         try:
             airflow.wait_for_dag("bench_resume")
             print(f"Airflow {version}, real (standalone healthy after {airflow.started_in:.1f} s):")
-            async with (
-                HitlHarness(signing_secret=SIGNING_SECRET, update_window_seconds=0.4) as hitl,
-                bridge_service(
-                    airflow,
-                    hitl,
-                    port,
-                    signing_secret=SIGNING_SECRET,
-                    notify_token=NOTIFY_TOKEN,
-                    settings={"poll_interval": 10.0},
-                ) as service,
-            ):
+            async with bridge_service(
+                airflow,
+                port,
+                signing_secret=SIGNING_SECRET,
+                notify_token=NOTIFY_TOKEN,
+                settings={"poll_interval": 10.0},  # the production default: the notifier and the watch do the rest
+                harness_options={"update_window_seconds": 0.4},  # SlackPublisher's default
+            ) as service:
                 for label, after in ((f"a person decides after {decide_after:.0f} s", decide_after), ("at once", None)):
                     results = [await one_decision(service, decide_after=after) for _ in range(runs)]
                     print(f"  last Slack decision -> task running, {label} (seconds from the click):")

@@ -21,6 +21,10 @@ class Adapter(Protocol):
     ``approval.resume_state``, the decisions in ``approval.decisions`` keyed by requirement id.
     ``idempotency_key`` is the same on every attempt for one approval, so a resume that may
     have half-happened before a crash can be repeated safely.
+
+    Adapters name their failures alike: turning a pause into an approval that cannot be made
+    raises ``PauseNotUsable``; a resume that cannot go on raises ``ResumeNotPossible`` (any
+    exception from ``resume`` leaves the approval retryable).
     """
 
     name: str

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 import structlog
 
 from slack_hitl.demo.commands import add_commands as add_demo_commands
 from slack_hitl.service.commands import add_commands
-
-DEFAULT_DATABASE_URL = "sqlite:///slack_hitl.db"
-
-
-def database_url_from_env() -> str:
-    return os.environ.get("SLACK_HITL_DATABASE_URL", DEFAULT_DATABASE_URL)
+from slack_hitl.service.settings import database_url_from_env
 
 
 def _traces(args: argparse.Namespace) -> int:

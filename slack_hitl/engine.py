@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ import structlog
 
 from slack_hitl.adapter import Adapter
 from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy
+from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
     AdapterNotRegistered,
@@ -117,7 +118,7 @@ class Engine:
         # A burst of approvals decided at once resumes a few at a time: a resume waiting for a slot
         # holds no approval in memory, and the runs it calls (a model, Airflow) are not stampeded.
         self._resume_slots = asyncio.Semaphore(max_concurrent_resumes)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
         self._changed = asyncio.Condition()
 
     def register(self, adapter: Adapter) -> None:
@@ -384,25 +385,18 @@ class Engine:
     @property
     def busy(self) -> bool:
         """Whether a resume or other background job this engine started is still running."""
-        return bool(self._tasks)
-
-    async def idle(self) -> None:
-        """Wait until no resume or background job this engine started is running (``busy`` is false)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        return self._tasks.busy
 
     async def drain(self) -> None:
-        """Wait for every resume and background job this engine started (the same as ``idle``)."""
-        await self.idle()
+        """Wait until no resume or background job this engine started is running (``busy`` is false)."""
+        await self._tasks.drain()
 
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
 
-    def _spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self._tasks.spawn(coroutine)
 
 
 def _nested_key(parent_id: str, pause: NestedPause) -> str:

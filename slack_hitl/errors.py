@@ -55,5 +55,16 @@ class ApprovalClosed(SlackHitlError):
         super().__init__(f"approval {approval_id} is {status} and takes no more decisions")
 
 
+class PauseNotUsable(SlackHitlError, ValueError):
+    """An adapter cannot make an approval of what it was given: the run did not pause, a pause
+    item cannot become a row, or what resuming it will need is missing. Nothing is stored."""
+
+
+class ResumeNotPossible(SlackHitlError, RuntimeError):
+    """An adapter cannot resume a run with an approval's decisions: its stored state is missing or
+    names other calls than the rows, a row is undecided, or the run failed or ended without its
+    result. The approval stays retryable, every decision kept."""
+
+
 class AdapterNotRegistered(SlackHitlError, LookupError):
     """An approval names an adapter this engine was not given."""

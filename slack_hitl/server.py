@@ -1,14 +1,18 @@
-"""The slack_hitl web app: Slack's interactivity endpoint, a health check, and the background work.
+"""The slack_hitl web app: Slack's interactivity endpoint, a health check, and the app's lifecycle.
 
-``build_app`` is a small factory so that other surfaces (the HTTP API, settings) can be added
-to the same app. Its lifespan runs the engine's sweeper (expiry, retries, take-over of dead
-resumes) and re-renders the Slack messages that were out of date when the last process stopped.
+``build_app`` turns an engine and its publisher into the ASGI app; the composition root
+(``slack_hitl.service.app.SlackHitl``) calls it, and so may code that wires its own engine. Its
+lifespan runs the background work (the engine's sweeper: expiry, retries, take-over of dead
+resumes; re-renders of messages that were out of date when the last process stopped) and, on
+the way out, lets work in flight finish for a grace period and hands back the resumes that
+did not, so another process (or the next start) retries them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
@@ -17,13 +21,17 @@ import structlog
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import Engine
 from slack_hitl.slack.client import kept_alive
 from slack_hitl.slack.endpoint import INTERACTIONS_PATH, InteractionsEndpoint
 from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl.store import Store
 
 log = structlog.get_logger("slack_hitl.server")
+
+SHUTDOWN_ERROR = "the server stopped during the resume; it is retried"
 
 
 def build_app(
@@ -51,25 +59,26 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with kept_alive(publisher.client):
-            sweepers = []
+            sweepers = BackgroundTasks()
             if background:
-                sweepers = [
-                    asyncio.create_task(engine.run_sweeper(sweep_interval)),
-                    asyncio.create_task(publisher.run_stale_sweeper(stale_sweep_interval)),
-                ]
+                sweepers.spawn(engine.run_sweeper(sweep_interval))
+                sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval))
                 await publisher.rerender_stale()
             _settle_the_heap()
             log.info("app_started", background=background)
             try:
                 yield
             finally:
-                for task in sweepers:
-                    task.cancel()
-                await asyncio.gather(*sweepers, return_exceptions=True)
-                # Finish what is under way; whatever does not finish in time is picked up after restart.
+                await sweepers.cancel()
+                # Finish what is under way; what does not finish in time is cancelled, and its
+                # resume handed back to be retried; its re-render is picked up after restart.
                 await _within(handler.drain(), shutdown_grace_seconds)
                 await _within(engine.drain(), shutdown_grace_seconds)
                 await _within(publisher.drain(), shutdown_grace_seconds)
+                try:
+                    await release_unfinished_resumes(engine.store)
+                except Exception as error:  # the database is away: their leases run out, others take over
+                    log.warning("resumes_not_handed_back", error=f"{type(error).__name__}: {error}")
                 await publisher.close()
                 log.info("app_stopped")
 
@@ -85,6 +94,17 @@ def build_app(
     return app
 
 
+async def release_unfinished_resumes(store: Store) -> list[str]:
+    """Hand back the resumes this process still holds, so another process retries them now instead
+    of after their lease runs out. The release is a CAS on this process's lease: others' stay."""
+    released = []
+    for approval in await store.list(status="resuming", limit=1000):
+        if await store.release_for_retry(approval.id, SHUTDOWN_ERROR, retry_at=dt.datetime.now(dt.UTC)):
+            log.warning("resume_released_at_shutdown", approval_id=approval.id)
+            released.append(approval.id)
+    return released
+
+
 async def _within(work: Awaitable[None], seconds: float) -> None:
     try:
         await asyncio.wait_for(work, seconds)
@@ -96,9 +116,9 @@ def _settle_the_heap() -> None:
     """Keep what exists at start-up out of every later garbage collection.
 
     The modules, routes, models and clients loaded by now live as long as the process, yet each
-    full collection walked all of them again: a quarter of an ack's CPU under load, and pauses of
-    tens of milliseconds in its tail latency. Reference counting still frees any of them that
-    are dropped; only reference cycles among them would stay until exit.
+    full collection would walk all of them again, costing acks CPU and adding collection pauses
+    to their tail latency (benchmarks/bench_interactions.py measures both). Reference counting
+    still frees any of them that are dropped; only reference cycles among them would stay until exit.
     """
     gc.collect()
     gc.freeze()
@@ -108,8 +128,10 @@ class _SlackHitlApp(FastAPI):
     """FastAPI, but Slack's POSTs to ``/slack/interactions`` go to the endpoint before FastAPI sees them.
 
     FastAPI's own work per request (its telemetry check, Starlette's middleware stack and
-    routing) costs about as much as acknowledging a click. The other routes (``/healthz``,
-    the service's ``/v1`` API) are FastAPI's as usual.
+    routing) is a large share of what acknowledging a click costs, and clicks are the load that
+    must be acknowledged within Slack's 3 seconds (benchmarks/bench_interactions.py measures the
+    ack against the durable-ack floor). The other routes (``/healthz``, the service's ``/v1`` API)
+    are FastAPI's as usual.
     """
 
     def __init__(self, interactions: InteractionsEndpoint, **options: Any) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import socket
-from collections.abc import Iterator
 from typing import TextIO
 
 import uvicorn
@@ -15,21 +12,12 @@ from slack_hitl.demo.console import build_console_app
 from slack_hitl.demo.defaults import DEFAULT_PORT
 from slack_hitl.demo.session import DemoSession
 from slack_hitl.errors import SlackHitlError
+from slack_hitl.service.serving import STOP_SIGNALS, AppServer
 from slack_hitl.testing.emulator import listening_socket
-
-STARTUP_TIMEOUT_SECONDS = 10.0
 
 
 class PortUnavailable(SlackHitlError, OSError):
     """The console cannot listen where it was asked to."""
-
-
-class _Server(uvicorn.Server):
-    """uvicorn in the demo's own event loop: the demo handles Ctrl-C itself and shuts everything down in order."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def bind_console_socket(host: str, port: int | None) -> socket.socket:
@@ -75,37 +63,29 @@ async def serve_console(host: str, port: int | None, database_url: str, out: Tex
     try:
         async with DemoSession(database_url) as session:
             await session.open_sample("release")
-            server = _Server(uvicorn.Config(build_console_app(session), log_level="warning", lifespan="off"))
-            serving = asyncio.create_task(server.serve(sockets=[sock]))
-            await _started(server, serving)
+            # The demo takes Ctrl-C itself: the console stops first, then the session in order.
+            server = AppServer(uvicorn.Config(build_console_app(session), log_level="warning", lifespan="off"))
+            await server.start(sockets=[sock])
             _announce(out, console_url(sock), database_url, session.retired)
-            await _until_stopped(serving)
-            server.should_exit = True
-            await serving
+            await _until_stopped(server)
+            await server.stop()
     finally:
         sock.close()
 
 
-async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise RuntimeError("the console stopped before it started serving")
-            await asyncio.sleep(0.01)
-
-
-async def _until_stopped(serving: asyncio.Task[None]) -> None:
+async def _until_stopped(server: AppServer) -> None:
+    """Until SIGINT or SIGTERM, or the console's server stops by itself."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
     try:
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
+        waits = {asyncio.create_task(stop.wait()), asyncio.create_task(server.stopped())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
 
 

@@ -1,7 +1,8 @@
 """The demo's world on loopback: the Slack emulator, the store, the slack_hitl service and the sample agent.
 
-``DemoSession`` is a ``HitlHarness`` (emulator + store + engine + publisher + the app under
-uvicorn) with the demo agent registered, three people who may click, and ``open_sample``.
+``DemoSession`` is a ``HitlHarness`` (the emulator, and slack_hitl wired by the composition root
+as ``slack-hitl serve`` wires it, its app under uvicorn) with the demo agent registered, three
+people who may click, and ``open_sample``.
 Every click of the console or of the scripted session goes through ``SlackTestUser``: a signed
 Slack request to the service's real ``/slack/interactions``.
 """

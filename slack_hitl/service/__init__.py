@@ -13,6 +13,7 @@ from typing import Any
 
 _EXPORTS = {
     "SlackHitl": "slack_hitl.service.app",
+    "ServiceConfig": "slack_hitl.service.settings",
     "Settings": "slack_hitl.service.settings",
     "SettingsInvalid": "slack_hitl.service.settings",
     "load_settings": "slack_hitl.service.settings",

@@ -1,9 +1,14 @@
-"""The service put together: settings in, a running slack_hitl out.
+"""The composition root: configuration in, a running slack_hitl out.
 
-``SlackHitl`` is the one composition of store, Slack client, publisher, engine (with the
-webhook adapter and yours), interaction handler, the ``/v1`` API and the web app. Use it three
-ways: serve ``hitl.app`` (``slack-hitl serve`` does), include ``hitl.router`` in your own
-FastAPI app, or open approvals and await them in your own code::
+``SlackHitl`` is the one place where the objects of a running slack_hitl are built and wired:
+the store's part in resuming, the Slack client, the publisher, the engine (with the webhook
+adapter and yours), the interaction handler, and the web app (``/slack/interactions``,
+``/healthz``, the ``/v1`` API) whose lifespan runs the sweepers and, at shutdown, hands back
+the resumes that did not finish. ``slack-hitl serve`` and ``slack-hitl worker``, the test
+harness (``slack_hitl.testing.HitlHarness``), the demo and the Airflow bridge's service all
+build it here, so what the tests run is what production runs. Use it three ways: serve
+``hitl.app`` (``slack-hitl serve`` does), include ``hitl.router`` in your own FastAPI app, or
+open approvals and await them in your own code::
 
     async with SlackHitl.from_settings(adapters=[my_adapter]) as hitl:
         approval = await hitl.open(title="Deploy?", requirements=[...], channel="C0123", adapter=my_adapter)
@@ -14,12 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import aiohttp
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from slack_sdk.errors import SlackApiError
 
 from slack_hitl.adapter import Adapter
@@ -27,10 +32,10 @@ from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy
 from slack_hitl.engine import Engine
 from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
-from slack_hitl.server import build_app
+from slack_hitl.server import SHUTDOWN_ERROR, build_app, release_unfinished_resumes
 from slack_hitl.service.api import api_router
 from slack_hitl.service.inputs import CallbackIn
-from slack_hitl.service.settings import Settings, SettingsInvalid, load_settings
+from slack_hitl.service.settings import ServiceConfig, Settings, SettingsInvalid, load_settings, shown_database_url
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter
 from slack_hitl.slack.client import build_slack_client, slack_error
 from slack_hitl.slack.endpoint import interactions_router
@@ -38,24 +43,43 @@ from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.store import Store, database_url
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12 on
+
 log = structlog.get_logger("slack_hitl.service.app")
 
-SHUTDOWN_ERROR = "the server stopped during the resume; it is retried"
+Role = Literal["all", "web", "worker"]
+"""What a process does. ``all``: everything (a library, or ``serve`` without workers). ``web``:
+acknowledges Slack and serves the API, leaving re-renders and resumes to workers. ``worker``:
+re-renders and resumes what the store says is due, and runs the sweepers; it serves no HTTP."""
+
+WORKER_POLL_SECONDS = 0.1
+"""How often a worker looks in the store for out-of-date messages and resumes that are due."""
+
+EngineFactory = Callable[..., Engine]
+"""Builds the engine, called like ``Engine(store, adapters=..., publisher=..., max_attempts=..., ...)``."""
 
 
-def shown_database_url(url: str) -> str:
-    """A database URL without its password, for messages and logs."""
-    from sqlalchemy.engine import make_url
+class WiringOptions(TypedDict, total=False):
+    """What ``SlackHitl`` takes beside the configuration and the store (see its constructor)."""
 
-    return make_url(url).render_as_string(hide_password=True)
+    adapters: Iterable[Adapter]
+    role: Role
+    engine_factory: EngineFactory
+    engine_options: Mapping[str, Any] | None
 
 
-async def open_store(settings: Settings) -> Store:
-    """The store, at the schema this code needs: SQLite is upgraded in place; PostgreSQL must be
-    upgraded by ``slack-hitl db upgrade`` (several processes may share it), else ``SchemaMismatch``."""
-    if settings.is_sqlite:
-        return await Store.open(settings.database_url)
-    store = await Store.open(settings.database_url, create=False)
+def service_config(source: ServiceConfig | Settings) -> ServiceConfig:
+    return source if isinstance(source, ServiceConfig) else source.service_config()
+
+
+async def open_store(config: ServiceConfig | Settings) -> Store:
+    """The store, at the schema this code needs: SQLite (and PostgreSQL with ``upgrade_postgres``) is
+    upgraded in place; else PostgreSQL must be upgraded by ``slack-hitl db upgrade``, or ``SchemaMismatch``."""
+    config = service_config(config)
+    if config.is_sqlite or config.upgrade_postgres:
+        return await Store.open(config.database_url)
+    store = await Store.open(config.database_url, create=False)
     try:
         await store.check_schema()
     except BaseException:
@@ -72,124 +96,123 @@ async def check_slack_token(hitl: SlackHitl) -> None:
         raise SettingsInvalid(f"SLACK_BOT_TOKEN is not accepted by Slack ({slack_error(error)})") from None
     except (aiohttp.ClientError, OSError) as error:
         raise SettingsInvalid(
-            f"SLACK_API_URL {hitl.settings.slack_api_url} cannot be reached: {type(error).__name__}: {error}"
+            f"SLACK_API_URL {hitl.config.slack_api_url} cannot be reached: {type(error).__name__}: {error}"
         ) from None
 
 
-async def release_unfinished_resumes(store: Store) -> list[str]:
-    """Hand back the resumes this process still holds, so another process retries them now instead
-    of after their lease runs out. The release is a CAS on this process's lease: others' stay."""
-    released = []
-    for approval in await store.list(status="resuming", limit=1000):
-        if await store.release_for_retry(approval.id, SHUTDOWN_ERROR, retry_at=dt.datetime.now(dt.UTC)):
-            log.warning("resume_released_at_shutdown", approval_id=approval.id)
-            released.append(approval.id)
-    return released
-
-
-Role = Literal["all", "web", "worker"]
-"""What a process does. ``all``: everything (a library, or ``serve`` without workers). ``web``:
-acknowledges Slack and serves the API, leaving re-renders and resumes to workers. ``worker``:
-re-renders and resumes what the store says is due, and runs the sweepers; it serves no HTTP."""
-
-WORKER_POLL_SECONDS = 0.1
-"""How often a worker looks in the store for out-of-date messages and resumes that are due."""
-
-
 class SlackHitl:
-    """slack_hitl as a service or a library: see the module docstring.
+    """slack_hitl as a service or a library, wired once: see the module docstring.
 
-    Attributes: ``settings``, ``store``, ``client`` (the Slack Web API client), ``publisher``,
-    ``engine``, ``handler`` (Slack interactions, also for Bolt), ``app`` (``/slack/interactions``,
-    ``/v1``, ``/healthz``, the OpenAPI schema, and a lifespan that runs the sweepers) and
+    Attributes: ``config`` (the ``ServiceConfig``; ``settings`` too when built from ``Settings``),
+    ``store``, ``client`` (the Slack Web API client), ``publisher``, ``engine``, ``handler`` (Slack
+    interactions, also for Bolt), ``app`` (``/slack/interactions``, ``/v1`` when the config has an
+    API token, ``/healthz``, the OpenAPI schema, and a lifespan that runs the sweepers) and
     ``router`` (the same routes, to include in your own FastAPI app). ``role`` says which of the
-    service's work this process does (see ``Role``).
+    service's work this process does (see ``Role``). ``engine_factory`` builds the engine (an
+    ``Engine`` subclass works as it is), given ``engine_options`` on top of the config's.
     """
 
     def __init__(
-        self, settings: Settings, store: Store, *, adapters: Iterable[Adapter] = (), role: Role = "all"
+        self,
+        config: ServiceConfig | Settings,
+        store: Store,
+        *,
+        adapters: Iterable[Adapter] = (),
+        role: Role = "all",
+        engine_factory: EngineFactory = Engine,
+        engine_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
+        self.settings = config if isinstance(config, Settings) else None
+        self.config = config = service_config(config)
         self.store = store
         self.role = role
-        store.lease_seconds = settings.lease_seconds
+        store.lease_seconds = config.lease_seconds
         store.claims_resumes = role != "web"
-        signing_secret = settings.slack_signing_secret.get_secret_value()
-        api_token = settings.api_token.get_secret_value()
-        self.client = build_slack_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-        self.publisher = SlackPublisher(self.client, store, rerenders=role != "web")
-        self.engine = Engine(
+        self.client = build_slack_client(config.slack_bot_token, base_url=config.slack_api_url)
+        self.publisher = SlackPublisher(
+            self.client,
             store,
-            adapters=[WebhookAdapter(timeout_seconds=settings.webhook_timeout_seconds), *adapters],
+            channel=config.channel,
+            update_window_seconds=config.update_window_seconds,
+            retry_seconds=config.render_retry_seconds,
+            stream_limits=config.stream_limits,
+            rerenders=role != "web",
+        )
+        options: dict[str, Any] = {
+            "max_attempts": config.max_attempts,
+            "retry_backoff_seconds": config.retry_backoff_seconds,
+            "max_concurrent_resumes": config.max_concurrent_resumes,
+            **(engine_options or {}),
+        }
+        self.engine = engine_factory(
+            store,
+            adapters=[WebhookAdapter(timeout_seconds=config.webhook_timeout_seconds), *adapters],
             publisher=self.publisher,
-            max_attempts=settings.max_attempts,
-            retry_backoff_seconds=settings.retry_backoff_seconds,
-            max_concurrent_resumes=settings.max_concurrent_resumes,
+            **options,
         )
         polls = role == "worker"
         self.app = build_app(
             engine=self.engine,
             publisher=self.publisher,
-            signing_secret=signing_secret,
-            sweep_interval=WORKER_POLL_SECONDS if polls else settings.sweep_interval_seconds,
-            stale_sweep_interval=WORKER_POLL_SECONDS if polls else 30.0,
-            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+            signing_secret=config.signing_secret,
+            sweep_interval=WORKER_POLL_SECONDS if polls else config.sweep_interval_seconds,
+            stale_sweep_interval=WORKER_POLL_SECONDS if polls else config.stale_sweep_interval_seconds,
+            shutdown_grace_seconds=config.shutdown_grace_seconds,
             background=role != "web",
         )
-        self.app.title = "slack_hitl"
         self.app.description = "Human-in-the-loop approvals in Slack: open approvals, read and cancel them."
         self.handler: InteractionHandler = self.app.state.interactions
-        api = api_router(self.engine, api_token=api_token)
-        self.app.include_router(api)
-        self._wrap_lifespan()
         self.router = APIRouter()
-        self.router.include_router(interactions_router(self.handler, signing_secret))
-        self.router.include_router(api)
-
-    def _wrap_lifespan(self) -> None:
-        started = self.app.router.lifespan_context
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app: FastAPI) -> AsyncIterator[Any]:
-            async with started(app) as state:
-                yield state
-            await release_unfinished_resumes(self.store)
-
-        self.app.router.lifespan_context = lifespan
+        self.router.include_router(interactions_router(self.handler, config.signing_secret))
+        if config.api_token is not None:
+            api = api_router(self.engine, api_token=config.api_token)
+            self.app.include_router(api)
+            self.router.include_router(api)
 
     # -- starting and stopping ---------------------------------------------------------------
 
     @classmethod
     async def connect(
-        cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = (), role: Role = "all"
+        cls, config: ServiceConfig | Settings | None = None, **options: Unpack[WiringOptions]
     ) -> SlackHitl:
         """Open the store (checking its schema) and check the Slack token; nothing runs yet.
 
+        Without ``config``, the settings come from the environment; ``options`` are the constructor's.
         Raises ``SettingsInvalid`` or ``SchemaMismatch`` with a message naming what to fix.
         """
-        settings = settings or load_settings()
-        store = await open_store(settings)
-        hitl = cls(settings, store, adapters=adapters, role=role)
+        config = config or load_settings()
+        store = await open_store(config)
+        hitl = cls(config, store, **options)
         try:
             await check_slack_token(hitl)
         except BaseException:
             await hitl.close()
             raise
-        log.info("connected", database=shown_database_url(database_url(settings.database_url)))
+        log.info("connected", role=hitl.role, database=shown_database_url(database_url(hitl.config.database_url)))
         return hitl
 
     @classmethod
     @contextlib.asynccontextmanager
     async def from_settings(
-        cls, settings: Settings | None = None, *, adapters: Iterable[Adapter] = (), role: Role = "all"
+        cls, config: ServiceConfig | Settings | None = None, **options: Unpack[WiringOptions]
     ) -> AsyncIterator[SlackHitl]:
         """``connect``, then run the background work (expiry, retries, re-renders) until the block ends."""
-        hitl = await cls.connect(settings, adapters=adapters, role=role)
+        hitl = await cls.connect(config, **options)
         try:
-            async with hitl.app.router.lifespan_context(hitl.app):
+            async with hitl.running():
                 yield hitl
         finally:
             await hitl.close()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[SlackHitl]:
+        """Run the app's lifespan without serving it: what a worker does (``serve`` runs it under uvicorn).
+
+        Inside, the sweepers run; on the way out, work in flight finishes within the shutdown grace
+        and the resumes that did not are handed back.
+        """
+        async with self.app.router.lifespan_context(self.app):
+            yield self
 
     async def close(self) -> None:
         """Close the Slack client's session and the store."""
@@ -249,11 +272,16 @@ class SlackHitl:
 
 
 __all__ = [
+    "SHUTDOWN_ERROR",
     "WORKER_POLL_SECONDS",
+    "EngineFactory",
     "Role",
     "SchemaMismatch",
+    "ServiceConfig",
     "SlackHitl",
+    "WiringOptions",
     "check_slack_token",
     "open_store",
     "release_unfinished_resumes",
+    "service_config",
 ]

@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any
 
 import structlog
-import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from slack_hitl.errors import SlackHitlError
-
-if TYPE_CHECKING:
-    from slack_hitl.service.settings import Settings
+from slack_hitl.service.settings import (
+    LOG_LEVELS,
+    Settings,
+    database_url_from_env,
+    load_settings,
+    shown_database_url,
+)
 
 EXIT_MISCONFIGURED = 2
 
@@ -42,29 +43,11 @@ def _configure_logging(level: int) -> None:
 # -- serve ------------------------------------------------------------------------------------
 
 
-class _Server(uvicorn.Server):
-    """uvicorn whose SIGTERM / SIGINT stop it gracefully and then let ``serve`` return normally
-    (uvicorn's own handling re-raises the signal afterwards, which would skip closing the store)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self._stop_requested, sig)
-        try:
-            yield
-        finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
-
-    def _stop_requested(self, sig: int) -> None:
-        if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True  # a second Ctrl-C: stop waiting for in-flight requests
-        self.should_exit = True
-
-
 async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
+    import uvicorn
+
     from slack_hitl.service.app import SlackHitl
+    from slack_hitl.service.serving import AppServer
     from slack_hitl.service.workers import WorkerProcesses
 
     hitl = await SlackHitl.connect(settings, role="web" if settings.workers else "all")
@@ -82,7 +65,7 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
             proxy_headers=False,  # slack_hitl never reads the client's address
             timeout_graceful_shutdown=max(int(settings.shutdown_grace_seconds), 1),
         )
-        server = _Server(config)
+        server = AppServer(config, stops_on_signals=True)
         await server.serve()
     finally:
         await workers.stop()
@@ -91,8 +74,6 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from slack_hitl.service.settings import LOG_LEVELS, load_settings
-
     try:
         settings = load_settings()  # before the heavy imports: a misconfigured start fails at once
         _configure_logging(LOG_LEVELS[settings.log_level])
@@ -115,7 +96,7 @@ async def _work_until_stopped(settings: Settings, parent_pid: int | None) -> int
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
     async with SlackHitl.from_settings(settings, role="worker"):
-        waits = [asyncio.create_task(stopped.wait())]
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(stopped.wait())]
         if parent_pid is not None:
             waits.append(asyncio.create_task(until_orphaned(parent_pid)))
         _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -125,8 +106,6 @@ async def _work_until_stopped(settings: Settings, parent_pid: int | None) -> int
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from slack_hitl.service.settings import LOG_LEVELS, load_settings
-
     try:
         settings = load_settings()
         _configure_logging(LOG_LEVELS[settings.log_level])
@@ -138,9 +117,6 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _database_problem(error: Exception) -> str:
-    from slack_hitl.cli import database_url_from_env
-    from slack_hitl.service.app import shown_database_url
-
     first_line = f"{type(error).__name__}: {error}".splitlines()[0]
     return f"cannot open the database {shown_database_url(database_url_from_env())}: {first_line}"
 
@@ -163,8 +139,6 @@ async def _upgrade(url: str) -> tuple[str | None, str]:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from slack_hitl.service.app import shown_database_url
-
     shown = shown_database_url(args.database_url)
     try:
         before, head = asyncio.run(_upgrade(args.database_url))
@@ -198,8 +172,6 @@ def _manifest(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``serve``, ``db upgrade`` and ``manifest`` to the ``slack-hitl`` command."""
-    from slack_hitl.cli import database_url_from_env
-
     serve = commands.add_parser(
         "serve",
         help="run the service: Slack interactions, the HTTP API /v1, /healthz and the background sweeper",

@@ -1,25 +1,91 @@
-"""The service's configuration, read from the environment (and a ``.env`` file in the working directory).
+"""The service's configuration: ``Settings`` read from the environment, ``ServiceConfig`` built from them.
 
-Every setting is an environment variable; the README's configuration table lists them.
-``load_settings`` turns whatever is missing or invalid into one ``SettingsInvalid`` whose
-message names each offending variable, so ``slack-hitl serve`` can stop with one clear line.
+Every setting is an environment variable (a ``.env`` file in the working directory works too);
+the README's configuration table lists them. ``load_settings`` turns whatever is missing or
+invalid into one ``SettingsInvalid`` whose message names each offending variable, so
+``slack-hitl serve`` can stop with one clear line.
+
+``ServiceConfig`` is what the composition root (``slack_hitl.service.app.SlackHitl``) builds a
+running slack_hitl from: plain values, read from nowhere. ``serve`` and the worker make it from
+the settings; the test harness and the Airflow bridge make their own.
+
+Importing this module loads neither the command line, the web stack nor the demo.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from slack_hitl.cli import DEFAULT_DATABASE_URL
 from slack_hitl.errors import SlackHitlError
 from slack_hitl.slack.client import SLACK_API_URL
 
+if TYPE_CHECKING:
+    from slack_hitl.slack.streaming import StreamLimits
+
 MIN_API_TOKEN_LENGTH = 16
+DATABASE_URL_VARIABLE = "SLACK_HITL_DATABASE_URL"
+DEFAULT_DATABASE_URL = "sqlite:///slack_hitl.db"
+
+
+def database_url_from_env() -> str:
+    """The database the environment names (``SLACK_HITL_DATABASE_URL``), else the SQLite default."""
+    return os.environ.get(DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL)
+
+
+def shown_database_url(url: str) -> str:
+    """A database URL without its password, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def is_sqlite_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """What a running slack_hitl is built from; the defaults are ``serve``'s.
+
+    ``api_token`` None serves no ``/v1`` API. ``channel`` is where approvals opened without one
+    are posted. The secrets stay out of its ``repr``. With ``upgrade_postgres``, a PostgreSQL database is brought to the newest schema
+    at start, as a SQLite file always is; ``serve`` leaves that to ``slack-hitl db upgrade``
+    because several processes share it, while a process that owns its database (the test
+    harness, the Airflow bridge) upgrades it itself.
+    """
+
+    slack_bot_token: str = field(repr=False)
+    signing_secret: str = field(repr=False)
+    slack_api_url: str = SLACK_API_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    api_token: str | None = field(default=None, repr=False)
+    channel: str | None = None
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 5.0
+    max_concurrent_resumes: int = 32
+    webhook_timeout_seconds: float = 30.0
+    lease_seconds: float = 60.0
+    sweep_interval_seconds: float = 2.0
+    """Seconds between the sweeper's passes (expiry, retries, take-over) in a process without workers."""
+    stale_sweep_interval_seconds: float = 30.0
+    """Seconds between looks for out-of-date messages other processes left, in a process without workers."""
+    shutdown_grace_seconds: float = 10.0
+    update_window_seconds: float = 0.4
+    """How long the publisher gathers changes before re-rendering a message."""
+    render_retry_seconds: float = 2.0
+    """The publisher's first pause after a failed render (it doubles)."""
+    stream_limits: StreamLimits | None = None
+    upgrade_postgres: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite_url(self.database_url)
 
 
 class SettingsInvalid(SlackHitlError, ValueError):
@@ -34,7 +100,7 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr = Field(validation_alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr = Field(validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field(SLACK_API_URL, validation_alias="SLACK_API_URL")
-    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias="SLACK_HITL_DATABASE_URL")
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=DATABASE_URL_VARIABLE)
     api_token: SecretStr = Field(validation_alias="SLACK_HITL_API_TOKEN")
     max_attempts: int = Field(3, ge=1, le=100, validation_alias="SLACK_HITL_MAX_ATTEMPTS")
     retry_backoff_seconds: float = Field(5.0, gt=0, le=3600, validation_alias="SLACK_HITL_RETRY_BACKOFF_SECONDS")
@@ -108,7 +174,24 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return make_url(self.database_url).get_backend_name() == "sqlite"
+        return is_sqlite_url(self.database_url)
+
+    def service_config(self) -> ServiceConfig:
+        """What the composition root needs of these settings (``workers`` and ``log_level`` are the command's)."""
+        return ServiceConfig(
+            slack_bot_token=self.slack_bot_token.get_secret_value(),
+            signing_secret=self.slack_signing_secret.get_secret_value(),
+            slack_api_url=self.slack_api_url,
+            database_url=self.database_url,
+            api_token=self.api_token.get_secret_value(),
+            max_attempts=self.max_attempts,
+            retry_backoff_seconds=self.retry_backoff_seconds,
+            max_concurrent_resumes=self.max_concurrent_resumes,
+            webhook_timeout_seconds=self.webhook_timeout_seconds,
+            lease_seconds=self.lease_seconds,
+            sweep_interval_seconds=self.sweep_interval_seconds,
+            shutdown_grace_seconds=self.shutdown_grace_seconds,
+        )
 
 
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}

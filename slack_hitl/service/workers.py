@@ -25,6 +25,8 @@ import time
 
 import structlog
 
+from slack_hitl.background import BackgroundTasks
+
 log = structlog.get_logger("slack_hitl.service.workers")
 
 RESTART_DELAY_SECONDS = 1.0
@@ -40,7 +42,7 @@ class WorkerProcesses:
         self.count = count
         self.stop_grace_seconds = stop_grace_seconds
         self._processes: dict[int, asyncio.subprocess.Process] = {}
-        self._keepers: list[asyncio.Task[None]] = []
+        self._keepers = BackgroundTasks()
         self._stopping = False
 
     @property
@@ -51,14 +53,12 @@ class WorkerProcesses:
         """Start every worker, each kept running (restarted when it exits) until ``stop``."""
         for index in range(self.count):
             await self._spawn(index)
-            self._keepers.append(asyncio.create_task(self._keep(index)))
+            self._keepers.spawn(self._keep(index))
 
     async def stop(self) -> None:
         """SIGTERM every worker (each finishes or hands back its resumes), then wait; kill what lingers."""
         self._stopping = True
-        for keeper in self._keepers:
-            keeper.cancel()
-        await asyncio.gather(*self._keepers, return_exceptions=True)
+        await self._keepers.cancel()
         running = [process for process in self._processes.values() if process.returncode is None]
         for process in running:
             process.send_signal(signal.SIGTERM)

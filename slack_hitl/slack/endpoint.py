@@ -4,7 +4,8 @@ Every click waits on this endpoint, and Slack gives it 3 seconds; a burst of cli
 heaviest load slack_hitl sees. So it is plain ASGI: read the body, verify Slack's signature on
 the raw bytes (nothing that does not verify is acted on), decode the payload, answer with what
 the handler says. FastAPI's per-request machinery (request objects, dependency solving,
-exception wrappers) cost more than the rest of an ack put together.
+exception wrappers) cost more than the rest of an ack put together
+(``benchmarks/bench_interactions.py`` measures acks against the least a durable ack can do).
 
 ``interactions_router`` mounts it into any FastAPI app; ``build_app`` serves it ahead of
 FastAPI's routing.
@@ -103,11 +104,12 @@ def parse_interaction_body(body: bytes) -> dict[str, Any]:
 def form_decode(value: bytes) -> bytes:
     """One form-urlencoded name or value, decoded (``+`` is a space, ``%XX`` a byte), exactly as urllib does.
 
-    urllib's unquote is pure Python: ~50 µs for a 1.5 kB payload, the largest cost of an ack.
-    Quoted-printable is the same ``%XX`` rule spelled ``=XX``, which ``binascii.a2b_qp`` decodes
-    in C once every ``%`` is an ``=``. Where quoted-printable reads differently (a raw ``=`` or
-    line break, which form encoding never produces, or a ``%`` without two hex digits after it,
-    which shows as a length that did not shrink by two per ``%``) urllib decodes it instead.
+    urllib's unquote is pure Python, the largest cost of an ack for a payload of a few kB
+    (``benchmarks/bench_interactions.py`` measures acks). Quoted-printable is the same ``%XX``
+    rule spelled ``=XX``, which ``binascii.a2b_qp`` decodes in C once every ``%`` is an ``=``.
+    Where quoted-printable reads differently (a raw ``=`` or line break, which form encoding
+    never produces, or a ``%`` without two hex digits after it, which shows as a length that did
+    not shrink by two per ``%``) urllib decodes it instead.
     """
     value = value.replace(b"+", b" ")
     if b"=" not in value and b"\r" not in value and b"\n" not in value:

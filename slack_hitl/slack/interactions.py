@@ -13,7 +13,6 @@ click did nothing, re-rendering the message, resuming the run) runs after the ac
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.approvals import Actor, Approval, Row
+from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import DecisionInput
 from slack_hitl.engine import Engine, may_decide
 from slack_hitl.errors import (
@@ -48,8 +48,8 @@ from slack_hitl.slack.ids import (
 )
 from slack_hitl.slack.limits import SlackLimitError, validate_view
 from slack_hitl.slack.markdown import escape, escape_line
+from slack_hitl.slack.mentions import NAME_CAP, deciders_text, is_user_id, user_mention
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
-from slack_hitl.slack.render import is_slack_user_id
 
 log = structlog.get_logger("slack_hitl.slack.interactions")
 
@@ -134,14 +134,8 @@ class _Place:
     thread_ts: str | None
 
 
-def _deciders_text(requirement: Requirement) -> str:
-    people = [f"<@{user}>" for user in requirement.deciders.user_ids]
-    groups = [f"<!subteam^{group}>" for group in requirement.deciders.group_ids]
-    return ", ".join(people + groups)
-
-
 def not_allowed_text(requirement: Requirement) -> str:
-    return f"You may not decide *{escape(requirement.title)}*; it is for {_deciders_text(requirement)}."
+    return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
 
 
 def already_decided_text(title: str, decided_by: str | None, clicker: str, decided_by_name: str | None = None) -> str:
@@ -149,11 +143,11 @@ def already_decided_text(title: str, decided_by: str | None, clicker: str, decid
         return f"You already decided *{escape(title)}*."
     if decided_by is None or decided_by.startswith("system"):
         return f"*{escape(title)}* was already decided by slack_hitl (the approval expired)."
-    if not is_slack_user_id(decided_by):
-        # Answered outside Slack (an adapter recorded what its framework's own UI was told): no mention.
-        who = escape_line(decided_by_name or decided_by, 200)
-        return f"*{escape(title)}* was already answered by {who}; nothing was recorded."
-    return f"*{escape(title)}* was already decided by <@{decided_by}>."
+    if not is_user_id(decided_by) and decided_by_name:
+        # Not a Slack user (an answer an adapter recorded from its framework's own UI, say): the name
+        # that row shows, as text, never a mention.
+        return f"*{escape(title)}* was already decided by {escape_line(decided_by_name, NAME_CAP)}."
+    return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
 
 def closed_text(approval: Approval | None, status: str) -> str:
@@ -195,7 +189,7 @@ class InteractionHandler:
         self.engine = engine
         self.client = client
         self.groups = groups or UserGroupDirectory(client)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
 
     async def handle(self, payload: dict[str, Any]) -> AckBody:
         """The ack body for one interaction payload. Raises ``MalformedPayload`` for what Slack never sends."""
@@ -214,12 +208,11 @@ class InteractionHandler:
     @property
     def busy(self) -> bool:
         """Whether replies to clickers are still being sent."""
-        return bool(self._tasks)
+        return self._tasks.busy
 
     async def drain(self) -> None:
         """Wait until every reply to a clicker has been sent."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.drain()
 
     # -- clicks ------------------------------------------------------------------------------
 
@@ -236,7 +229,8 @@ class InteractionHandler:
             message_ts=payload.container.message_ts,
             thread_ts=payload.container.thread_ts,
         )
-        # No bound logger on the click path: binding one per click costs more than the line.
+        # No bound logger on the click path: binding one per click costs more than the line
+        # (benchmarks/bench_interactions.py measures the acks).
         log.debug("click", approval_id=ref.approval_id, row_id=ref.row_id, slack_user=payload.user.id, verb=ref.verb)
         if ref.verb == "retry":
             await self._retry(ref, payload, place)
@@ -430,9 +424,7 @@ class InteractionHandler:
             log.warning("ephemeral_failed", slack_user=user_id, error=slack_error(error))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
 
 def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:

@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.approvals import Approval
+from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.slack.client import BotIdentityCache, slack_error
@@ -105,11 +106,11 @@ class SlackPublisher(Publisher):
         # update, and acks keep the CPU (Slack allows only ~50 chat.update a minute anyway).
         self._render_slots = asyncio.Semaphore(max_concurrent_renders)
         self._dirty: set[str] = set()
-        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._workers = BackgroundTasks()
+        """One per approval with changes to show, keyed by its id."""
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
         self._shown: dict[str, list[dict[str, object]]] = {}
         """Where each approval's message parts are, as the store says: they never move once posted."""
-        self._tasks: set[asyncio.Task[None]] = set()
         self._noted: dict[tuple[str, str], int] = {}
         """Notes Slack failed half-way through: (approval id, text hash) -> replies already posted."""
 
@@ -139,11 +140,8 @@ class SlackPublisher(Publisher):
 
     def _render_soon(self, approval_id: str) -> None:
         self._dirty.add(approval_id)
-        worker = self._workers.get(approval_id)
-        if worker is None or worker.done():
-            task = asyncio.create_task(self._keep_fresh(approval_id))
-            self._workers[approval_id] = task
-            task.add_done_callback(lambda done: self._forget_worker(approval_id, done))
+        if not self._workers.running(approval_id):
+            self._workers.spawn(self._keep_fresh(approval_id), key=approval_id)
 
     def continuation(self, approval: Approval) -> AbstractAsyncContextManager[ContinuationSink]:
         return self._continuation(approval)
@@ -212,7 +210,7 @@ class SlackPublisher(Publisher):
             await asyncio.sleep(interval_seconds)
             try:
                 for approval_id in await self.store.stale_renders(limit=1000):
-                    if approval_id not in self._workers:
+                    if not self._workers.running(approval_id):
                         self.approval_changed(approval_id)
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("stale_sweep_failed", error=str(error))
@@ -221,19 +219,15 @@ class SlackPublisher(Publisher):
     @property
     def busy(self) -> bool:
         """Whether a re-render is due or running."""
-        return bool(self._dirty) or any(not worker.done() for worker in self._workers.values())
+        return bool(self._dirty) or self._workers.busy
 
     async def drain(self) -> None:
         """Wait until every due re-render has been done (or given up)."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        await self._workers.drain()
 
     async def close(self) -> None:
         """Stop re-rendering; what is still due stays marked in the store for the next start."""
-        workers = list(self._workers.values())
-        for worker in workers:
-            worker.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await self._workers.cancel()
         self._dirty.clear()
 
     # -- rendering ---------------------------------------------------------------------------
@@ -260,10 +254,6 @@ class SlackPublisher(Publisher):
                 await asyncio.sleep(self.retry_seconds * 2 ** (failures - 1))
             else:
                 failures = 0
-
-    def _forget_worker(self, approval_id: str, worker: asyncio.Task[None]) -> None:
-        if self._workers.get(approval_id) is worker:
-            del self._workers[approval_id]
 
     async def _render(self, approval_id: str) -> None:
         """One pass: render the stored state, post or update every part, then record the version shown."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -56,6 +55,7 @@ from slack_hitl.slack.markdown import (
     plain_line,
     to_mrkdwn,
 )
+from slack_hitl.slack.mentions import NAME_CAP, deciders_text, is_user_id, user_mention
 
 DEFAULT_ROWS_PER_PART = 20
 INLINE_CHOICES = ACTIONS_ELEMENTS
@@ -65,12 +65,10 @@ CUT_MARK = "… (cut)"
 TITLE_CAP = 300
 FIELD_CAP = 450
 ARGUMENT_NAME_CAP = 100
-NAME_CAP = 60
 CHOICE_LABELS_CAP = 80
 REASON_CAP = 250
 SUMMARY_CAP = 200
 ERROR_CAP = 1000
-DECIDERS_SHOWN = 5
 DECIDED_ROOM = 450
 """Characters a decided row may always use beside its title (outcome, who, when, then reason and summary)."""
 LAYOUT_CACHE_SIZE = 256
@@ -101,8 +99,6 @@ _FINAL_STATUS = {
     "expired": ":alarm_clock: *Expired.* Undecided rows were settled by the expiry policy.",
     "cancelled": ":no_entry_sign: *Cancelled.* No more decisions are taken.",
 }
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_SLACK_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -161,10 +157,12 @@ class _RowLayout:
     """A row's size at its largest state (pending), and its pending blocks once they are needed.
 
     The size is counted on the row's texts, without building blocks: on a re-render most rows
-    are decided, and building a pending row with slack_sdk's models (~0.35 ms) only to weigh it
-    cost more than the rest of the render. The pending blocks are built on first need and kept
-    as JSON with block ids that leave out the approval's version, so one layout serves every
-    version and each render hands out blocks nobody else holds.
+    are decided, and building a pending row with slack_sdk's models only to weigh it cost more
+    than the rest of the render (``benchmarks/bench_interactions.py`` measures re-renders under a
+    burst of clicks: how long until every message shows its latest state). The pending blocks
+    are built on first need and kept as JSON with block ids that leave out the approval's
+    version, so one layout serves every version and each render hands out blocks nobody else
+    holds.
     """
 
     def __init__(self, approval: Approval, position: int) -> None:
@@ -469,21 +467,10 @@ def _pending_text(requirement: Requirement, position: int) -> str:
     pieces = [_title_line(requirement, position)]
     if requirement.description.strip():
         pieces.append(to_mrkdwn(clip_source(requirement.description.strip(), SECTION_TEXT)))
-    deciders = _deciders_text(requirement)
-    if deciders:
+    if not requirement.deciders.anyone:
         # Who may decide goes first so a long description cannot cut it off.
-        pieces.insert(1, deciders)
+        pieces.insert(1, f"_Only {deciders_text(requirement.deciders)} may decide._")
     return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
-
-
-def _deciders_text(requirement: Requirement) -> str | None:
-    deciders = requirement.deciders
-    if deciders.anyone:
-        return None
-    names = [_mention(user) for user in deciders.user_ids] + [_group_mention(group) for group in deciders.group_ids]
-    shown = ", ".join(names[:DECIDERS_SHOWN])
-    more = f" and {len(names) - DECIDERS_SHOWN} more" if len(names) > DECIDERS_SHOWN else ""
-    return f"_Only {shown}{more} may decide._"
 
 
 def argument_fields(arguments: dict[str, Any]) -> list[MarkdownTextObject]:
@@ -548,8 +535,8 @@ def _choice_labels(requirement: Requirement, decision: Decision) -> str:
 
 def _who(row: Row) -> str:
     name = escape_line(row.decided_by_name or "", NAME_CAP)
-    if is_slack_user_id(row.decided_by):
-        return f"<@{row.decided_by}>" + (f" ({name})" if name else "")
+    if row.decided_by and is_user_id(row.decided_by):
+        return user_mention(row.decided_by) + (f" ({name})" if name else "")
     return name or escape_line(row.decided_by or "someone", NAME_CAP)
 
 
@@ -596,9 +583,11 @@ def text_section(block_id: str, text: str) -> dict[str, Any]:
     """``SectionBlock(block_id=block_id, text=mrkdwn(text)).to_dict()``, built directly.
 
     Every re-render shows each decided row as one such section. slack_sdk's ``to_dict``
-    re-validates through reflection on every call (~45 µs a block: most of a re-render), while
-    the text is already cut to its budget and ``validate_message`` checks every block against
-    Slack's limits before each post and update. A test holds this to slack_sdk's output.
+    re-validates through reflection on every call, most of a re-render's work, while the text is
+    already cut to its budget and ``validate_message`` checks every block against Slack's limits
+    before each post and update. A test holds this to slack_sdk's output;
+    ``benchmarks/bench_interactions.py`` measures re-renders (how long until every message shows
+    its latest state).
     """
     return {"type": "section", "block_id": block_id, "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
 
@@ -607,19 +596,6 @@ def mrkdwn(text: str) -> MarkdownTextObject:
     """A verbatim mrkdwn text object for already-escaped ``text``."""
     # verbatim: Slack must not turn user text like "@here" or "#channel" into mentions.
     return MarkdownTextObject(text=text, verbatim=True)
-
-
-def is_slack_user_id(value: str | None) -> bool:
-    """Whether ``value`` is a Slack user id (a decision made in Slack), not a system or outside actor."""
-    return bool(value and _SLACK_USER_ID.match(value))
-
-
-def _mention(user_id: str) -> str:
-    return f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else escape_line(user_id, NAME_CAP)
-
-
-def _group_mention(group_id: str) -> str:
-    return f"<!subteam^{group_id}>" if _SLACK_GROUP_ID.match(group_id) else escape_line(group_id, NAME_CAP)
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:

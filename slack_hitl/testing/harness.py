@@ -1,9 +1,11 @@
 """Everything slack_hitl needs, running for real on loopback: for end-to-end tests of adapters and apps.
 
-``HitlHarness`` starts a ``SlackEmulator``, opens a ``Store`` (a SQLite file in a temporary
-directory unless given a database URL), builds a ``SlackPublisher`` whose real slack_sdk
-client talks to the emulator, an ``Engine`` with your adapters, and serves the app with
-uvicorn on a free 127.0.0.1 port, in the test's own event loop::
+``HitlHarness`` starts a ``SlackEmulator`` and builds slack_hitl exactly as ``slack-hitl serve``
+does, through the composition root (``slack_hitl.service.app.SlackHitl``): a ``Store`` (a SQLite
+file in a temporary directory unless given a database URL), the Slack client (the real
+slack_sdk one, talking to the emulator), the publisher, the engine with the webhook adapter and
+your adapters, the interaction handler and the app (``/slack/interactions``, ``/v1``,
+``/healthz``), served with uvicorn on a free 127.0.0.1 port in the test's own event loop::
 
     async with HitlHarness(adapters=[MyAdapter()]) as hitl:
         approval = await hitl.engine.open_approval(title="Deploy", requirements=[...], adapter="mine")
@@ -15,11 +17,16 @@ uvicorn on a free 127.0.0.1 port, in the test's own event loop::
         print(hitl.emulator.message(hitl.channel, approval.message_ts).blocks)
         print([m.text for m in hitl.thread(approval)])
 
-``restart()`` stops the app and the engine (as a deploy would) and starts new ones on the same
+``restart()`` stops the app and the engine (as a deploy would: work in flight finishes within
+``shutdown_grace_seconds``, unfinished resumes are handed back) and starts new ones on the same
 database and the same emulator: use it to check that work due at the restart is picked up.
 ``restart(adapters=[...])`` starts the new engine with other adapters (a new process rebuilds
 its agents). An adapter that needs its own ``Engine`` subclass passes ``engine_factory``.
-Tests must run on asyncio (slack_sdk's async client uses aiohttp).
+
+``role`` splits the work as ``serve`` does between its processes: a harness in the ``web`` role
+acknowledges clicks and leaves re-renders and resumes to another harness in the ``worker`` role
+on the same ``database_url`` and ``emulator`` (a worker serves no HTTP). Tests must run on
+asyncio (slack_sdk's async client uses aiohttp).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import asyncio
 import contextlib
 import socket
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,12 +43,15 @@ from typing import Any, Self
 import anyio
 import uvicorn
 from fastapi import FastAPI
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.types import ASGIApp
 
 from slack_hitl.adapter import Adapter
 from slack_hitl.approvals import Approval
 from slack_hitl.engine import Engine
-from slack_hitl.server import build_app
-from slack_hitl.slack.client import build_slack_client
+from slack_hitl.service.app import EngineFactory, Role, SlackHitl
+from slack_hitl.service.serving import AppServer
+from slack_hitl.service.settings import ServiceConfig
 from slack_hitl.slack.endpoint import INTERACTIONS_PATH
 from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
@@ -50,17 +60,14 @@ from slack_hitl.store import Store
 from slack_hitl.testing.emulator import EmulatedMessage, SlackEmulator, listening_socket
 from slack_hitl.testing.slack_user import SlackTestUser
 
-
-class _Server(uvicorn.Server):
-    """uvicorn serving inside a test's event loop; signals stay with the test runner."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+BOT_TOKEN = "xoxb-harness"
+API_TOKEN = "harness-api-token-0123456789"
+RENDER_RETRY_SECONDS = 0.5
+"""A failed render is retried quickly: a test that injects a Slack error waits for the retry."""
 
 
 class HitlHarness:
-    """slack_hitl end to end on loopback: emulator, store, engine, publisher and the app under uvicorn.
+    """slack_hitl end to end on loopback: the emulator, and slack_hitl wired as ``serve`` wires it.
 
     Parameters:
         adapters: the adapters the engine may resume with (more can be added with ``engine.register``).
@@ -70,13 +77,21 @@ class HitlHarness:
         update_window_seconds: how long the publisher gathers changes before re-rendering a message.
         stream_limits: when the continuation rotates to a new reply (shrink them to test rotation).
         sweep_interval: seconds between passes of the engine's sweeper (expiry, retries, take-over).
-        engine_options: more keyword arguments for ``Engine`` (``max_attempts``, ``retry_backoff_seconds``).
+        engine_options: more keyword arguments for the engine (``max_attempts``, ``retry_backoff_seconds``),
+            on top of those ``serve`` gives it.
         emulator: an emulator to use instead of starting one (it is then not stopped on exit).
         engine_factory: builds the engine, called like ``Engine(store, adapters=..., publisher=...,
-            **engine_options)``; an ``Engine`` subclass works as it is. ``Engine`` by default.
+            max_attempts=..., **engine_options)``; an ``Engine`` subclass works as it is. ``Engine`` by default.
+        role: ``all`` (the default) does everything; ``web`` and ``worker`` split it as ``serve`` does.
+        api_token: the bearer token of the app's ``/v1`` API.
+        shutdown_grace_seconds: how long work in flight may take to finish when the app stops.
+        port: where the app listens on 127.0.0.1 (a free port by default).
+        app_factory: what to serve, given the wired ``SlackHitl`` (its ``app`` by default): a service
+            that adds routes and background work around slack_hitl's app, as the Airflow bridge does.
 
-    Attributes, once entered: ``emulator``, ``store``, ``engine``, ``publisher``, ``handler``,
-    ``app`` and ``url`` (the app's root URL; Slack's interactivity URL is ``interactions_url``).
+    Attributes, once entered: ``emulator``, ``service`` (the ``SlackHitl``), ``store``, ``client``,
+    ``engine``, ``publisher``, ``handler``, ``app`` and ``url`` (the app's root URL; Slack's
+    interactivity URL is ``interactions_url``).
     """
 
     def __init__(
@@ -91,7 +106,12 @@ class HitlHarness:
         sweep_interval: float = 0.5,
         engine_options: dict[str, Any] | None = None,
         emulator: SlackEmulator | None = None,
-        engine_factory: Callable[..., Engine] = Engine,
+        engine_factory: EngineFactory = Engine,
+        role: Role = "all",
+        api_token: str = API_TOKEN,
+        shutdown_grace_seconds: float = 10.0,
+        port: int = 0,
+        app_factory: Callable[[SlackHitl], ASGIApp] | None = None,
     ) -> None:
         self.adapters = list(adapters)
         self.engine_factory = engine_factory
@@ -101,22 +121,63 @@ class HitlHarness:
         self.stream_limits = stream_limits
         self.sweep_interval = sweep_interval
         self.engine_options = dict(engine_options or {})
+        self.role = role
+        self.api_token = api_token
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.port = port
+        self.app_factory = app_factory
         self._given_url = database_url
         self._own_emulator = emulator is None
         self.emulator = emulator or SlackEmulator()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._server: _Server | None = None
-        self._serving: asyncio.Task[None] | None = None
+        self._service: SlackHitl | None = None
+        self._open: SlackHitl | None = None
+        """The service of this start until it is closed (``_service`` stays readable after the exit)."""
+        self._server: AppServer | None = None
         self._socket: socket.socket | None = None
+        self._running = contextlib.AsyncExitStack()
         self._users: list[SlackTestUser] = []
         self.database_url = database_url or ""
 
     # -- what tests use --------------------------------------------------------------------------
 
     @property
+    def service(self) -> SlackHitl:
+        """slack_hitl as the composition root wired it for this start."""
+        if self._service is None:
+            raise RuntimeError("the harness is not running; use it as `async with HitlHarness(...) as hitl`")
+        return self._service
+
+    @property
+    def store(self) -> Store:
+        return self.service.store
+
+    @property
+    def client(self) -> AsyncWebClient:
+        return self.service.client
+
+    @property
+    def publisher(self) -> SlackPublisher:
+        return self.service.publisher
+
+    @property
+    def engine(self) -> Engine:
+        return self.service.engine
+
+    @property
+    def handler(self) -> InteractionHandler:
+        return self.service.handler
+
+    @property
+    def app(self) -> FastAPI:
+        return self.service.app
+
+    @property
     def url(self) -> str:
         """The app's root URL, e.g. ``http://127.0.0.1:51234``."""
         if self._socket is None:
+            if self._service is not None and self.role == "worker":
+                raise RuntimeError("a harness in the worker role serves no HTTP: click through one in the web role")
             raise RuntimeError("the harness is not running; use it as `async with HitlHarness(...) as hitl`")
         host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}"
@@ -188,6 +249,25 @@ class HitlHarness:
         await self._stop_app()
         await self._start_app()
 
+    def config(self) -> ServiceConfig:
+        """What the composition root builds this harness's slack_hitl from: ``serve``'s defaults but
+        for the emulator, the database, quicker sweeps and re-renders, and the parameters above."""
+        return ServiceConfig(
+            slack_bot_token=BOT_TOKEN,
+            signing_secret=self.signing_secret,
+            slack_api_url=self.emulator.base_url,
+            database_url=self.database_url,
+            api_token=self.api_token,
+            channel=self.channel,
+            sweep_interval_seconds=self.sweep_interval,
+            stale_sweep_interval_seconds=max(self.sweep_interval, 1.0),
+            shutdown_grace_seconds=self.shutdown_grace_seconds,
+            update_window_seconds=self.update_window_seconds,
+            render_retry_seconds=RENDER_RETRY_SECONDS,
+            stream_limits=self.stream_limits,
+            upgrade_postgres=True,  # a test's database is its own
+        )
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -214,52 +294,41 @@ class HitlHarness:
             await self._cleanup()
 
     async def _start_app(self) -> None:
-        self.store = await Store.open(self.database_url)
-        self.client = build_slack_client("xoxb-harness", base_url=self.emulator.base_url)
-        self.publisher = SlackPublisher(
-            self.client,
-            self.store,
-            channel=self.channel,
-            update_window_seconds=self.update_window_seconds,
-            retry_seconds=0.5,
-            stream_limits=self.stream_limits,
+        service = await SlackHitl.connect(
+            self.config(),
+            adapters=self.adapters,
+            role=self.role,
+            engine_factory=self.engine_factory,
+            engine_options=self.engine_options,
         )
-        self.engine = self.engine_factory(
-            self.store, adapters=self.adapters, publisher=self.publisher, **self.engine_options
-        )
-        self.app: FastAPI = build_app(
-            engine=self.engine,
-            publisher=self.publisher,
-            signing_secret=self.signing_secret,
-            sweep_interval=self.sweep_interval,
-            stale_sweep_interval=max(self.sweep_interval, 1.0),
-        )
-        self.handler: InteractionHandler = self.app.state.interactions
-        await self._serve()
+        self._service = self._open = service
+        try:
+            if self.role == "worker":
+                await self._running.enter_async_context(service.running())
+            else:
+                await self._serve(self.app_factory(service) if self.app_factory else service.app)
+        except BaseException:
+            await self._stop_app()
+            raise
 
-    async def _serve(self) -> None:
-        sock = listening_socket("127.0.0.1", 0)
-        self._socket = sock
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
-        self._server = _Server(config)
-        self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
-        with anyio.fail_after(10):
-            while not self._server.started:
-                if self._serving.done():
-                    self._serving.result()  # raises why it did not start
-                    raise RuntimeError("the app exited before it started serving")
-                await asyncio.sleep(0.01)
+    async def _serve(self, app: ASGIApp) -> None:
+        self._socket = listening_socket("127.0.0.1", self.port)
+        self._server = AppServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        await self._server.start(sockets=[self._socket])
 
     async def _stop_app(self) -> None:
-        if self._server is not None and self._serving is not None:
-            self._server.should_exit = True
-            await self._serving
-        self._server = self._serving = None
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
-        if getattr(self, "store", None) is not None:
-            await self.store.close()
+        try:
+            if self._server is not None:
+                await self._server.stop()
+            await self._running.aclose()
+        finally:
+            self._server = None
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+            service, self._open = self._open, None
+            if service is not None:
+                await service.close()
 
     async def _close_users(self) -> None:
         users, self._users = self._users, []
@@ -274,6 +343,4 @@ class HitlHarness:
             self._tmp = None
 
     def _busy(self) -> bool:
-        # Engine has no public "busy"; its task set is what drain() waits on.
-        engine_busy = self.engine.busy
-        return engine_busy or self.publisher.busy or self.handler.busy
+        return self.engine.busy or self.publisher.busy or self.handler.busy

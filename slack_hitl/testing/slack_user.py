@@ -599,8 +599,9 @@ class SlackTestUser:
 
 @functools.cache
 def _shared_tls_context() -> ssl.SSLContext:
-    # Loading a TLS context takes ~45 ms and blocks the event loop the app under test shares:
-    # with one per client, a burst of clicks by 20 people missed Slack's 3 s deadline.
+    # Loading a TLS context parses a whole CA bundle and blocks the event loop the app under test
+    # shares: with one per client, a burst of clicks by 20 people missed Slack's 3 s deadline
+    # (tests/testing/test_slack_user_transport.py holds it to one context).
     return httpx.create_ssl_context()
 
 

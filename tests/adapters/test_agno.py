@@ -16,8 +16,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from agno.run.base import RunStatus
 from agno.tools import tool
 from agno.tools.user_control_flow import UserControlFlowTools
 from agno.tools.user_feedback import UserFeedbackTools
-from slack_hitl_agno import AgnoAdapter, NotPaused
+from slack_hitl_agno import AgnoAdapter, PauseNotUsable
 from slack_hitl_agno.testing import ScriptedModel, ToolCall, Turn, tool_results
 
 from slack_hitl import (
@@ -43,18 +41,16 @@ from slack_hitl import (
     Engine,
     NestedPause,
     Status,
-    Store,
-    TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import EmulatedMessage, RecordingPublisher
+from slack_hitl.testing import EmulatedMessage
 from slack_hitl.testing.harness import HitlHarness
+from tests.adapters.support import nested_approval, running_engine, texts
+from tests.support import ALICE, BOB
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")
 
-ALICE = Actor(id="U_ALICE", name="Alice")
-BOB = Actor(id="U_BOB", name="Bob")
 REJECT_REASON = "users holds the only copy of the test accounts"
 RECIPIENT = "ops@example.com"
 ROW_COUNT = "1234 rows"
@@ -167,21 +163,6 @@ def build_agent(ledger: Ledger, db: SqliteDb | None = None) -> Agent:
 # -- engine-level plumbing (no Slack) ------------------------------------------------------------
 
 
-@asynccontextmanager
-async def running_engine(
-    url: str, ledger: Ledger, db: SqliteDb | None = None, agent: Agent | None = None
-) -> AsyncIterator[tuple[Engine, AgnoAdapter, RecordingPublisher]]:
-    store = await Store.open(url)
-    publisher = RecordingPublisher()
-    adapter = AgnoAdapter(agent or build_agent(ledger, db))
-    engine = Engine(store, adapters=[adapter], publisher=publisher)
-    try:
-        yield engine, adapter, publisher
-    finally:
-        await engine.drain()
-        await store.close()
-
-
 def row_id(approval: Approval, tool_call_id: str) -> str:
     """The row of one tool call: rows are keyed by Agno's requirement id, not by position."""
     return next(r.id for r in approval.rows if r.requirement.metadata["tool_call_id"] == tool_call_id)
@@ -202,23 +183,13 @@ async def decide_first(engine: Engine, approval: Approval, order: list[str] | No
         await engine.decide(approval.id, row_id(approval, call_id), submitted, actor)
 
 
-def texts(events: list[Any]) -> list[str]:
-    return [e.text for e in events if isinstance(e, TextDelta)]
-
-
-async def nested_of(engine: Engine, parent: Approval) -> Approval:
-    children = [a for a in await engine.store.list() if a.parent_id == parent.id]
-    assert len(children) == 1, f"expected one nested approval, got {[a.id for a in children]}"
-    return children[0]
-
-
 # -- the pause ------------------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
 async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, _):
         run = await adapter.agent.arun("Clean up the staging database")
         assert run.is_paused
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
@@ -249,14 +220,14 @@ async def test_a_paused_run_becomes_one_approval_with_a_row_per_requirement(sqli
 
 @pytest.mark.anyio
 async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_url):
-    async with running_engine(sqlite_url, Ledger()) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(Ledger()))) as (engine, adapter, _):
         finished = await Agent(
             model=ScriptedModel(script=lambda _: Turn(chunks=["nothing to do"])), telemetry=False
         ).arun("hello")
         assert finished.status == RunStatus.completed
-        with pytest.raises(NotPaused, match="nothing for a person to decide"):
+        with pytest.raises(PauseNotUsable, match="nothing for a person to decide"):
             await adapter.pause_to_approval(engine, finished, channel="C_OPS")
-        with pytest.raises(NotPaused, match="expected the agno RunOutput"):
+        with pytest.raises(PauseNotUsable, match="expected the agno RunOutput"):
             await adapter.pause_to_approval(engine, {"run_id": "x"}, channel="C_OPS")  # type: ignore[arg-type]
         assert await engine.store.list() == []
 
@@ -267,7 +238,7 @@ async def test_a_run_that_did_not_pause_is_refused_and_nothing_is_stored(sqlite_
 @pytest.mark.anyio
 async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_resumes_again(database_url):
     ledger = Ledger()
-    async with running_engine(database_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(database_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
         await decide_first(engine, approval, order=["call_ask", "call_count", "call_report", "call_drop"])
@@ -275,7 +246,7 @@ async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_
         await engine.decide(approval.id, row_id(approval, "call_archive"), DecisionInput(choices=("approve",)), ALICE)
 
         first = await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         assert first.status == "completed", "one call was rejected, the others approved or answered"
 
         events = publisher.events[approval.id]
@@ -321,12 +292,12 @@ async def test_decisions_resume_once_stream_the_continuation_and_a_nested_pause_
 async def test_an_agent_with_its_own_agno_database_records_the_run_as_completed(sqlite_url, tmp_path):
     ledger = Ledger()
     agno_db = SqliteDb(db_file=str(tmp_path / "agno.db"))
-    async with running_engine(sqlite_url, ledger, db=agno_db) as (engine, adapter, _):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger, agno_db))) as (engine, adapter, _):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS")
         await decide_first(engine, approval)
         await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("reject",), reason="not today"), BOB)
         done = await engine.wait_until_final(nested.id, timeout=10)
         stored = await adapter.agent.aget_run_output(run_id=run.run_id, session_id=run.session_id)
@@ -340,7 +311,7 @@ async def test_an_agent_with_its_own_agno_database_records_the_run_as_completed(
 @pytest.mark.anyio
 async def test_expired_rows_reach_the_model_as_rejections_and_their_calls_never_run(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         approval = await adapter.pause_to_approval(engine, run, channel="C_OPS", expiry_policy="reject")
         await decide_first(engine, approval, order=["call_archive", "call_drop"])
@@ -358,7 +329,7 @@ async def test_expired_rows_reach_the_model_as_rejections_and_their_calls_never_
 @pytest.mark.anyio
 async def test_rows_that_do_not_match_the_paused_run_fail_the_resume_and_leave_it_retryable(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         run = await adapter.agent.arun("Clean up the staging database")
         rows = adapter.rows_for(run)
         stray = rows[0].model_copy(update={"id": "not-an-agno-requirement"})
@@ -420,7 +391,7 @@ async def test_a_form_and_open_and_multi_select_questions_reach_the_model_typed(
         tools=[UserControlFlowTools(), UserFeedbackTools()],
         telemetry=False,
     )
-    async with running_engine(sqlite_url, Ledger(), agent=agent) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(agent)) as (engine, adapter, publisher):
         approval = await adapter.pause_to_approval(engine, await agent.arun("Plan the rollout"), channel="C_OPS")
         form = approval.row(row_id(approval, "call_form")).requirement
         survey = approval.row(row_id(approval, "call_survey")).requirement
@@ -462,14 +433,14 @@ async def test_a_form_and_open_and_multi_select_questions_reach_the_model_typed(
 
 # -- a resume in another process ------------------------------------------------------------------------
 
-TESTS_DIR = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAUSE_IN_ANOTHER_PROCESS = textwrap.dedent(
     """
     import asyncio, sys
-    sys.path.insert(0, {tests_dir!r})
+    sys.path.insert(0, {root!r})
     from slack_hitl import Engine, Store
     from slack_hitl_agno import AgnoAdapter
-    from adapters.test_agno import Ledger, build_agent
+    from tests.adapters.test_agno import Ledger, build_agent
 
     async def main():
         store = await Store.open({url!r})
@@ -487,7 +458,7 @@ PAUSE_IN_ANOTHER_PROCESS = textwrap.dedent(
 
 def pause_in_another_process(url: str) -> str:
     """Run the agent until it pauses and open its approval in a separate Python process."""
-    code = PAUSE_IN_ANOTHER_PROCESS.format(tests_dir=str(TESTS_DIR), url=url)
+    code = PAUSE_IN_ANOTHER_PROCESS.format(root=str(ROOT), url=url)
     env = {**os.environ, "AGNO_TELEMETRY": "false"}
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert finished.returncode == 0, finished.stderr
@@ -499,11 +470,11 @@ async def test_a_run_paused_in_one_process_resumes_in_another_from_the_database_
     approval_id = await anyio.to_thread.run_sync(pause_in_another_process, sqlite_url)
 
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, _, publisher):
+    async with running_engine(sqlite_url, AgnoAdapter(build_agent(ledger))) as (engine, _, publisher):
         approval = await engine.store.get(approval_id)
         await decide_first(engine, approval)
         await engine.wait_until_final(approval.id, timeout=10)
-        nested = await nested_of(engine, approval)
+        nested = await nested_approval(engine.store, approval.id)
         await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("approve",)), ALICE)
         done = await engine.wait_until_final(nested.id, timeout=10)
 
@@ -561,7 +532,7 @@ async def test_through_slack_four_kinds_are_decided_by_clicks_and_modals_and_the
         await decide_in_slack(hitl, approval, ["call_ask"])
 
         first = await hitl.engine.wait_until_final(approval.id, timeout=20)
-        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
         await hitl.settle()
         (reply,) = streamed_replies(hitl, approval)
         assert len(reply.stream_chunks) > 1, "the continuation reached the thread in several chunks"
@@ -608,7 +579,7 @@ async def test_through_slack_a_resume_after_a_restart_continues_the_run_with_a_n
         hitl.engine.register(AgnoAdapter(build_agent(after)))  # a new process builds its agent anew
         await decide_in_slack(hitl, approval, ["call_archive", "call_count"])
         await hitl.engine.wait_until_final(approval.id, timeout=20)
-        nested = await hitl.posted((await nested_of(hitl.engine, approval)).id)
+        nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
         await hitl.user("U0BOB", "bob").click(
             hitl.channel, nested.message_ts, button_text="Reject", near="deploy_cleanup"
         )

@@ -36,13 +36,11 @@ from slack_hitl_langgraph.testing import ScriptedChatModel
 from typing_extensions import TypedDict
 
 from slack_hitl import (
-    Actor,
     Approval,
     DecisionInput,
     Done,
     Engine,
     NestedPause,
-    Store,
     TextDelta,
     ToolProgress,
 )
@@ -50,11 +48,13 @@ from slack_hitl.errors import ClassificationError
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.testing import RecordingPublisher, SlackTestUser
 from slack_hitl.testing.harness import HitlHarness
+from tests.adapters.support import decide_all, nested_approval, running_engine, texts
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
 
-ALICE = Actor(id="U_ALICE", name="alice")
 THREAD = {"configurable": {"thread_id": "order-42"}}
+FIX_ORDER_42 = {"messages": [{"role": "user", "content": "fix order 42"}]}
 
 
 # -- the agent: an order desk whose tools need people ---------------------------------------
@@ -239,26 +239,13 @@ def release_graph(checkpointer: Any, log: ToolLog) -> Any:
 async def running(
     tmp_path: Path, build: Callable[[Any], Any]
 ) -> AsyncIterator[tuple[Engine, LangGraphAdapter, RecordingPublisher]]:
-    """One "process": a store, a checkpointer, the graph, its adapter and an engine; all closed on exit."""
-    store = await Store.open(f"sqlite:///{tmp_path / 'approvals.db'}")
-    publisher = RecordingPublisher()
-    try:
-        async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "checkpoints.db")) as saver:
-            adapter = LangGraphAdapter(build(saver))
-            engine = Engine(store, adapters=[adapter], publisher=publisher)
-            yield engine, adapter, publisher
-            await engine.drain()
-    finally:
-        await store.close()
-
-
-async def decide_all(engine: Engine, approval: Approval, decisions: dict[str, DecisionInput]) -> None:
-    for row in approval.rows:
-        await engine.decide(approval.id, row.id, decisions[row.id], ALICE)
-
-
-def text_of(events: list[Any]) -> str:
-    return "".join(e.text for e in events if isinstance(e, TextDelta))
+    """One "process": a checkpointer, the graph, its adapter and an engine on the approvals file; all closed on exit."""
+    # Left in reverse: the engine's resumes, which use the checkpointer, finish before it closes.
+    async with (
+        AsyncSqliteSaver.from_conn_string(str(tmp_path / "checkpoints.db")) as saver,
+        running_engine(f"sqlite:///{tmp_path / 'approvals.db'}", LangGraphAdapter(build(saver))) as running,
+    ):
+        yield running
 
 
 def progress(events: list[Any]) -> list[tuple[str, str]]:
@@ -311,22 +298,17 @@ def replies_text(hitl: HitlHarness, approval: Approval) -> str:
     return "\n".join(message.text for message in hitl.thread(approval))
 
 
-async def nested_of(hitl: HitlHarness, approval: Approval) -> Approval:
-    children = [a for a in await hitl.store.list() if a.parent_id == approval.id]
-    assert len(children) == 1
-    return await hitl.posted(children[0].id)
+async def order_posted(hitl: HitlHarness, adapter: LangGraphAdapter) -> Approval:
+    """The order desk paused on its first tool calls, and their approval posted in Slack."""
+    paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
+    opened = await adapter.pause_to_approval(hitl.engine, paused, config=THREAD, channel=hitl.channel, title="Order 42")
+    return await hitl.posted(opened.id)
 
 
 async def test_slack_decides_a_middleware_pause_of_four_kinds_resumes_once_streams_and_nests(tmp_path):
     log = ToolLog()
     async with order_desk_in_slack(tmp_path, log) as (hitl, adapter):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
-        opened = await adapter.pause_to_approval(
-            hitl.engine, paused, config=THREAD, channel=hitl.channel, title="Order 42"
-        )
-        approval = await hitl.posted(opened.id)
+        approval = await order_posted(hitl, adapter)
         assert {r.requirement.kind for r in approval.rows} == {
             "confirmation",
             "user_input",
@@ -356,7 +338,7 @@ async def test_slack_decides_a_middleware_pause_of_four_kinds_resumes_once_strea
         assert "Now I will email Bob." in text
 
         # The model's next call (send_email allows approve / edit / reject) is a second approval in the thread.
-        nested = await nested_of(hitl, approval)
+        nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
         assert (nested.channel, nested.thread_ts) == (hitl.channel, approval.message_ts)
         assert any(m.ts == nested.message_ts for m in hitl.thread(approval))
         await alice.click(hitl.channel, nested.message_ts, button_text="Decide…", near="Run send_email")
@@ -375,13 +357,7 @@ async def test_slack_decisions_before_and_after_a_restart_resume_the_run_in_the_
     before, after = ToolLog(), ToolLog()
     checkpoints = str(tmp_path / "checkpoints.db")
     async with order_desk_in_slack(tmp_path, before) as (hitl, adapter):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
-        opened = await adapter.pause_to_approval(
-            hitl.engine, paused, config=THREAD, channel=hitl.channel, title="Order 42"
-        )
-        approval = await hitl.posted(opened.id)
+        approval = await order_posted(hitl, adapter)
         alice = hitl.user("U0ALICE", "alice")
         early = {k: v for k, v in ORDER_IN_SLACK.items() if k in ("call_refund", "call_delete")}
         await decide_in_slack(hitl, approval, alice, early)
@@ -431,7 +407,7 @@ async def test_slack_decides_parallel_plain_interrupts_of_four_kinds_and_their_n
             assert first.status == "completed"
             assert await resumes(hitl.engine, approval.id) == 1
 
-            nested = await nested_of(hitl, approval)
+            nested = await hitl.posted((await nested_approval(hitl.store, approval.id)).id)
             assert [r.requirement.title for r in nested.rows] == ["Migration touched 1200 rows: go on?"]
             await bob.click(hitl.channel, nested.message_ts, button_text="Approve", near="go on?")
             await hitl.engine.wait_until_final(nested.id, timeout=30)
@@ -461,9 +437,7 @@ async def test_slack_decides_parallel_plain_interrupts_of_four_kinds_and_their_n
 async def test_middleware_pause_becomes_rows_of_four_kinds_and_resumes_once_with_each_decision(tmp_path, mode):
     log = ToolLog()
     async with running(tmp_path, lambda saver: order_agent(saver, log, mode)) as (engine, adapter, publisher):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
 
         kinds = {row.id: row.requirement.kind for row in approval.rows}
@@ -501,7 +475,7 @@ async def test_middleware_pause_becomes_rows_of_four_kinds_and_resumes_once_with
             ("update_address", {"order": "42", "street": "9 New St", "floor": 3}),
         ]
         events = publisher.events[approval.id]
-        streamed = text_of(events)
+        streamed = "".join(texts(events))
         assert sum(isinstance(e, TextDelta) for e in events) > 5
         assert "User rejected the tool call for `delete_user` with reason: Bob asked to keep his account" in streamed
         assert "ask_user: friendly; keep it short" in streamed
@@ -514,7 +488,7 @@ async def test_middleware_pause_becomes_rows_of_four_kinds_and_resumes_once_with
 
         # The model then asked to send an email: a nested approval in the same thread.
         assert isinstance(events[-1], NestedPause)
-        nested = next(a for a in await engine.store.list() if a.parent_id == approval.id)
+        nested = await nested_approval(engine.store, approval.id)
         assert [r.id for r in nested.rows] == ["call_email"]
         assert nested.row("call_email").requirement.kind == "confirmation"
         assert nested.channel == "C1"
@@ -530,37 +504,35 @@ async def test_middleware_pause_becomes_rows_of_four_kinds_and_resumes_once_with
         assert await resumes(engine, nested.id) == 1
 
 
+EARLY_ROWS = ("call_refund", "call_delete")
+"""Decided before the restart; the others after it."""
+
+
 async def test_middleware_resume_after_restart_uses_only_the_two_databases(tmp_path):
     log = ToolLog()
     async with running(tmp_path, lambda saver: order_agent(saver, log, "batched")) as (engine, adapter, _):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
-        for row_id in ["call_refund", "call_delete"]:
-            await engine.decide(approval.id, row_id, ORDER_DECISIONS[row_id], ALICE)
+        await decide_all(engine, approval.id, {k: v for k, v in ORDER_DECISIONS.items() if k in EARLY_ROWS})
 
     # A new "process": new store, saver, model, tools, graph, adapter and engine.
     after_restart = ToolLog()
     async with running(tmp_path, lambda saver: order_agent(saver, after_restart, "batched")) as (engine, _, publisher):
-        for row_id in ["call_address", "call_ask", "call_stock"]:
-            await engine.decide(approval.id, row_id, ORDER_DECISIONS[row_id], ALICE)
+        await decide_all(engine, approval.id, {k: v for k, v in ORDER_DECISIONS.items() if k not in EARLY_ROWS})
         finished = await engine.wait_until_final(approval.id, timeout=30)
 
         assert finished.status == "completed"
         assert after_restart.names() == ["refund", "update_address"]
-        streamed = text_of(publisher.events[approval.id])
+        streamed = "".join(texts(publisher.events[approval.id]))
         assert "with reason: Bob asked to keep his account" in streamed and "12 in stock" in streamed
 
 
 async def test_resuming_an_approval_twice_does_not_answer_or_run_anything_again(tmp_path):
     log = ToolLog()
     async with running(tmp_path, lambda saver: order_agent(saver, log, "per_call")) as (engine, adapter, _):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
-        await decide_all(engine, approval, ORDER_DECISIONS)
+        await decide_all(engine, approval.id, ORDER_DECISIONS)
         await engine.wait_until_final(approval.id, timeout=30)
         ran = list(log.calls)
 
@@ -582,9 +554,7 @@ async def test_an_expired_pause_rejects_calls_with_the_reason_and_tells_the_mode
         adapter,
         publisher,
     ):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
         await engine.decide(approval.id, "call_refund", ORDER_DECISIONS["call_refund"], ALICE)
         assert await engine.expire(approval.id)
@@ -592,7 +562,7 @@ async def test_an_expired_pause_rejects_calls_with_the_reason_and_tells_the_mode
 
         assert finished.status == "expired"
         assert log.names() == ["refund"]
-        streamed = text_of(publisher.events[approval.id])
+        streamed = "".join(texts(publisher.events[approval.id]))
         assert "User rejected the tool call for `update_address` with reason: expired" in streamed
         assert "ask_user: No answer was given (expired)." in streamed
         assert ("update_address", "skipped") in progress(publisher.events[approval.id])
@@ -635,7 +605,7 @@ async def test_parallel_interrupts_of_four_kinds_resume_once_then_a_second_inter
             ids["release"]: RELEASE_DECISIONS["tone"],
             ids["run"]: RELEASE_DECISIONS["migrate"],
         }
-        await decide_all(engine, approval, decisions)
+        await decide_all(engine, approval.id, decisions)
         first = await engine.wait_until_final(approval.id, timeout=30)
         assert first.status == "completed"
         assert await resumes(engine, approval.id) == 1
@@ -644,7 +614,7 @@ async def test_parallel_interrupts_of_four_kinds_resume_once_then_a_second_inter
         events = publisher.events[approval.id]
         assert isinstance(events[-1], NestedPause)
         assert ("deploy", "finished") in progress(events) and ("scale", "finished") in progress(events)
-        nested = next(a for a in await engine.store.list() if a.parent_id == approval.id)
+        nested = await nested_approval(engine.store, approval.id)
         assert [r.requirement.title for r in nested.rows] == ["Migration touched 1200 rows: go on?"]
         await engine.decide(nested.id, nested.rows[0].id, DecisionInput(choices=("approve",)), ALICE)
         await engine.wait_until_final(nested.id, timeout=30)
@@ -664,7 +634,7 @@ async def test_parallel_interrupts_of_four_kinds_resume_once_then_a_second_inter
         done = publisher.events[nested.id][-1]
         assert isinstance(done, Done) and done.output["summary"].startswith("Release notes:")
         assert sum(isinstance(e, TextDelta) for e in publisher.events[nested.id]) > 3
-        assert "freeze until Monday" in text_of(publisher.events[nested.id])
+        assert "freeze until Monday" in "".join(texts(publisher.events[nested.id]))
         # The node ran from its start once per answer, as LangGraph documents.
         assert log.names().count("migrate_started") == 3
 
@@ -681,7 +651,7 @@ async def test_two_approvals_splitting_one_pause_each_answer_only_their_interrup
 
         await decide_all(
             engine,
-            for_ops,
+            for_ops.id,
             {ops[0].id: RELEASE_DECISIONS["deploy"], ops[1].id: RELEASE_DECISIONS["scale"]},
         )
         assert (await engine.wait_until_final(for_ops.id, timeout=30)).status == "completed"
@@ -690,7 +660,7 @@ async def test_two_approvals_splitting_one_pause_each_answer_only_their_interrup
 
         await decide_all(
             engine,
-            for_writers,
+            for_writers.id,
             {writers[0].id: RELEASE_DECISIONS["tone"], writers[1].id: RELEASE_DECISIONS["migrate"]},
         )
         await engine.wait_until_final(for_writers.id, timeout=30)
@@ -741,9 +711,7 @@ async def test_a_pause_that_cannot_become_an_approval_is_refused_and_stores_noth
 async def test_opening_the_same_pause_twice_returns_the_same_approval(tmp_path):
     log = ToolLog()
     async with running(tmp_path, lambda saver: order_agent(saver, log, "batched")) as (engine, adapter, publisher):
-        paused = await adapter.graph.ainvoke(
-            {"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2"
-        )
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         first = await adapter.pause_to_approval(engine, paused, config=THREAD, channel="C1", title="Order 42")
         state = await adapter.graph.aget_state(THREAD)
         second = await adapter.pause_to_approval(engine, state, config=THREAD, channel="C1", title="Order 42")
@@ -754,19 +722,14 @@ async def test_opening_the_same_pause_twice_returns_the_same_approval(tmp_path):
 async def test_in_memory_saver_works_in_one_process(tmp_path):
     log = ToolLog()
     agent = order_agent(InMemorySaver(), log, "per_call")
-    store = await Store.open(f"sqlite:///{tmp_path / 'approvals.db'}")
-    try:
-        adapter = LangGraphAdapter(agent, name="orders")
-        engine = Engine(store, adapters=[adapter])
-        paused = await agent.ainvoke({"messages": [{"role": "user", "content": "fix order 42"}]}, THREAD, version="v2")
+    url = f"sqlite:///{tmp_path / 'approvals.db'}"
+    async with running_engine(url, LangGraphAdapter(agent, name="orders")) as (engine, adapter, _):
+        paused = await agent.ainvoke(FIX_ORDER_42, THREAD, version="v2")
         approval = await adapter.pause_to_approval(engine, paused, config=THREAD, channel=None, title="Order 42")
         assert approval.adapter == "orders"
-        await decide_all(engine, approval, ORDER_DECISIONS)
+        await decide_all(engine, approval.id, ORDER_DECISIONS)
         assert (await engine.wait_until_final(approval.id, timeout=30)).status == "completed"
         assert sorted(log.names()) == ["refund", "update_address"]
-    finally:
-        await engine.drain()
-        await store.close()
 
 
 async def test_the_cookbook_example_runs_offline_and_prints_the_decided_thread(capsys):

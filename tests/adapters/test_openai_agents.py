@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +26,9 @@ from openai.types.responses import ResponseOutputMessage, ResponseOutputText
 from slack_hitl_openai_agents import (
     HumanAnswerMissing,
     OpenAIAgentsAdapter,
+    PauseNotUsable,
     ResumedCall,
-    RunStateMismatch,
+    ResumeNotPossible,
     ask_user_tool,
     external_tool,
     input_tool,
@@ -37,24 +36,20 @@ from slack_hitl_openai_agents import (
 )
 
 from slack_hitl import (
-    Actor,
     Approval,
     Confirmation,
     DecisionInput,
     Done,
-    Engine,
     InputField,
     NestedPause,
-    Store,
-    TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
 from slack_hitl.testing.slack_user import SlackTestUser
+from tests.adapters.support import decide_all, nested_approval, running_engine, texts
+from tests.support import ALICE
 
-ALICE = Actor(id="U0ALICE", name="alice")
 CHANNEL = "C0SUPPORT"
 
 REFUND, CLOSE, ADDRESS, ASK, STOCK, NOTIFY = (
@@ -191,25 +186,6 @@ FIRST_DECISIONS: dict[str, DecisionInput] = {
 # -- engine level: a store on a SQLite file and a publisher that records ------------------------
 
 
-@asynccontextmanager
-async def engine_on(database: Path, adapter: OpenAIAgentsAdapter) -> AsyncIterator[tuple[Engine, RecordingPublisher]]:
-    store = await Store.open(f"sqlite:///{database}")
-    publisher = RecordingPublisher()
-    try:
-        yield Engine(store, adapters=[adapter], publisher=publisher), publisher
-    finally:
-        await store.close()
-
-
-async def decide_all(engine: Engine, approval_id: str, decisions: dict[str, DecisionInput]) -> None:
-    for row_id, submitted in decisions.items():
-        await engine.decide(approval_id, row_id, submitted, ALICE)
-
-
-def texts(events: list[Any]) -> list[str]:
-    return [e.text for e in events if isinstance(e, TextDelta)]
-
-
 def assert_decisions_reached_the_run(model: ScriptedModel, ledger: Ledger) -> None:
     """After the first resume: the approved tool ran with its arguments, the rejected one did not
     and the model read the reason, and the input values, answers and external result arrived."""
@@ -239,12 +215,12 @@ def assert_first_continuation(events: list[Any]) -> None:
 
 
 @pytest.mark.anyio
-async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
+async def test_pause_decide_resume_and_nested_pause(sqlite_url: str) -> None:
     ledger = Ledger()
     model = ScriptedModel([first_turn(), *resumed_steps()])
     agent = build_agent(model, ledger)
     adapter = OpenAIAgentsAdapter(agent)
-    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, publisher):
+    async with running_engine(sqlite_url, adapter) as (engine, _, publisher):
         result = await paused_run(agent)
         approval = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="Bob's broken keyboard")
 
@@ -301,12 +277,11 @@ async def test_pause_decide_resume_and_nested_pause(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_path: Path) -> None:
-    database = tmp_path / "hitl.db"
+async def test_resume_after_restart_uses_only_the_database_and_the_agent(sqlite_url: str) -> None:
     before = Ledger()
     agent_before = build_agent(ScriptedModel([first_turn()]), before)
     adapter_before = OpenAIAgentsAdapter(agent_before)
-    async with engine_on(database, adapter_before) as (engine, _):
+    async with running_engine(sqlite_url, adapter_before) as (engine, _, _):
         result = await paused_run(agent_before)
         approval = await adapter_before.pause_to_approval(engine, result, channel=CHANNEL, title="keyboard")
         await engine.decide(approval.id, REFUND, FIRST_DECISIONS[REFUND], ALICE)
@@ -315,7 +290,7 @@ async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_pat
     after = Ledger()
     model_after = ScriptedModel(resumed_steps())
     adapter_after = OpenAIAgentsAdapter(build_agent(model_after, after))
-    async with engine_on(database, adapter_after) as (engine, publisher):
+    async with running_engine(sqlite_url, adapter_after) as (engine, _, publisher):
         await decide_all(engine, approval.id, {k: v for k, v in FIRST_DECISIONS.items() if k != REFUND})
         resumed = await engine.wait_until_final(approval.id, timeout=20)
         assert resumed.status == "completed"
@@ -332,11 +307,11 @@ async def test_resume_after_restart_uses_only_the_database_and_the_agent(tmp_pat
 
 
 @pytest.mark.anyio
-async def test_state_that_does_not_match_the_rows_fails_the_resume_and_stays_retryable(tmp_path: Path) -> None:
+async def test_state_that_does_not_match_the_rows_fails_the_resume_and_stays_retryable(sqlite_url: str) -> None:
     ledger = Ledger()
     agent = build_agent(ScriptedModel([first_turn()]), ledger)
     adapter = OpenAIAgentsAdapter(agent)
-    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, _):
+    async with running_engine(sqlite_url, adapter) as (engine, _, _):
         result = await paused_run(agent)
         paused = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="x")
         # An approval whose rows name a call the stored run is not waiting on.
@@ -350,7 +325,8 @@ async def test_state_that_does_not_match_the_rows_fails_the_resume_and_stays_ret
         await engine.drain()
         failed = await engine.store.get(approval.id)
     assert failed.status == "pending" and failed.all_decided
-    assert failed.last_error is not None and RunStateMismatch.__name__ in failed.last_error
+    assert failed.last_error is not None and ResumeNotPossible.__name__ in failed.last_error
+    assert "but the run waits on tool calls" in failed.last_error
     assert ledger.calls == []
 
 
@@ -368,25 +344,25 @@ async def test_a_human_tool_approved_outside_slack_hitl_fails_clearly() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_run_that_is_not_paused_is_refused(tmp_path: Path) -> None:
+async def test_a_run_that_is_not_paused_is_refused(sqlite_url: str) -> None:
     model = ScriptedModel([[message("nothing to approve")]])
     agent = build_agent(model, Ledger())
     adapter = OpenAIAgentsAdapter(agent)
-    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, publisher):
+    async with running_engine(sqlite_url, adapter) as (engine, _, publisher):
         result = await paused_run(agent)
-        with pytest.raises(ValueError, match="not paused"):
+        with pytest.raises(PauseNotUsable, match="not paused"):
             await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="nothing")
         assert publisher.opened == []
         assert await engine.store.list() == []
 
 
 @pytest.mark.anyio
-async def test_an_expired_approval_tells_the_model_no_one_decided(tmp_path: Path) -> None:
+async def test_an_expired_approval_tells_the_model_no_one_decided(sqlite_url: str) -> None:
     ledger = Ledger()
     model = ScriptedModel([first_turn()[:3], ModelStep.respond(final_answer)])
     agent = build_agent(model, ledger)
     adapter = OpenAIAgentsAdapter(agent)
-    async with engine_on(tmp_path / "hitl.db", adapter) as (engine, _):
+    async with running_engine(sqlite_url, adapter) as (engine, _, _):
         result = await paused_run(agent)
         approval = await adapter.pause_to_approval(engine, result, channel=CHANNEL, title="keyboard")
         await engine.decide(approval.id, CLOSE, FIRST_DECISIONS[CLOSE], ALICE)
@@ -442,15 +418,9 @@ def markdown_chunks(hitl: HitlHarness, approval: Approval) -> list[list[str]]:
     ]
 
 
-async def follow_up_of(hitl: HitlHarness, parent: Approval) -> Approval:
-    children = [a for a in await hitl.store.list() if a.parent_id == parent.id]
-    assert len(children) == 1
-    return await hitl.posted(children[0].id)
-
-
 async def check_follow_up_in_thread(hitl: HitlHarness, alice: SlackTestUser, first: Approval) -> Approval:
     """The nested pause is a second approval in the first one's thread; approving it resumes the run."""
-    follow_up = await follow_up_of(hitl, first)
+    follow_up = await hitl.posted((await nested_approval(hitl.store, first.id)).id)
     assert follow_up.thread_ts == first.message_ts
     assert follow_up.title == "Bob's broken keyboard (follow-up)"
     assert follow_up.message_ts in [m.ts for m in hitl.thread(first)]

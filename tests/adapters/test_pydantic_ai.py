@@ -9,12 +9,10 @@ rejected with a reason), an external ``count_rows`` whose result a person suppli
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +29,9 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from slack_hitl_pydantic_ai import (
-    NotPaused,
+    PauseNotUsable,
     PydanticAIAdapter,
-    ResumeStateInvalid,
-    UndecidedRows,
+    ResumeNotPossible,
     deferred_requirements,
     deferred_results,
 )
@@ -46,16 +43,13 @@ from slack_hitl import (
     Done,
     Engine,
     NestedPause,
-    Store,
-    TextDelta,
     ToolProgress,
 )
 from slack_hitl.slack.streaming import StreamLimits
-from slack_hitl.testing import RecordingPublisher
 from slack_hitl.testing.harness import HitlHarness
+from tests.adapters.support import running_engine, texts
+from tests.support import ALICE, BOB
 
-ALICE = Actor(id="U_ALICE", name="Alice")
-BOB = Actor(id="U_BOB", name="Bob")
 REJECT_REASON = "users holds the only copy of the test accounts"
 
 
@@ -149,21 +143,6 @@ def build_agent(ledger: Ledger) -> Agent[None, str | DeferredToolRequests]:
 # -- engine-level plumbing (no Slack) ------------------------------------------------------------
 
 
-@asynccontextmanager
-async def running_engine(
-    url: str, ledger: Ledger
-) -> AsyncIterator[tuple[Engine, PydanticAIAdapter, RecordingPublisher]]:
-    store = await Store.open(url)
-    publisher = RecordingPublisher()
-    adapter = PydanticAIAdapter(build_agent(ledger))
-    engine = Engine(store, adapters=[adapter], publisher=publisher)
-    try:
-        yield engine, adapter, publisher
-    finally:
-        await engine.drain()
-        await store.close()
-
-
 async def paused_run(agent: Agent[None, Any]):
     return await agent.run("Clean up the staging database")
 
@@ -176,17 +155,13 @@ FIRST_DECISIONS: dict[str, tuple[Actor, DecisionInput]] = {
 }
 
 
-def texts(events: list[Any]) -> list[str]:
-    return [e.text for e in events if isinstance(e, TextDelta)]
-
-
 # -- the pause ------------------------------------------------------------------------------------
 
 
 @pytest.mark.anyio
 async def test_a_pause_becomes_one_row_per_deferred_call_with_its_kind_and_id(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         result = await paused_run(adapter.agent)
         approval = await adapter.pause_to_approval(engine, result, channel="C_OPS", title="Staging cleanup")
 
@@ -222,9 +197,9 @@ async def test_a_pause_becomes_one_row_per_deferred_call_with_its_kind_and_id(sq
 @pytest.mark.anyio
 async def test_a_finished_run_is_refused_and_opens_nothing(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         finished = await adapter.agent.run("hi", message_history=[], output_type=str, model=_text_model())
-        with pytest.raises(NotPaused, match="not DeferredToolRequests"):
+        with pytest.raises(PauseNotUsable, match="not DeferredToolRequests"):
             await adapter.pause_to_approval(engine, finished, channel="C_OPS", title="nothing")
         assert publisher.opened == []
         assert await engine.store.counts() == {}
@@ -270,34 +245,30 @@ def test_questions_in_the_list_shape_are_answered_by_name():
 # -- deciding and resuming through the engine --------------------------------------------------
 
 
-async def decide_all(engine: Engine, approval_id: str, decisions: dict[str, tuple[Actor, DecisionInput]]) -> None:
-    for row_id, (actor, submitted) in decisions.items():
+async def decide_as_planned(engine: Engine, approval_id: str, plan: dict[str, tuple[Actor, DecisionInput]]) -> None:
+    """Decide each row of ``plan`` (row id -> who decides, what they submit), in its order."""
+    for row_id, (actor, submitted) in plan.items():
         await engine.decide(approval_id, row_id, submitted, actor)
 
 
 @pytest.mark.anyio
 async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         approval = await adapter.pause_to_approval(
             engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
         )
         assert ledger.model_calls == 1
 
         # Decided in an order unlike the rows' order: answers go by tool call id, never by position.
-        decisions = dict(reversed(list(FIRST_DECISIONS.items())))
-        undecided_last = list(decisions)[-1]
-        for row_id, (actor, submitted) in decisions.items():
-            if row_id == undecided_last:
-                break
-            await engine.decide(approval.id, row_id, submitted, actor)
-        await asyncio.sleep(0.2)
+        *earlier, (undecided_last, (actor, submitted)) = reversed(FIRST_DECISIONS.items())
+        await decide_as_planned(engine, approval.id, dict(earlier))
+        await engine.drain()  # a resume started by a decision would be finished by now
         assert ledger.model_calls == 1, "the run must not resume while a row is undecided"
         assert ledger.dropped == []
-        with pytest.raises(UndecidedRows, match=undecided_last):
+        with pytest.raises(ResumeNotPossible, match=f"undecided rows: {undecided_last}"):
             deferred_results(await engine.store.get(approval.id), idempotency_key="k")
 
-        actor, submitted = decisions[undecided_last]
         outcome = await engine.decide(approval.id, undecided_last, submitted, actor)
         assert outcome.resumed
         first = await engine.wait_until_final(approval.id, timeout=10)
@@ -315,7 +286,7 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
         assert len(chunks) > 1
         streamed = "".join(chunks)
         assert "drop_table[call_drop_sessions] success: dropped sessions" in streamed
-        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in streamed
+        assert f"drop_table[call_drop_users] denied: Rejected by {ALICE.name}: {REJECT_REASON}" in streamed
         assert "count_rows[call_count_orders] success: 1234" in streamed
         assert "ask_user[call_ask_backup] success: weekly" in streamed
         progress = [(e.name, e.state) for e in events if isinstance(e, ToolProgress)]
@@ -350,11 +321,11 @@ async def test_decisions_resume_the_run_once_and_each_reaches_its_tool_call(sqli
 @pytest.mark.anyio
 async def test_a_failed_resume_is_retryable_and_the_retry_answers_every_call_again(sqlite_url):
     ledger = Ledger(drop_failures=1)
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         approval = await adapter.pause_to_approval(
             engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
         )
-        await decide_all(engine, approval.id, FIRST_DECISIONS)
+        await decide_as_planned(engine, approval.id, FIRST_DECISIONS)
         await engine.drain()
         failed = await engine.store.get(approval.id)
         assert failed.status == "pending" and failed.all_decided
@@ -366,35 +337,39 @@ async def test_a_failed_resume_is_retryable_and_the_retry_answers_every_call_aga
         done = await engine.wait_until_final(approval.id, timeout=10)
         assert done.status == "completed"
         assert [table for table, _ in ledger.dropped] == ["sessions"]
-        assert f"Rejected by Alice: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in "".join(texts(publisher.events[approval.id]))
 
 
 @pytest.mark.anyio
 async def test_a_resume_after_a_restart_needs_only_the_database_and_the_agent(database_url):
     first_process = Ledger()
-    async with running_engine(database_url, first_process) as (engine, adapter, _):
+    async with running_engine(database_url, PydanticAIAdapter(build_agent(first_process))) as (engine, adapter, _):
         approval = await adapter.pause_to_approval(
             engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
         )
         rows = list(FIRST_DECISIONS.items())
-        await decide_all(engine, approval.id, dict(rows[:2]))
+        await decide_as_planned(engine, approval.id, dict(rows[:2]))
 
     second_process = Ledger()  # a new store, engine, adapter and agent: nothing shared in memory
-    async with running_engine(database_url, second_process) as (engine, adapter, publisher):
-        await decide_all(engine, approval.id, dict(rows[2:]))
+    async with running_engine(database_url, PydanticAIAdapter(build_agent(second_process))) as (
+        engine,
+        adapter,
+        publisher,
+    ):
+        await decide_as_planned(engine, approval.id, dict(rows[2:]))
         done = await engine.wait_until_final(approval.id, timeout=10)
         assert done.status == "completed"
         assert [table for table, _ in second_process.dropped] == ["sessions"]
         assert first_process.dropped == [] and first_process.model_calls == 1
         streamed = "".join(texts(publisher.events[approval.id]))
-        assert f"Rejected by Alice: {REJECT_REASON}" in streamed
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in streamed
         assert "count_rows[call_count_orders] success: 1234" in streamed
 
 
 @pytest.mark.anyio
 async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         requirements = deferred_requirements((await paused_run(adapter.agent)).output)
         approval = await engine.open_approval(
             title="hand-made", requirements=requirements[:1], adapter=adapter, resume_state={"thread_id": "t1"}
@@ -403,7 +378,8 @@ async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_ur
         await engine.drain()
         after = await engine.store.get(approval.id)
         assert after.status == "pending" and after.all_decided
-        assert ResumeStateInvalid.__name__ in (after.last_error or "")
+        assert ResumeNotPossible.__name__ in (after.last_error or "")
+        assert "no Pydantic AI message history" in (after.last_error or "")
         assert publisher.failures and publisher.failures[0][0] == approval.id
         assert ledger.dropped == []
 
@@ -411,11 +387,11 @@ async def test_an_approval_with_a_foreign_resume_state_fails_retryably(sqlite_ur
 @pytest.mark.anyio
 async def test_an_expired_approval_tells_the_model_why_each_open_call_got_no_answer(sqlite_url):
     ledger = Ledger()
-    async with running_engine(sqlite_url, ledger) as (engine, adapter, publisher):
+    async with running_engine(sqlite_url, PydanticAIAdapter(build_agent(ledger))) as (engine, adapter, publisher):
         approval = await adapter.pause_to_approval(
             engine, await paused_run(adapter.agent), channel="C_OPS", title="Staging cleanup"
         )
-        await decide_all(engine, approval.id, {"call_drop_sessions": FIRST_DECISIONS["call_drop_sessions"]})
+        await decide_as_planned(engine, approval.id, {"call_drop_sessions": FIRST_DECISIONS["call_drop_sessions"]})
         assert await engine.expire(approval.id)
         final = await engine.wait_until_final(approval.id, timeout=10)
         assert final.status == "expired"
@@ -500,7 +476,7 @@ async def test_in_slack_a_pause_is_decided_by_clicks_and_modals_resumed_once_and
         assert "call_drop_sessions" in model_text[0] and "call_ask_backup" in model_text[-1]
         text = thread_text(hitl, first)
         assert "drop_table[call_drop_sessions] success: dropped sessions" in text
-        assert f"drop_table[call_drop_users] denied: Rejected by Alice: {REJECT_REASON}" in text
+        assert f"drop_table[call_drop_users] denied: Rejected by {ALICE.name}: {REJECT_REASON}" in text
         assert "count_rows[call_count_orders] success: 1234" in text
         assert "ask_user[call_ask_backup] success: weekly" in text
 
@@ -543,7 +519,7 @@ async def test_in_slack_a_resume_after_a_restart_works_from_the_database_alone()
         assert after_restart.model_calls == 1  # the second turn only: the first is in the stored history
         assert [table for table, _ in after_restart.dropped] == ["sessions"]
         text = thread_text(hitl, final)
-        assert f"Rejected by Alice: {REJECT_REASON}" in text
+        assert f"Rejected by {ALICE.name}: {REJECT_REASON}" in text
         assert "count_rows[call_count_orders] success: 1234" in text
 
 

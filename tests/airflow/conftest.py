@@ -40,8 +40,10 @@ def publisher() -> RecordingPublisher:
 
 
 @pytest.fixture
-def engine(store: Store, publisher: RecordingPublisher) -> Engine:
-    return Engine(store, publisher=publisher, retry_backoff_seconds=0.05)
+async def engine(store: Store, publisher: RecordingPublisher) -> AsyncIterator[Engine]:
+    engine = Engine(store, publisher=publisher, retry_backoff_seconds=0.05)
+    yield engine
+    await engine.drain()  # before the store fixture closes the store under a running resume
 
 
 @pytest.fixture

@@ -133,11 +133,8 @@ def airflow(
 
 @contextlib.asynccontextmanager
 async def serving(airflow: AirflowStandalone, port: int) -> AsyncIterator[BridgeService]:
-    """The Slack side (emulator, store, app) and the bridge service in front of ``airflow``."""
-    async with (
-        HitlHarness(signing_secret=SIGNING_SECRET) as hitl,
-        bridge_service(airflow, hitl, port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN) as service,
-    ):
+    """The bridge service a team runs, in front of ``airflow``, and the Slack emulator."""
+    async with bridge_service(airflow, port, signing_secret=SIGNING_SECRET, notify_token=NOTIFY_TOKEN) as service:
         yield service
 
 

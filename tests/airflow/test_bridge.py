@@ -30,10 +30,9 @@ from tests.airflow.support import (
     iso,
     param,
 )
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
-
-ALICE = Actor(id="U0ALICE", name="alice")
 
 
 def six_of_one_run(fake: FakeAirflow) -> list[dict]:
@@ -309,8 +308,7 @@ async def test_the_adapter_refuses_what_the_schema_refuses_when_the_row_is_decid
     assert not (await store.get(approval_id)).rows[0].decided
     await engine.decide(approval_id, row_id, DecisionInput(values={"ticket": "OPS-12"}), ALICE)
     assert (await store.get(approval_id)).rows[0].decision.values == {"ticket": "OPS-12"}
-    # That was the last row: the resume it started ends before the store closes.
-    assert (await engine.wait_until_final(approval_id, timeout=10)).status == "approved"
+    await engine.drain()  # the resume the last decision started ends before the store closes
 
 
 async def test_an_answer_given_in_airflow_on_a_row_restricted_to_its_assignees_is_recorded(
@@ -331,6 +329,7 @@ async def test_an_answer_given_in_airflow_on_a_row_restricted_to_its_assignees_i
     assert (await bridge.poll_once()).recorded_from_airflow == 1
     row = (await store.get(approval_id)).rows[0]
     assert row.decided_by == "airflow:alice" and row.decision.choices == ("no",)
+    await engine.drain()
 
 
 async def test_a_request_whose_task_instance_is_gone_is_reported_and_the_others_written(

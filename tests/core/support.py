@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from slack_hitl import Done, Failed, Requirement, TextDelta
-from slack_hitl.requirements import InputField, Question
+from slack_hitl import Done, Failed, TextDelta
 
 
 class RecordingAdapter:
@@ -32,22 +31,3 @@ class RecordingAdapter:
             raise RuntimeError("tool server unreachable")
         yield TextDelta(text="resumed ")
         yield Done(output={"decided": sorted(approval.decisions)})
-
-
-def four_kinds() -> list[Requirement]:
-    return [
-        Requirement(id="deploy", kind="confirmation", title="deploy_service", arguments={"env": "prod"}),
-        Requirement(
-            id="size",
-            kind="user_input",
-            title="choose size",
-            fields=[InputField(name="replicas", type="integer", min_value=1, max_value=10)],
-        ),
-        Requirement(
-            id="tone",
-            kind="user_feedback",
-            title="ask_user",
-            questions=[Question(name="tone", question="Which tone?", options=("formal", "casual"))],
-        ),
-        Requirement(id="query", kind="external_execution", title="run_sql", result_format="json"),
-    ]

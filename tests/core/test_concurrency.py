@@ -14,7 +14,8 @@ import pytest
 
 from slack_hitl import Actor, AlreadyDecided, ApprovalClosed, Engine, Store
 from tests.core.racer import answer
-from tests.core.support import RecordingAdapter, four_kinds
+from tests.core.support import RecordingAdapter
+from tests.support import four_kinds
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parents[2]

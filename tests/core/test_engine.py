@@ -24,12 +24,12 @@ from slack_hitl import (
 )
 from slack_hitl.store import DecideCommand
 from slack_hitl.testing import RecordingPublisher
-from tests.core.support import RecordingAdapter, four_kinds
+from tests.core.support import RecordingAdapter
+from tests.support import ALICE, BOB, four_kinds
 
 pytestmark = pytest.mark.anyio
 
-ALICE = Actor(id="U_ALICE", name="alice")
-BOB = Actor(id="U_BOB", name="bob", group_ids=("S_OPS",))
+BOB_IN_OPS = Actor(id=BOB.id, name=BOB.name, group_ids=("S_OPS",))
 
 ANSWERS = {
     "deploy": DecisionInput(choices=("approve",)),
@@ -70,13 +70,13 @@ async def test_all_rows_decided_resumes_once_with_every_decision(store):
     resumed_id, key, decisions = adapter.resumes[0]
     assert resumed_id == approval.id
     assert key == approval.id
-    assert decisions["size"].values == {"replicas": 3}
+    assert decisions["size"].values == {"replicas": 3, "region": None}
     assert decisions["query"].result == {"rows": 2}
     assert adapter.undecided_at_resume == []
     assert [type(e).__name__ for e in publisher.events[approval.id]] == ["TextDelta", "Done"]
     log = await store.decision_log(approval.id)
     assert [e["event"] for e in log] == ["opened", "decided", "decided", "decided", "decided", "resuming", "approved"]
-    assert {e["actor"] for e in log if e["event"] == "decided"} == {"U_ALICE"}
+    assert {e["actor"] for e in log if e["event"] == "decided"} == {ALICE.id}
 
 
 async def test_no_resume_while_a_row_is_undecided(store):
@@ -122,17 +122,17 @@ async def test_bad_decisions_change_nothing(store):
 async def test_only_named_deciders_may_decide(store):
     engine = Engine(store, adapters=[RecordingAdapter()])
     rows = [
-        Requirement(id="by_user", kind="confirmation", title="a", deciders=Deciders(user_ids=("U_ALICE",))),
+        Requirement(id="by_user", kind="confirmation", title="a", deciders=Deciders(user_ids=(ALICE.id,))),
         Requirement(id="by_group", kind="confirmation", title="b", deciders=Deciders(group_ids=("S_OPS",))),
     ]
     approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
     with pytest.raises(NotAllowed, match="bob may not decide 'a'"):
-        await engine.decide(approval.id, "by_user", ANSWERS["deploy"], BOB)
+        await engine.decide(approval.id, "by_user", ANSWERS["deploy"], BOB_IN_OPS)
     with pytest.raises(NotAllowed):
         await engine.decide(approval.id, "by_group", ANSWERS["deploy"], ALICE)
     assert (await store.get(approval.id)).decided_count == 0
     await engine.decide(approval.id, "by_user", ANSWERS["deploy"], ALICE)
-    await engine.decide(approval.id, "by_group", ANSWERS["deploy"], BOB)
+    await engine.decide(approval.id, "by_group", ANSWERS["deploy"], BOB_IN_OPS)
     await engine.drain()
     assert (await store.get(approval.id)).status == "approved"
 
@@ -145,7 +145,7 @@ async def test_a_row_is_decided_once_and_repeats_are_recognised(store):
     assert (first.repeated, again.repeated) == (False, True)
     with pytest.raises(AlreadyDecided, match="already decided by alice") as raised:
         await engine.decide(approval.id, "deploy", DecisionInput(choices=("reject",)), BOB, delivery_key="click-2")
-    assert raised.value.decided_by == "U_ALICE"
+    assert raised.value.decided_by == ALICE.id
     assert len(await decided_entries(store, approval.id)) == 1
     assert (await store.get(approval.id)).row("deploy").decision.outcome == "approved"
 
@@ -224,7 +224,7 @@ async def test_expiry_policies(store, policy, status, size_value):
         assert adapter.resumes == [] and final.decided_count == 1
         return
     assert len(adapter.resumes) == 1
-    assert final.row("deploy").decided_by == "U_ALICE"
+    assert final.row("deploy").decided_by == ALICE.id
     assert final.row("tone").decision.reason == "expired"
     assert final.row("tone").decided_by == "system:expiry"
     size = final.row("size").decision
@@ -394,13 +394,13 @@ async def test_an_adapter_check_refuses_a_value_before_it_is_written(store):
     assert refused.value.errors == {"replicas": "must be even"}
     assert not (await store.get(approval.id)).row("size").decided
     await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 4}), ALICE)
-    assert (await store.get(approval.id)).row("size").decision.values == {"replicas": 4}
+    assert (await store.get(approval.id)).row("size").decision.values == {"replicas": 4, "region": None}
 
 
 async def test_a_system_actor_records_a_decision_made_elsewhere_on_a_restricted_row(store):
     engine = Engine(store, adapters=[SchemaCheckingAdapter()])
     rows = [
-        Requirement(id="a", kind="confirmation", title="a", deciders=Deciders(user_ids=("U_ALICE",))),
+        Requirement(id="a", kind="confirmation", title="a", deciders=Deciders(user_ids=(ALICE.id,))),
         four_kinds()[1],
     ]
     approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")

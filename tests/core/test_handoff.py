@@ -11,12 +11,11 @@ import asyncio
 
 import pytest
 
-from slack_hitl import Actor, DecisionInput, Engine, Requirement, Store
+from slack_hitl import DecisionInput, Engine, Requirement, Store
 from tests.core.support import RecordingAdapter
+from tests.support import ALICE
 
 pytestmark = pytest.mark.anyio
-
-ALICE = Actor(id="U0ALICE", name="alice")
 
 
 def rows(count: int) -> list[Requirement]:
@@ -47,7 +46,7 @@ async def test_the_web_process_leaves_the_resume_to_a_worker_which_runs_it_once(
         swept = await asyncio.gather(*(worker.sweep() for worker in workers))
         assert sorted(result["resumed"] for result in swept) == [0, 0, 1]
         for worker in workers:
-            await worker.idle()
+            await worker.drain()
         assert (await web_store.get(approval.id)).status == "approved"
         assert [len(adapter.resumes) for adapter in worker_adapters].count(1) == 1
         assert sum(len(adapter.resumes) for adapter in worker_adapters) == 1
@@ -83,7 +82,7 @@ async def test_a_burst_of_approvals_decided_by_the_web_process_is_shared_by_work
 
         await asyncio.gather(*decisions, asyncio.wait_for(sweep_until_done(), 30))
         for worker in workers:
-            await worker.idle()
+            await worker.drain()
         resumed = [approval_id for adapter in adapters for approval_id, _, _ in adapter.resumes]
         assert sorted(resumed) == sorted(approval.id for approval in opened)  # each once
         assert {(await web_store.get(approval.id)).status for approval in opened} == {"approved"}

@@ -96,7 +96,7 @@ async def test_batches_of_any_size_decide_each_row_once_with_its_values(database
         decided = [o for o in outcomes if not isinstance(o, Exception)]
         assert len(decided) == size
         assert sum(o.resumed for o in decided) == 1
-        await engine.idle()
+        await engine.drain()
         final = await store.get(approval.id)
         assert final.status == "approved"
         assert all(row.decided_by == f"U{i}" for i, row in enumerate(final.rows))
@@ -110,7 +110,7 @@ async def test_batches_of_any_size_decide_each_row_once_with_its_values(database
         await store.close()
 
 
-async def test_busy_and_idle_follow_the_resume(sqlite_url):
+async def test_busy_and_drain_follow_the_resume(sqlite_url):
     gate = asyncio.Event()
     store = await Store.open(sqlite_url)
     engine = Engine(store, adapters=[RecordingAdapter(pause=gate)])
@@ -119,7 +119,7 @@ async def test_busy_and_idle_follow_the_resume(sqlite_url):
         assert not engine.busy
         outcome = await engine.decide(approval.id, "r0", DecisionInput(choices=("approve",)), Actor(id="U1"))
         assert outcome.resumed and engine.busy
-        waiting = asyncio.create_task(engine.idle())
+        waiting = asyncio.create_task(engine.drain())
         await asyncio.sleep(0.05)
         assert not waiting.done()
         gate.set()
@@ -145,7 +145,7 @@ async def test_what_the_sqlite_fast_path_writes_reads_back_as_the_sqlalchemy_pat
             repeat = await engine.decide(
                 approval.id, "r1", DecisionInput(choices=("reject",), reason="no"), Actor(id="U2"), delivery_key="k"
             )
-            await engine.idle()
+            await engine.drain()
             final = await store.get(approval.id)
             log = await store.decision_log(approval.id)
             assert repeat.repeated

@@ -4,9 +4,10 @@ import sys
 
 import pytest
 
-from slack_hitl import Actor, DecisionInput, Engine, Store
+from slack_hitl import DecisionInput, Engine, Store
 from slack_hitl.traces import export_traces
-from tests.core.support import RecordingAdapter, four_kinds
+from tests.core.support import RecordingAdapter
+from tests.support import ALICE, four_kinds
 
 pytestmark = pytest.mark.anyio
 
@@ -15,11 +16,10 @@ async def decided_approval(url: str) -> str:
     store = await Store.open(url)
     engine = Engine(store, adapters=[RecordingAdapter()])
     approval = await engine.open_approval(title="Nightly | release", requirements=four_kinds(), adapter="recording")
-    alice = Actor(id="U_ALICE", name="alice")
-    await engine.decide(approval.id, "deploy", DecisionInput(choices=("reject",), reason="tests are red"), alice)
-    await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 4}), alice)
-    await engine.decide(approval.id, "tone", DecisionInput(values={"tone": "formal"}), alice)
-    await engine.decide(approval.id, "query", DecisionInput(result='{"rows": 1}'), alice)
+    await engine.decide(approval.id, "deploy", DecisionInput(choices=("reject",), reason="tests are red"), ALICE)
+    await engine.decide(approval.id, "size", DecisionInput(values={"replicas": 4}), ALICE)
+    await engine.decide(approval.id, "tone", DecisionInput(values={"tone": "formal"}), ALICE)
+    await engine.decide(approval.id, "query", DecisionInput(result='{"rows": 1}'), ALICE)
     await engine.drain()
     await store.close()
     return approval.id
@@ -35,9 +35,9 @@ async def test_jsonl_trace_has_every_decision_with_who_and_why(sqlite_url):
     rows = {row["id"]: row for row in trace["rows"]}
     assert rows["deploy"]["decision"]["outcome"] == "rejected"
     assert rows["deploy"]["decision"]["reason"] == "tests are red"
-    assert rows["size"]["decision"]["values"] == {"replicas": 4}
+    assert rows["size"]["decision"]["values"] == {"replicas": 4, "region": None}
     assert rows["query"]["decision"]["result"] == {"rows": 1}
-    assert {row["decided_by_name"] for row in trace["rows"]} == {"alice"}
+    assert {row["decided_by_name"] for row in trace["rows"]} == {ALICE.name}
     assert [e["event"] for e in trace["log"]][-2:] == ["resuming", "completed"]
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from slack_hitl import Actor, DecisionInput
+from slack_hitl import DecisionInput
 from slack_hitl.demo import DemoSession, build_console_app
 from slack_hitl.demo.console import STATIC_DIR
+from tests.support import BOB
 
 pytestmark = pytest.mark.anyio
 
@@ -151,9 +152,8 @@ async def test_the_last_decision_resumes_the_run_and_its_continuation_is_in_the_
     assert shown["messages"][0]["reply_count"] == len(replies) >= 2
     assert "(continued): Rows 21-40 of 57" in str(replies[0]["blocks"])
     # Decide everything through the service itself, then watch the continuation arrive.
-    bob = Actor(id="U0BOB", name="bob")
     for row in approval.rows:
-        await session.hitl.engine.decide(approval.id, row.id, ANSWERS.get(row.requirement.kind, DELETE), bob)
+        await session.hitl.engine.decide(approval.id, row.id, ANSWERS.get(row.requirement.kind, DELETE), BOB)
     await session.hitl.engine.wait_until_final(approval.id, timeout=20)
     await session.hitl.settle()
     streamed = [r for r in (await state(console))["threads"][approval.message_ts] if r["format"] == "markdown"]

@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from slack_hitl.testing.harness import HitlHarness
-from tests.slack.support import ScriptedAdapter, button_texts, four_kinds, message_text
+from tests.slack.support import ScriptedAdapter, button_texts, message_text
+from tests.support import four_kinds
 
 pytestmark = pytest.mark.anyio
 

@@ -16,12 +16,11 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import anyio
 import httpx
 import uvicorn
 from starlette.applications import Starlette
@@ -31,6 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from slack_hitl import Confirmation, InputField, Question
+from slack_hitl.service.serving import AppServer
 from slack_hitl.service.settings import Settings, load_settings
 from slack_hitl.testing.emulator import BackgroundServer, EmulatedMessage, SlackEmulator, listening_socket
 from slack_hitl.testing.slack_user import block_text
@@ -146,28 +146,16 @@ async def serving(env: dict[str, str], log_path: Path) -> AsyncIterator[ServePro
         server.kill()
 
 
-class _InLoopServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # signals stay with the test runner
-
-
 @contextlib.asynccontextmanager
-async def served(app: ASGIApp, *, lifespan: str = "off") -> AsyncIterator[str]:
+async def served(app: ASGIApp, *, lifespan: Literal["on", "off"] = "off") -> AsyncIterator[str]:
     """Serve ``app`` with uvicorn in the test's event loop (so it shares the test's store and engine); yields its URL."""
     sock = listening_socket("127.0.0.1", 0)
-    server = _InLoopServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    server = AppServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan))
     try:
-        with anyio.fail_after(10):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.01)
+        await server.start(sockets=[sock])
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
-        await task
+        await server.stop()
         sock.close()
 
 
@@ -262,6 +250,23 @@ def release_rows() -> list[dict[str, Any]]:
             "kind": "confirmation",
         },
     ]
+
+
+async def open_over_api(url: str, receiver: CallbackReceiver, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Open an approval of ``rows`` through the service at ``url``, its decisions called back to ``receiver``."""
+    async with httpx.AsyncClient(base_url=url, headers=auth()) as api:
+        answer = await api.post(
+            "/v1/approvals",
+            json={
+                "channel": CHANNEL,
+                "title": "Release billing 2.3",
+                "requirements": rows,
+                "callback": {"url": receiver.url, "secret": CALLBACK_SECRET},
+                "metadata": {"run_id": "run-7"},
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
 
 
 def thread_texts(emulator: SlackEmulator, channel: str, ts: str) -> list[str]:

@@ -8,7 +8,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from slack_hitl import Approval
@@ -21,31 +20,15 @@ from tests.service.support import (
     CHANNEL,
     Answer,
     CallbackReceiver,
-    auth,
     eventually,
     message_text,
+    open_over_api,
     served,
     settings_for,
     thread_texts,
 )
 
 pytestmark = pytest.mark.anyio
-
-
-async def open_over_api(url: str, receiver: CallbackReceiver, rows: list[dict[str, object]]) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=url, headers=auth()) as api:
-        answer = await api.post(
-            "/v1/approvals",
-            json={
-                "channel": CHANNEL,
-                "title": "Release billing 2.3",
-                "requirements": rows,
-                "callback": {"url": receiver.url, "secret": CALLBACK_SECRET},
-                "metadata": {"run_id": "run-7"},
-            },
-        )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
 
 
 @pytest.fixture

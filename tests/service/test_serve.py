@@ -27,6 +27,7 @@ from tests.service.support import (
     auth,
     eventually,
     message_text,
+    open_over_api,
     release_rows,
     service_env,
     serving,
@@ -43,21 +44,6 @@ def receiver_verifies(secret: str, body: bytes, headers: dict[str, str]) -> bool
     return hmac.compare_digest(expected, headers["x-slack-hitl-signature"])
 
 
-async def open_approval(url: str, receiver: CallbackReceiver, rows: list[dict[str, object]]) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=url, headers=auth()) as api:
-        answer = await api.post(
-            "/v1/approvals",
-            json={
-                "channel": CHANNEL,
-                "title": "Release billing 2.3",
-                "requirements": rows,
-                "callback": {"url": receiver.url, "secret": CALLBACK_SECRET},
-            },
-        )
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
 def user(emulator: SlackEmulator, server: ServeProcess, user_id: str, name: str) -> SlackTestUser:
     return SlackTestUser(emulator, server.interactions_url, SIGNING_SECRET, user_id, name)
 
@@ -68,7 +54,7 @@ async def test_serve_end_to_end_one_signed_callback_whose_answer_streams_into_th
     receiver.answers = [Answer(chunks=["Deploying build 42 to prod.\n", "All 3 regions healthy."], delay=0.1)]
     env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
     async with serving(env, tmp_path / "serve.log") as server:
-        created = await open_approval(server.url, receiver, release_rows())
+        created = await open_over_api(server.url, receiver, release_rows())
         ts = str(created["message_ts"])
         alice, bob = user(emulator, server, "U0ALICE", "alice"), user(emulator, server, "U0BOB", "bob")
 
@@ -134,8 +120,8 @@ async def test_stopping_lets_a_short_resume_finish_and_hands_back_a_long_one(
         # Both resumes are in flight when the process is told to stop: the short one finishes
         # within the grace period; the long one is handed back, not left leased for a minute.
         async with serving(env, tmp_path / "first.log") as server:
-            quick = await open_approval(server.url, receiver, row)
-            slow = await open_approval(server.url, slow_receiver, row)
+            quick = await open_over_api(server.url, receiver, row)
+            slow = await open_over_api(server.url, slow_receiver, row)
             alice = user(emulator, server, "U0ALICE", "alice")
             await alice.click(CHANNEL, str(quick["message_ts"]), button_text="Approve")
             await alice.click(CHANNEL, str(slow["message_ts"]), button_text="Approve")
@@ -181,7 +167,7 @@ async def test_two_processes_on_one_postgres_database_call_the_webhook_once(
     env = service_env(emulator.base_url, postgres_url)
     rows = [{"id": f"r{i}", "title": f"tool call {i}", "requires_confirmation": True} for i in range(6)]
     async with serving(env, tmp_path / "a.log") as first, serving(env, tmp_path / "b.log") as second:
-        created = await open_approval(first.url, receiver, rows)
+        created = await open_over_api(first.url, receiver, rows)
         ts = str(created["message_ts"])
         people = [("U0ALICE", "alice"), ("U0BOB", "bob")]
         # Rows 0-4 are clicked through alternating processes by alternating people.

@@ -21,10 +21,11 @@ from tests.service.support import (
     ServeProcess,
     eventually,
     message_text,
+    open_over_api,
     service_env,
     serving,
 )
-from tests.service.test_serve import open_approval, user
+from tests.service.test_serve import user
 
 pytestmark = pytest.mark.anyio
 
@@ -49,7 +50,7 @@ def running(pid: int) -> bool:
 async def approve_and_wait_for_the_resume(
     emulator: SlackEmulator, server: ServeProcess, receiver: CallbackReceiver, calls_before: int
 ) -> str:
-    created = await open_approval(server.url, receiver, ROW)
+    created = await open_over_api(server.url, receiver, ROW)
     ts = str(created["message_ts"])
     assert (
         await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, ts, button_text="Approve")

@@ -14,12 +14,9 @@ import httpx
 
 from slack_hitl import (
     Approval,
-    Confirmation,
     ContinuationEvent,
     Done,
-    InputField,
     NestedPause,
-    Question,
     Requirement,
     Status,
     TextDelta,
@@ -75,37 +72,6 @@ class ScriptedAdapter:
             return
         yield TextDelta(text=f"Finished {approval.title}.")
         yield Done(output={"decided": sorted(approval.decisions)})
-
-
-def four_kinds() -> list[Requirement]:
-    """One row of each kind, each decided a different way in Slack."""
-    return [
-        Requirement(
-            id="deploy",
-            kind="confirmation",
-            title="deploy_service",
-            arguments={"service": "billing", "env": "prod"},
-            confirmation=Confirmation(reason="required_on_reject"),
-        ),
-        Requirement(
-            id="size",
-            kind="user_input",
-            title="choose the size",
-            fields=(
-                InputField(name="replicas", type="integer", min_value=1, max_value=10),
-                InputField(name="region", type="single_choice", choices=("eu-west-1", "us-east-1")),
-            ),
-        ),
-        Requirement(
-            id="tone",
-            kind="user_feedback",
-            title="ask_user",
-            questions=(
-                Question(name="tone", question="Which tone for the release notes?", options=("formal", "casual")),
-            ),
-        ),
-        Requirement(id="query", kind="external_execution", title="run_sql", result_format="json"),
-    ]
 
 
 def confirmations(count: int, **options: Any) -> list[Requirement]:

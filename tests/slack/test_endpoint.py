@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from urllib.parse import quote_plus, unquote_to_bytes, urlencode
 
 import pytest
@@ -13,7 +12,8 @@ from slack_hitl.slack.endpoint import MAX_BODY_BYTES, form_decode, parse_interac
 from slack_hitl.slack.interactions import MalformedPayload
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
-from tests.slack.support import ScriptedAdapter, click_payload, form_body, form_headers, four_kinds
+from tests.slack.support import click_payload, form_body, form_headers
+from tests.support import four_kinds
 
 # What quoted-printable reads differently from form encoding, mixed with hex digits and plain bytes.
 tricky_bytes = st.lists(
@@ -37,12 +37,6 @@ def test_the_payload_field_is_found_among_others_and_must_be_a_json_object() -> 
     for body in (b"payload", b"other=1", b"payload=%5B1%5D", b"payload=%7B", b"payload=%FF"):
         with pytest.raises(MalformedPayload):
             parse_interaction_body(body)
-
-
-@pytest.fixture
-async def hitl() -> AsyncIterator[HitlHarness]:
-    async with HitlHarness(adapters=[ScriptedAdapter()]) as harness:
-        yield harness
 
 
 @pytest.mark.anyio

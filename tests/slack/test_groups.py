@@ -7,13 +7,10 @@ reads, and what the store keeps.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from slack_hitl import Approval, Deciders, Requirement
 from slack_hitl.testing import HitlHarness
-from tests.slack.support import ScriptedAdapter
 
 pytestmark = pytest.mark.anyio
 
@@ -21,10 +18,10 @@ OPS_ONLY = Requirement(id="restart", kind="confirmation", title="restart db", de
 
 
 @pytest.fixture
-async def hitl() -> AsyncIterator[HitlHarness]:
-    async with HitlHarness(adapters=[ScriptedAdapter()]) as harness:
-        harness.emulator.add_user_group("S0OPS", "ops", ["U0ALICE", "U0CAROL"])
-        yield harness
+def hitl(hitl: HitlHarness) -> HitlHarness:
+    """The Slack tests' app, in a workspace whose ops group is Alice and Carol."""
+    hitl.emulator.add_user_group("S0OPS", "ops", ["U0ALICE", "U0CAROL"])
+    return hitl
 
 
 async def _open(hitl: HitlHarness) -> Approval:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,22 +18,15 @@ from slack_hitl import Actor, Approval, Confirmation, Deciders, DecisionInput, I
 from slack_hitl.slack.signature import sign_request
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import (
-    ScriptedAdapter,
     click_all,
     click_payload,
     confirmations,
     form_body,
     form_headers,
-    four_kinds,
 )
+from tests.support import four_kinds
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def hitl() -> AsyncIterator[HitlHarness]:
-    async with HitlHarness(adapters=[ScriptedAdapter()]) as harness:
-        yield harness
 
 
 async def _open(hitl: HitlHarness, requirements: list[Requirement], **options: Any) -> Approval:
@@ -141,16 +133,23 @@ async def test_an_unknown_approval_or_row_is_answered_with_an_ephemeral(hitl: Hi
     assert (await hitl.store.get(approval.id)).decided_count == 0
 
 
-async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlHarness) -> None:
-    restricted = [
-        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=Deciders(user_ids=("U0BOSS",))),
+def _pay_and_limit(deciders: Deciders) -> list[Requirement]:
+    """A row decided by a click and one decided in a modal, both only for ``deciders``."""
+    return [
+        Requirement(id="pay", kind="confirmation", title="pay invoice", deciders=deciders),
         Requirement(
             id="limit",
             kind="user_input",
             title="set the limit",
             fields=(InputField(name="amount", type="number"),),
-            deciders=Deciders(user_ids=("U0BOSS",)),
+            deciders=deciders,
         ),
+    ]
+
+
+async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlHarness) -> None:
+    restricted = [
+        *_pay_and_limit(Deciders(user_ids=("U0BOSS",))),
         # The emulator has no usergroups.users.list: group membership cannot be confirmed, so it is refused.
         Requirement(id="ops", kind="confirmation", title="restart db", deciders=Deciders(group_ids=("S0OPS",))),
     ]
@@ -172,6 +171,48 @@ async def test_someone_not_allowed_is_told_so_and_nothing_is_decided(hitl: HitlH
 
     await boss.click(hitl.channel, ts, button_text="Approve", near="pay invoice")
     assert await _decisions(hitl, approval.id) == [("pay", "U0BOSS")]
+
+
+INJECTED_USER = "U0BOB> <!channel> <http://evil.example/x|login"
+INJECTED_GROUP = "S0OPS> <!here>"
+
+
+async def test_a_refusal_names_deciders_whose_ids_are_not_slack_ids_as_text_not_mentions_or_links(
+    hitl: HitlHarness,
+) -> None:
+    # Decider ids come from whoever opened the approval (the HTTP API, an adapter), not from Slack.
+    deciders = Deciders(user_ids=(INJECTED_USER, "U0BOB"), group_ids=(INJECTED_GROUP,))
+    approval = await _open(hitl, _pay_and_limit(deciders))
+    eve = hitl.user("U0EVE", "eve")
+    await eve.click(hitl.channel, approval.message_ts, button_text="Approve", near="pay invoice")
+    await eve.click(hitl.channel, approval.message_ts, button_text="Provide input", near="set the limit")
+    await hitl.settle()
+
+    notes = [note.text for note in hitl.emulator.ephemerals("U0EVE")]
+    shown = "U0BOB&gt; &lt;!channel&gt; &lt;http://evil.example/x|login, <@U0BOB>, S0OPS&gt; &lt;!here&gt;"
+    assert notes == [
+        f"You may not decide *pay invoice*; it is for {shown}.",
+        f"You may not decide *set the limit*; it is for {shown}.",
+    ]
+    for note in notes:
+        assert "<!" not in note and "<http" not in note
+    assert await _decisions(hitl, approval.id) == []
+
+
+async def test_a_row_decided_by_an_id_that_is_not_a_slack_id_is_named_as_text(hitl: HitlHarness) -> None:
+    approval = await _open(hitl, confirmations(1))
+    # Python code may decide with any actor id; Slack must not read it as a mention or a link. (An actor
+    # with a name is named by it, as its row shows it: see the test of rows answered outside Slack.)
+    outsider = Actor(id=INJECTED_USER)
+    await hitl.engine.decide(approval.id, "r00", DecisionInput(choices=("approve",)), outsider)
+    alice = hitl.user("U0ALICE", "alice")
+    await alice.click(hitl.channel, approval.message_ts, button_text="Approve", near="tool call 00")
+    await hitl.settle()
+
+    notes = [note.text for note in hitl.emulator.ephemerals("U0ALICE")]
+    assert notes == [
+        "*tool call 00* was already decided by U0BOB&gt; &lt;!channel&gt; &lt;http://evil.example/x|login."
+    ]
 
 
 async def test_a_double_click_and_a_redelivery_decide_once(hitl: HitlHarness) -> None:
@@ -261,20 +302,25 @@ async def test_a_row_answered_outside_slack_is_named_to_whoever_clicks_it_and_no
     approval = await _open(hitl, four_kinds())
     stale = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
     carol = Actor(id="airflow:carol", name="carol (in Airflow)", system=True)
+    hostile = Actor(id="airflow:x", name="<!channel> <http://evil.example/x|login>", system=True)
     await hitl.engine.decide(approval.id, "deploy", DecisionInput(choices=("approve",)), carol)
     await hitl.engine.decide(approval.id, "size", DecisionInput(values={"replicas": 2, "region": "eu-west-1"}), carol)
+    await hitl.engine.decide(approval.id, "tone", DecisionInput(values={"tone": "formal"}), hostile)
     await hitl.settle()
     bob = hitl.user("U0BOB", "bob")  # his Slack still shows the buttons, as a client not yet refreshed would
     await bob.send_payload(click_payload(hitl, bob, [stale], "Approve", "deploy_service"))
     await bob.send_payload(click_payload(hitl, bob, [stale], "Provide input", "choose the size"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Answer", "ask_user"))
     await hitl.settle()
     notes = [note.text for note in hitl.emulator.ephemerals("U0BOB")]
     assert sorted(notes) == [
-        "*choose the size* was already answered by carol (in Airflow); nothing was recorded.",
-        "*deploy_service* was already answered by carol (in Airflow); nothing was recorded.",
+        "*ask_user* was already decided by &lt;!channel&gt; &lt;http://evil.example/x|login&gt;.",
+        "*choose the size* was already decided by carol (in Airflow).",
+        "*deploy_service* was already decided by carol (in Airflow).",
     ]
     assert hitl.emulator.views("U0BOB") == []
-    assert await _decisions(hitl, approval.id) == [("deploy", "airflow:carol"), ("size", "airflow:carol")]
+    decided = [("deploy", "airflow:carol"), ("size", "airflow:carol"), ("tone", "airflow:x")]
+    assert await _decisions(hitl, approval.id) == decided
 
 
 async def test_clicks_on_a_finished_or_expired_approval_are_answered_with_why(hitl: HitlHarness) -> None:

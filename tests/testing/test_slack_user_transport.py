@@ -80,8 +80,8 @@ def test_a_user_works_in_one_event_loop_after_another(
 async def test_twenty_people_clicking_at_once_share_one_tls_context(
     slack_emulator: SlackEmulator, interactions_url: str, ports: ClientPorts
 ) -> None:
-    # Loading a TLS context takes ~45 ms on the event loop the app under test shares: one per
-    # client made twenty people clicking at once miss Slack's 3 s deadline.
+    # Loading a TLS context parses a whole CA bundle on the event loop the app under test shares:
+    # one per client made twenty people clicking at once miss Slack's 3 s deadline.
     _shared_tls_context.cache_clear()
     people = [_user(slack_emulator, interactions_url, f"U0P{index:02d}") for index in range(20)]
     try:

@@ -10,7 +10,7 @@ Once every row is decided the engine calls ``adapter.resume``, which answers eac
 requirement by id and continues the run with ``agent.acontinue_run(..., stream=True)``.
 """
 
+from slack_hitl import PauseNotUsable, ResumeNotPossible
 from slack_hitl_agno.adapter import AgnoAdapter
-from slack_hitl_agno.errors import AgnoResumeError, NotPaused
 
-__all__ = ["AgnoAdapter", "AgnoResumeError", "NotPaused"]
+__all__ = ["AgnoAdapter", "PauseNotUsable", "ResumeNotPossible"]

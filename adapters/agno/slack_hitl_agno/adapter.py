@@ -22,12 +22,13 @@ from slack_hitl import (
     Engine,
     ExpiryPolicy,
     NestedPause,
+    PauseNotUsable,
     Requirement,
+    ResumeNotPossible,
     Status,
     ToolProgress,
 )
 from slack_hitl_agno.answers import answer_run
-from slack_hitl_agno.errors import AgnoResumeError, NotPaused
 from slack_hitl_agno.requirements import row_for
 from slack_hitl_agno.stream import continuation_event
 
@@ -93,13 +94,13 @@ class AgnoAdapter:
     def rows_for(self, run: RunOutput) -> list[Requirement]:
         """The rows a person must decide for a paused run."""
         if not isinstance(run, RunOutput):
-            raise NotPaused(
+            raise PauseNotUsable(
                 f"expected the agno RunOutput of a paused run, got {type(run).__name__}; "
                 "with arun(stream=True), pass yield_run_output=True and use the RunOutput that ends the stream"
             )
         open_requirements = run.active_requirements
         if not run.is_paused or not open_requirements:
-            raise NotPaused(f"Agno run {run.run_id} is {run.status.value}, with nothing for a person to decide")
+            raise PauseNotUsable(f"Agno run {run.run_id} is {run.status.value}, with nothing for a person to decide")
         rows = [row_for(r, confirmation=self.confirmation) for r in open_requirements]
         return [row.model_copy(update={"deciders": self.deciders}) for row in rows]
 
@@ -133,7 +134,7 @@ class AgnoAdapter:
             elif (converted := continuation_event(event)) is not None:
                 yield converted
         if final is None:
-            raise AgnoResumeError(f"the Agno run {run.run_id} ended without its output")
+            raise ResumeNotPossible(f"the Agno run {run.run_id} ended without its output")
         if final.is_paused:
             requirements = self.rows_for(final)
             bound.info("agno_run_paused_again", run_id=final.run_id, rows=len(requirements))
@@ -164,17 +165,17 @@ def resume_state_for(run: RunOutput) -> dict[str, Any]:
         # Stored as JSON: anything that would not survive the round trip must fail here, loudly.
         return json.loads(json.dumps(state))
     except (TypeError, ValueError) as problem:
-        raise NotPaused(f"Agno run {run.run_id} cannot be stored as JSON: {problem}") from problem
+        raise PauseNotUsable(f"Agno run {run.run_id} cannot be stored as JSON: {problem}") from problem
 
 
 def restore_run(approval: Approval) -> RunOutput:
     """The paused run as it was when the approval opened, from the approval's resume state."""
     stored = approval.resume_state.get(RUN_KEY)
     if not isinstance(stored, dict):
-        raise AgnoResumeError(f"approval {approval.id} has no stored Agno run to continue")
+        raise ResumeNotPossible(f"approval {approval.id} has no stored Agno run to continue")
     run = RunOutput.from_dict(copy.deepcopy(stored))
     if not run.is_paused:
-        raise AgnoResumeError(f"the stored Agno run {run.run_id} is {run.status.value}, not paused")
+        raise ResumeNotPossible(f"the stored Agno run {run.run_id} is {run.status.value}, not paused")
     return run
 
 

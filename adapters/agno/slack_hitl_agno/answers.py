@@ -13,8 +13,7 @@ from typing import Any
 from agno.run.agent import RunOutput
 from agno.run.requirement import RunRequirement
 
-from slack_hitl import Approval, Decision, Requirement
-from slack_hitl_agno.errors import AgnoResumeError
+from slack_hitl import Approval, Decision, Requirement, ResumeNotPossible
 from slack_hitl_agno.requirements import JSON_FIELD_TYPES
 
 
@@ -32,10 +31,10 @@ def answer_run(run: RunOutput, approval: Approval) -> list[Rejected]:
     rows = {row.id: row.requirement for row in approval.rows}
     asked = {r.id for r in open_requirements}
     if stray := sorted(set(rows) - asked):
-        raise AgnoResumeError(f"approval {approval.id} has rows {stray} that the paused Agno run does not ask for")
+        raise ResumeNotPossible(f"approval {approval.id} has rows {stray} that the paused Agno run does not ask for")
     decisions = approval.decisions
     if undecided := [r.id for r in open_requirements if r.id not in decisions]:
-        raise AgnoResumeError(f"approval {approval.id} has no decision for Agno requirements {undecided}")
+        raise ResumeNotPossible(f"approval {approval.id} has no decision for Agno requirements {undecided}")
     _share_tool_executions(run, open_requirements)
     rejected: list[Rejected] = []
     for run_requirement in open_requirements:
@@ -85,7 +84,7 @@ def _reject(run_requirement: RunRequirement, tool_name: str, reason: str | None)
     note = reason or "declined"
     tool = run_requirement.tool_execution
     if tool is None:
-        raise AgnoResumeError(f"Agno requirement {run_requirement.id} has no tool call to decline")
+        raise ResumeNotPossible(f"Agno requirement {run_requirement.id} has no tool call to decline")
     tool.requires_confirmation = True
     tool.confirmed = False
     tool.confirmation_note = note

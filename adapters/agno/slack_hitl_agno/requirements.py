@@ -14,8 +14,7 @@ from typing import Any
 from agno.run.requirement import RunRequirement
 from agno.tools.function import UserFeedbackQuestion, UserInputField
 
-from slack_hitl import Confirmation, InputField, Question, Requirement, classify
-from slack_hitl_agno.errors import NotPaused
+from slack_hitl import Confirmation, InputField, PauseNotUsable, Question, Requirement, classify
 
 ASK_USER_TOOL = "ask_user"
 GET_USER_INPUT_TOOL = "get_user_input"
@@ -30,7 +29,7 @@ def row_for(run_requirement: RunRequirement, *, confirmation: Confirmation) -> R
     """The slack_hitl row that asks a person to resolve one Agno requirement."""
     tool = run_requirement.tool_execution
     if tool is None or not tool.tool_name:
-        raise NotPaused(f"Agno requirement {run_requirement.id} has no tool call to decide")
+        raise PauseNotUsable(f"Agno requirement {run_requirement.id} has no tool call to decide")
     kind = classify(run_requirement)
     metadata: dict[str, Any] = {"tool_call_id": tool.tool_call_id, "tool_name": tool.tool_name}
     common: dict[str, Any] = {"id": run_requirement.id, "kind": kind, "metadata": metadata}

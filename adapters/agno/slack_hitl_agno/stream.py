@@ -14,8 +14,7 @@ from agno.run.agent import (
     ToolCallStartedEvent,
 )
 
-from slack_hitl import ContinuationEvent, TextDelta, ToolProgress
-from slack_hitl_agno.errors import AgnoResumeError
+from slack_hitl import ContinuationEvent, ResumeNotPossible, TextDelta, ToolProgress
 
 _DETAIL_LENGTH = 200
 
@@ -23,7 +22,7 @@ _DETAIL_LENGTH = 200
 def continuation_event(event: Any) -> ContinuationEvent | None:
     """The continuation event for one Agno stream event; ``None`` for those people need not see.
 
-    A failed or cancelled run raises ``AgnoResumeError`` so the approval becomes retryable.
+    A failed or cancelled run raises ``ResumeNotPossible`` so the approval becomes retryable.
     """
     if isinstance(event, RunContentEvent):
         # Structured output arrives whole at the end; only text is streamed as it comes.
@@ -37,9 +36,9 @@ def continuation_event(event: Any) -> ContinuationEvent | None:
         name = _name(event.tool) if event.tool is not None else "tool"
         return ToolProgress(name=name, state="failed", detail=_short(event.error))
     if isinstance(event, RunErrorEvent):
-        raise AgnoResumeError(f"the Agno run failed: {event.error_type or 'error'}: {event.content}")
+        raise ResumeNotPossible(f"the Agno run failed: {event.error_type or 'error'}: {event.content}")
     if isinstance(event, RunCancelledEvent):
-        raise AgnoResumeError(f"the Agno run was cancelled: {event.reason or 'no reason given'}")
+        raise ResumeNotPossible(f"the Agno run was cancelled: {event.reason or 'no reason given'}")
     return None
 
 

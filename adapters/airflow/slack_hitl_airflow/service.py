@@ -28,10 +28,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from slack_hitl import Engine, Store
-from slack_hitl.server import build_app
-from slack_hitl.slack.client import SLACK_API_URL, build_slack_client
-from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl import SlackHitlError
+from slack_hitl.background import BackgroundTasks
+from slack_hitl.service.app import SlackHitl
+from slack_hitl.service.serving import AppServer
+from slack_hitl.service.settings import DATABASE_URL_VARIABLE, DEFAULT_DATABASE_URL, ServiceConfig
+from slack_hitl.slack.client import SLACK_API_URL
 from slack_hitl_airflow.adapter import AirflowAdapter
 from slack_hitl_airflow.bridge import AirflowBridge, BridgeSettings
 from slack_hitl_airflow.client import AirflowClient
@@ -49,7 +51,7 @@ class AirflowServiceSettings(BaseSettings):
     slack_signing_secret: SecretStr = Field(validation_alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field(SLACK_API_URL, validation_alias="SLACK_API_URL")
     channel: str = Field(validation_alias="SLACK_HITL_AIRFLOW_CHANNEL")
-    database_url: str = Field("sqlite:///slack_hitl.db", validation_alias="SLACK_HITL_DATABASE_URL")
+    database_url: str = Field(DEFAULT_DATABASE_URL, validation_alias=DATABASE_URL_VARIABLE)
     airflow_url: str = Field(validation_alias="AIRFLOW_URL")
     airflow_username: str = Field(validation_alias="AIRFLOW_USERNAME")
     airflow_password: SecretStr = Field(validation_alias="AIRFLOW_PASSWORD")
@@ -67,43 +69,59 @@ class AirflowServiceSettings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias="HOST")
     port: int = Field(8000, validation_alias="PORT")
 
+    def service_config(self) -> ServiceConfig:
+        """slack_hitl as the bridge runs it: no ``/v1`` API, its one channel, and a database of its own
+        (brought to the newest schema at start, PostgreSQL too)."""
+        return ServiceConfig(
+            slack_bot_token=self.slack_bot_token.get_secret_value(),
+            signing_secret=self.slack_signing_secret.get_secret_value(),
+            slack_api_url=self.slack_api_url,
+            database_url=self.database_url,
+            channel=self.channel,
+            upgrade_postgres=True,
+        )
 
-def service_app(
-    bridge: AirflowBridge,
-    publisher: SlackPublisher,
-    *,
-    signing_secret: str,
-    notify_token: str | None,
-    sweep_interval: float = 2.0,
-) -> Starlette:
-    """One ASGI app: ``/slack/interactions`` and ``/healthz`` (slack_hitl's app), ``/airflow/notify``, and a
-    lifespan that runs the engine's sweepers and the bridge's polling."""
-    slack_app = build_app(
-        engine=bridge.engine, publisher=publisher, signing_secret=signing_secret, sweep_interval=sweep_interval
-    )
+    def bridge_settings(self) -> BridgeSettings:
+        return BridgeSettings(
+            channel=self.channel,
+            settle_seconds=self.settle_seconds,
+            poll_interval=self.poll_seconds,
+            watch_interval=self.watch_seconds,
+            watch_reviews=self.watch_reviews,
+            dag_id_pattern=self.dag_id_pattern,
+            ui_base_url=self.airflow_ui_url,
+            policy=MappingPolicy(users=UserMap(self.users)),
+        )
+
+
+def service_app(bridge: AirflowBridge, hitl: SlackHitl, *, notify_token: str | None) -> Starlette:
+    """One ASGI app: slack_hitl's (``/slack/interactions``, ``/healthz``), ``/airflow/notify``, and a lifespan
+    that runs slack_hitl's background work and the bridge's polling. ``bridge`` decides through ``hitl.engine``."""
+    if bridge.engine is not hitl.engine:
+        raise ValueError("the bridge decides through another engine: build it with AirflowBridge(hitl.engine, ...)")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with slack_app.router.lifespan_context(slack_app):
+        async with hitl.running():
             await bridge.start()
-            polling = asyncio.create_task(bridge.run())
+            polling = BackgroundTasks()
+            polling.spawn(bridge.run())
             try:
                 yield
             finally:
-                polling.cancel()
-                await asyncio.gather(polling, return_exceptions=True)
+                await polling.cancel()
 
     return Starlette(
-        routes=[notify_route(bridge, token=notify_token), Mount("/", app=slack_app)],
+        routes=[notify_route(bridge, token=notify_token), Mount("/", app=hitl.app)],
         lifespan=lifespan,
     )
 
 
-async def connect(settings: AirflowServiceSettings) -> tuple[AirflowBridge, SlackPublisher]:
-    """Open the store and build the engine, the bridge and the publisher from the settings."""
-    store = await Store.open(settings.database_url)
-    slack = build_slack_client(settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url)
-    publisher = SlackPublisher(slack, store, channel=settings.channel)
+async def connect(settings: AirflowServiceSettings) -> tuple[SlackHitl, AirflowBridge]:
+    """slack_hitl wired by its composition root with the Airflow adapter, and the bridge on its engine.
+
+    Opens the store and checks the Slack token (``SlackHitlError`` naming what to fix); nothing runs yet.
+    """
     client = AirflowClient(
         settings.airflow_url,
         username=settings.airflow_username,
@@ -116,31 +134,24 @@ async def connect(settings: AirflowServiceSettings) -> tuple[AirflowBridge, Slac
         follow_timeout=settings.follow_seconds,
         ui_base_url=settings.airflow_ui_url,
     )
-    engine = Engine(store, adapters=[adapter], publisher=publisher)
-    bridge_settings = BridgeSettings(
-        channel=settings.channel,
-        settle_seconds=settings.settle_seconds,
-        poll_interval=settings.poll_seconds,
-        watch_interval=settings.watch_seconds,
-        watch_reviews=settings.watch_reviews,
-        dag_id_pattern=settings.dag_id_pattern,
-        ui_base_url=settings.airflow_ui_url,
-        policy=MappingPolicy(users=UserMap(settings.users)),
-    )
-    return AirflowBridge(engine, client, bridge_settings, adapter=adapter), publisher
+    try:
+        hitl = await SlackHitl.connect(settings.service_config(), adapters=[adapter])
+    except BaseException:
+        await client.aclose()
+        raise
+    return hitl, AirflowBridge(hitl.engine, client, settings.bridge_settings(), adapter=adapter)
 
 
 async def serve(settings: AirflowServiceSettings) -> None:
-    """Connect and serve until stopped (Ctrl-C), all in one event loop."""
-    bridge, publisher = await connect(settings)
+    """Connect and serve until stopped (SIGTERM or Ctrl-C), all in one event loop."""
+    hitl, bridge = await connect(settings)
     token = settings.notify_token.get_secret_value() if settings.notify_token else None
-    secret = settings.slack_signing_secret.get_secret_value()
-    app = service_app(bridge, publisher, signing_secret=secret, notify_token=token)
+    app = service_app(bridge, hitl, notify_token=token)
     try:
-        await uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port)).serve()
+        await AppServer(uvicorn.Config(app, host=settings.host, port=settings.port), stops_on_signals=True).serve()
     finally:
         await bridge.client.aclose()
-        await bridge.engine.store.close()
+        await hitl.close()
 
 
 def main() -> None:
@@ -149,7 +160,10 @@ def main() -> None:
     except ValidationError as invalid:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in invalid.errors())
         raise SystemExit(f"slack-hitl-airflow: fix these environment variables: {problems}") from None
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except SlackHitlError as refused:  # the Slack token, the database's schema: each says what to fix
+        raise SystemExit(f"slack-hitl-airflow: {refused}") from None
 
 
 if __name__ == "__main__":

@@ -27,16 +27,18 @@ from pathlib import Path
 
 import httpx
 
+from slack_hitl import SlackHitlError
+
 DEFAULT_VERSION = "3.1.8"
 """The Airflow version ``install_airflow.sh`` installs when given none."""
 VENV_VARIABLE = "SLACK_HITL_AIRFLOW_VENV"
 
 
-class AirflowNotInstalled(RuntimeError):
+class AirflowNotInstalled(SlackHitlError, RuntimeError):
     """No Airflow in the expected virtual environment."""
 
 
-class AirflowDidNotStart(RuntimeError):
+class AirflowDidNotStart(SlackHitlError, RuntimeError):
     """``airflow standalone`` did not become healthy in time; the message holds its last output."""
 
 

@@ -12,7 +12,7 @@ When every row is decided the engine resumes the graph with ``Command(resume={in
 on the same thread and streams the continuation into the message's thread.
 """
 
+from slack_hitl import PauseNotUsable, ResumeNotPossible
 from slack_hitl_langgraph.adapter import LangGraphAdapter
-from slack_hitl_langgraph.errors import PauseNotUsable, ResumeNotPossible
 
 __all__ = ["LangGraphAdapter", "PauseNotUsable", "ResumeNotPossible"]

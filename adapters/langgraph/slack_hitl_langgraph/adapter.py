@@ -27,11 +27,11 @@ from slack_hitl import (
     Engine,
     ExpiryPolicy,
     NestedPause,
+    PauseNotUsable,
     Row,
 )
 from slack_hitl_langgraph.answers import middleware_decision, resume_values
 from slack_hitl_langgraph.continuation import ContinuationTranslator
-from slack_hitl_langgraph.errors import PauseNotUsable
 from slack_hitl_langgraph.output import final_output
 from slack_hitl_langgraph.pauses import (
     ARGS,

@@ -20,8 +20,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from slack_hitl import Approval, Decision, Row
-from slack_hitl_langgraph.errors import ResumeNotPossible
+from slack_hitl import Approval, Decision, ResumeNotPossible, Row
 from slack_hitl_langgraph.fields import values_to_arguments
 from slack_hitl_langgraph.pauses import (
     ALLOWED,

@@ -29,8 +29,7 @@ from langgraph.types import Interrupt, StateSnapshot
 from pydantic import ValidationError
 
 from slack_hitl import APPROVE, REJECT, Choice, Confirmation, Deciders, InputField, Question, Requirement, classify
-from slack_hitl.errors import ClassificationError
-from slack_hitl_langgraph.errors import PauseNotUsable
+from slack_hitl.errors import ClassificationError, PauseNotUsable
 from slack_hitl_langgraph.fields import fields_from_arguments, fields_from_schema, resolve_ref
 
 # Row metadata keys: what the resume needs to answer the row's interrupt.

@@ -5,8 +5,9 @@ are decided in Slack and the run resumes with ``state.approve`` / ``state.reject
 ``Runner.run_streamed``, its output streamed into the approval's thread.
 """
 
+from slack_hitl import PauseNotUsable, ResumeNotPossible
 from slack_hitl_openai_agents.adapter import OpenAIAgentsAdapter
-from slack_hitl_openai_agents.errors import HumanAnswerMissing, RunStateMismatch, UnsupportedInterruption
+from slack_hitl_openai_agents.errors import HumanAnswerMissing
 from slack_hitl_openai_agents.human_tools import HumanAnswerSpec, HumanTool, ask_user_tool, external_tool, input_tool
 from slack_hitl_openai_agents.resumed import ResumedCall, resumed_call
 
@@ -15,9 +16,9 @@ __all__ = [
     "HumanAnswerSpec",
     "HumanTool",
     "OpenAIAgentsAdapter",
+    "PauseNotUsable",
+    "ResumeNotPossible",
     "ResumedCall",
-    "RunStateMismatch",
-    "UnsupportedInterruption",
     "ask_user_tool",
     "external_tool",
     "input_tool",

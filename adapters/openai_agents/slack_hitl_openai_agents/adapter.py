@@ -18,11 +18,12 @@ from slack_hitl import (
     Done,
     Engine,
     NestedPause,
+    PauseNotUsable,
     Requirement,
+    ResumeNotPossible,
     Row,
 )
 from slack_hitl_openai_agents.continuation import continuation_events, jsonable_output
-from slack_hitl_openai_agents.errors import RunStateMismatch
 from slack_hitl_openai_agents.human_tools import answer_text
 from slack_hitl_openai_agents.interruptions import requirements_for
 from slack_hitl_openai_agents.resumed import ResumedCall, run_resumed
@@ -80,7 +81,7 @@ class OpenAIAgentsAdapter:
         become user_input, user_feedback and external_execution rows.
         """
         if not result.interruptions:
-            raise ValueError("the run is not paused: result.interruptions is empty")
+            raise PauseNotUsable("the run is not paused: result.interruptions is empty")
         settings = _RowSettings(deciders or Deciders(), confirmation or Confirmation())
         requirements = settings.requirements(result.interruptions)
         return await engine.open_approval(
@@ -155,7 +156,7 @@ def _follow_up_title(title: str) -> str:
 def _stored_run_state(approval: Approval) -> dict[str, Any]:
     stored = approval.resume_state.get(RUN_STATE)
     if not isinstance(stored, dict):
-        raise RunStateMismatch(f"approval {approval.id} has no stored run state; it was not opened by this adapter")
+        raise ResumeNotPossible(f"approval {approval.id} has no stored run state; it was not opened by this adapter")
     return stored
 
 
@@ -167,7 +168,7 @@ def _apply_decisions(
     pending = {item.call_id: item for item in state.get_interruptions()}
     rows = {row.id: row for row in approval.rows}
     if set(pending) != set(rows):
-        raise RunStateMismatch(
+        raise ResumeNotPossible(
             f"approval {approval.id} has rows {sorted(rows)} but the run waits on tool calls {sorted(pending)}"
         )
     calls: dict[str, ResumedCall] = {}
@@ -196,5 +197,5 @@ def _rejection_message(row: Row, decision: Decision) -> str | None:
 
 def _decision(approval: Approval, row: Row) -> Decision:
     if row.decision is None:
-        raise RunStateMismatch(f"approval {approval.id} row {row.id!r} is undecided; a run resumes only when all are")
+        raise ResumeNotPossible(f"approval {approval.id} row {row.id!r} is undecided; a run resumes only when all are")
     return row.decision

@@ -1,16 +1,12 @@
-"""Errors of the OpenAI Agents SDK adapter; each says what to do about it."""
+"""Errors of the OpenAI Agents SDK adapter; each says what to do about it.
+
+A pause that cannot become an approval raises ``slack_hitl.PauseNotUsable`` and a resume that
+cannot go on ``slack_hitl.ResumeNotPossible``, as in every adapter.
+"""
 
 from __future__ import annotations
 
 from slack_hitl import SlackHitlError
-
-
-class UnsupportedInterruption(SlackHitlError, ValueError):
-    """An interruption of the run cannot become a row (no call id, unreadable arguments...)."""
-
-
-class RunStateMismatch(SlackHitlError):
-    """The stored run state and the approval's rows do not name the same tool calls."""
 
 
 class HumanAnswerMissing(SlackHitlError, LookupError):

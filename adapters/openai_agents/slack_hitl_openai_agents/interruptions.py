@@ -9,8 +9,7 @@ from typing import Any
 from agents import FunctionTool, ToolApprovalItem
 from pydantic import ValidationError
 
-from slack_hitl import Confirmation, Deciders, Question, Requirement, classify
-from slack_hitl_openai_agents.errors import UnsupportedInterruption
+from slack_hitl import Confirmation, Deciders, PauseNotUsable, Question, Requirement, classify
 from slack_hitl_openai_agents.human_tools import HumanAnswerSpec, HumanTool
 
 
@@ -25,7 +24,7 @@ def _requirement(item: ToolApprovalItem, confirmation: Confirmation, deciders: D
     call_id = item.call_id
     tool_name = item.qualified_name or item.name
     if not call_id or not tool_name:
-        raise UnsupportedInterruption(f"interruption {item.raw_item!r} has no call id or tool name to answer it by")
+        raise PauseNotUsable(f"interruption {item.raw_item!r} has no call id or tool name to answer it by")
     arguments = _arguments(item)
     tool = _find_tool(item)
     human = tool.human if isinstance(tool, HumanTool) else None
@@ -52,7 +51,7 @@ def _requirement(item: ToolApprovalItem, confirmation: Confirmation, deciders: D
             metadata={"call_id": call_id, "tool_name": tool_name, "agent": _agent_name(item)},
         )
     except ValidationError as problem:
-        raise UnsupportedInterruption(f"tool call {call_id} ({tool_name}) cannot become a row: {problem}") from None
+        raise PauseNotUsable(f"tool call {call_id} ({tool_name}) cannot become a row: {problem}") from None
 
 
 def _pause_flags(human: HumanAnswerSpec | None, questions: tuple[Question, ...]) -> dict[str, Any]:
@@ -96,11 +95,11 @@ def _questions(tool_name: str, arguments: dict[str, Any]) -> tuple[Question, ...
     """The questions the model put in an ask-user call, named q1, q2... in the order asked."""
     asked = arguments.get("questions")
     if not isinstance(asked, list) or not asked:
-        raise UnsupportedInterruption(f"{tool_name} was called without questions: {arguments!r}")
+        raise PauseNotUsable(f"{tool_name} was called without questions: {arguments!r}")
     questions = []
     for number, entry in enumerate(asked, start=1):
         if not isinstance(entry, dict) or not str(entry.get("question", "")).strip():
-            raise UnsupportedInterruption(f"{tool_name} question {number} has no text: {entry!r}")
+            raise PauseNotUsable(f"{tool_name} question {number} has no text: {entry!r}")
         options = tuple(dict.fromkeys(str(option) for option in entry.get("options") or ()))
         questions.append(
             Question(

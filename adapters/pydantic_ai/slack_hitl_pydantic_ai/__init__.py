@@ -5,15 +5,15 @@ approval for a run that ended with ``DeferredToolRequests``; once every row is d
 resumes the run through the same adapter with ``DeferredToolResults``.
 """
 
-from slack_hitl_pydantic_ai.adapter import NotPaused, PydanticAIAdapter, ResumeStateInvalid
+from slack_hitl import PauseNotUsable, ResumeNotPossible
+from slack_hitl_pydantic_ai.adapter import PydanticAIAdapter
 from slack_hitl_pydantic_ai.requirements import deferred_requirements
-from slack_hitl_pydantic_ai.results import UndecidedRows, deferred_results
+from slack_hitl_pydantic_ai.results import deferred_results
 
 __all__ = [
-    "NotPaused",
+    "PauseNotUsable",
     "PydanticAIAdapter",
-    "ResumeStateInvalid",
-    "UndecidedRows",
+    "ResumeNotPossible",
     "deferred_requirements",
     "deferred_results",
 ]

@@ -25,7 +25,9 @@ from slack_hitl import (
     Engine,
     ExpiryPolicy,
     NestedPause,
+    PauseNotUsable,
     Requirement,
+    ResumeNotPossible,
 )
 from slack_hitl_pydantic_ai.progress import continuation_events
 from slack_hitl_pydantic_ai.requirements import ANYONE, ReasonPolicy, deferred_requirements
@@ -34,14 +36,6 @@ from slack_hitl_pydantic_ai.results import deferred_results
 log = structlog.get_logger("slack_hitl.adapters.pydantic_ai")
 
 STATE_FORMAT = 1
-
-
-class NotPaused(TypeError):
-    """The run given to ``pause_to_approval`` did not pause: its output is not ``DeferredToolRequests``."""
-
-
-class ResumeStateInvalid(ValueError):
-    """An approval's stored resume state cannot continue a Pydantic AI run."""
 
 
 class PydanticAIAdapter:
@@ -81,11 +75,11 @@ class PydanticAIAdapter:
         """Open one approval for the deferred tool calls of a paused run, one row per call.
 
         Opening the same paused run twice returns the same approval (it is keyed on the run id).
-        Raises ``NotPaused`` when the run finished instead of pausing.
+        Raises ``PauseNotUsable`` when the run finished instead of pausing.
         """
         requests = result.output
         if not isinstance(requests, DeferredToolRequests):
-            raise NotPaused(
+            raise PauseNotUsable(
                 f"the run did not pause: its output is a {type(requests).__name__}, not DeferredToolRequests; "
                 "list DeferredToolRequests in the agent's output_type"
             )
@@ -122,7 +116,7 @@ class PydanticAIAdapter:
                 for continuation in continuation_events(event):
                     yield continuation
         if finished is None:  # the stream always ends with the run's result; guard the contract anyway
-            raise RuntimeError(f"the resumed run of approval {approval.id} ended without a result")
+            raise ResumeNotPossible(f"the resumed run of approval {approval.id} ended without a result")
         if isinstance(finished.output, DeferredToolRequests):
             history = finished.all_messages()
             requirements = self._requirements(finished.output, deciders, history)
@@ -155,7 +149,7 @@ def resume_state(messages: Sequence[ModelMessage], *, deciders: Deciders, run_id
 def load_history(approval: Approval) -> list[ModelMessage]:
     state = approval.resume_state
     if state.get("format") != STATE_FORMAT or not isinstance(state.get("messages"), list):
-        raise ResumeStateInvalid(
+        raise ResumeNotPossible(
             f"approval {approval.id} has no Pydantic AI message history in its resume state "
             f"(format {state.get('format')!r}); was it opened by this adapter?"
         )

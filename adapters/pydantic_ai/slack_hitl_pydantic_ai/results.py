@@ -11,19 +11,18 @@ from typing import Any
 
 from pydantic_ai import DeferredToolResults, ToolApproved, ToolDenied, ToolFailed, ToolReturn
 
-from slack_hitl import Approval, Decision, Row
+from slack_hitl import Approval, Decision, ResumeNotPossible, Row
 from slack_hitl_pydantic_ai.requirements import SINGLE_ANSWER
 
 
-class UndecidedRows(ValueError):
-    """An approval was to be resumed while some of its rows were still undecided."""
-
-
 def deferred_results(approval: Approval, *, idempotency_key: str) -> DeferredToolResults:
-    """The ``DeferredToolResults`` that answer every deferred call of ``approval``."""
+    """The ``DeferredToolResults`` that answer every deferred call of ``approval``.
+
+    Raises ``ResumeNotPossible`` while a row is undecided.
+    """
     undecided = [row.id for row in approval.rows if row.decision is None]
     if undecided:
-        raise UndecidedRows(f"approval {approval.id} still has undecided rows: {', '.join(undecided)}")
+        raise ResumeNotPossible(f"approval {approval.id} still has undecided rows: {', '.join(undecided)}")
     results = DeferredToolResults()
     for row in approval.rows:
         decision = row.decision
