@@ -562,8 +562,7 @@ async def test_a_review_iteration_answered_in_airflow_first_is_refused_in_slack_
         await hitl.settle()
         notes = [note.text for note in hitl.emulator.ephemerals("U0BOB")]
         assert notes == [
-            "*Review the output of `answer_ticket`* was already answered by someone in Airflow's review chat; "
-            "nothing was recorded."
+            "*Review the output of `answer_ticket`* was already decided by someone in Airflow's review chat."
         ]
         row = (await hitl.store.get(first.id)).row(row_id)
         assert (row.decided_by, row.decision.reason) == ("airflow:review-chat", "Mention the refund.")
