@@ -122,6 +122,20 @@ class FakeAirflow:
         }
         return place
 
+    def retry_review(self, place: tuple[str, str, str, int]) -> None:
+        """The task fails and Airflow runs it again: a new try, whose session starts over."""
+        review = self.reviews[place]
+        review["ti"]["try_number"] += 1
+        review["ti"]["state"] = "running"
+        review.update(
+            shown=[review["outputs"][0]],
+            feedback={},
+            status="pending_review",
+            iteration=1,
+            written=dt.datetime.now(dt.UTC),
+            regenerate_at=None,
+        )
+
     def answer_review_in_ui(self, place: tuple[str, str, str, int], action: str, feedback: str | None = None) -> int:
         """Someone answers in the provider's own review chat; returns the HTTP status the plugin gives."""
         return self._review_action(place, action, feedback)[0]

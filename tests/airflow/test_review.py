@@ -147,3 +147,21 @@ async def test_a_session_that_ends_without_an_answer_withdraws_its_row(fake_airf
     assert row.decision.reason == "not answered: the review session is timeout_exceeded in Airflow"
     final = await engine.wait_until_final(approval_id, timeout=10)
     assert final.status == "rejected" and fake_airflow.review_answers == []
+
+
+async def test_a_retried_task_starts_a_new_review_in_slack_and_the_old_tries_row_is_withdrawn(
+    fake_airflow, make_bridge, engine
+):
+    place = fake_airflow.add_review("answer_ticket", outputs=OUTPUTS)
+    bridge = make_bridge()
+    first = (await bridge.watch_once()).reviews_opened[0]
+    await engine.store.set_messages(first, [("C0AIRFLOW", "1700000000.000100", 0, 0)])  # posted
+    fake_airflow.retry_review(place)  # the worker died; Airflow retries the task
+    again = await bridge.watch_once()
+    assert len(again.reviews_opened) == 1 and again.reviews_opened[0] != first
+    old = (await engine.store.get(first)).rows[0]
+    assert old.decided_by == "airflow:withdrawn"  # its iteration can no longer be answered
+    new = (await engine.store.get(again.reviews_opened[0])).rows[0]
+    assert new.id.endswith(":2:review:1") and not new.decided
+    assert (await engine.store.get(again.reviews_opened[0])).thread_ts == "1700000000.000100"  # the same thread
+    await engine.wait_until_final(first, timeout=10)  # the withdrawn row's resume reports it

@@ -497,14 +497,21 @@ class AirflowBridge:
             self._sessions_seen[place] = entry.timestamp
             _forget_oldest(self._sessions_seen)
             target = self._reviews.get(place)
-            if target is None and session.pending:
-                await self._open_review(place, session, report)
-                continue
             if target is not None:
                 if not refreshed and not self._rows_of(target):
                     await self._load_open()  # an iteration opened by a resume (a nested approval)
                     refreshed = True
-                await self._record_review_elsewhere(target, session)
+                if session.pending and await self._tried_again(place, target):
+                    await self._record_review_elsewhere(target, None)
+                    target = None
+                else:
+                    await self._record_review_elsewhere(target, session)
+            if target is None and session.pending:
+                await self._open_review(place, session, report)
+
+    async def _tried_again(self, place: SessionPlace, target: ReviewTarget) -> bool:
+        """Whether a session waiting for review is a new try's (a retry, a clear) rather than ``target``'s."""
+        return (await self.client.task_instance(_key_of(place))).try_number != target.try_number
 
     def _rows_of(self, target: ReviewTarget) -> dict[str, str]:
         prefix = f"{target.claim_id}:"
@@ -540,8 +547,9 @@ class AirflowBridge:
         report.reviews_opened.append(approval.id)
         log.info("airflow_review_opened", approval_id=approval.id, task=key.task_id, iteration=session.iteration)
 
-    async def _record_review_elsewhere(self, target: ReviewTarget, session: ReviewSession) -> None:
-        """Rows of iterations that were answered in Airflow's review chat, or that ended without an answer."""
+    async def _record_review_elsewhere(self, target: ReviewTarget, session: ReviewSession | None) -> None:
+        """Rows of iterations that were answered in Airflow's review chat, or that ended without an answer
+        (``session`` None: the task was tried again, and this try's session is gone)."""
         for row_id, approval_id in self._rows_of(target).items():
             approval = await self.engine.store.get(approval_id)
             row = approval.row(row_id)
@@ -549,6 +557,12 @@ class AirflowBridge:
                 self._review_rows.pop(row_id, None)
                 continue
             _, iteration, _ = review_of(row.requirement)
+            if session is None:
+                actor = review_withdrawn_actor("of an earlier try")
+                attempts = [_withdrawn_decision(row.requirement, "the task was tried again in Airflow")]
+                if await self._decide_as(approval_id, row.requirement, actor, attempts):
+                    self._review_rows.pop(row_id, None)
+                continue
             if session.iteration == iteration and session.pending:
                 continue
             chosen = choice_for_status(session, iteration)

@@ -99,6 +99,10 @@ class ReviewLoop:
         baseline = await follower.snapshot()
         session = await self._answer(step, row)
         yield self._answer_event(step)
+        if step.outcome == "withdrawn":
+            # Nothing was sent: the run goes on without this iteration (a timeout, a retry's new session).
+            yield Done(summary=f"iteration {iteration}: not answered", output={"review": step.record(row, session)})
+            return
         if step.choice == CHANGES:
             following = await self._next_iteration(target, iteration)
             if following is not None and following.pending:
