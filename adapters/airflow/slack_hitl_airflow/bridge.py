@@ -459,13 +459,16 @@ class AirflowBridge:
             if approval_id is None:
                 continue
             row = (await self.engine.store.get(approval_id)).row(request.request_id)
-            if row is None or row.decided:
-                continue
-            if await self._record_one(approval_id, row.requirement, now=request):
+            if (
+                row is not None
+                and not row.decided
+                and await self._record_one(approval_id, row.requirement, now=request)
+            ):
                 recorded += 1
-                self._open[approval_id].discard(row.id)
-                if not self._open[approval_id]:
-                    self._open.pop(approval_id, None)
+            # Decided now, or already (in Slack, or by this bridge's own answer): not looked up again.
+            self._open[approval_id].discard(request.request_id)
+            if not self._open[approval_id]:
+                self._open.pop(approval_id, None)
         return recorded
 
     async def _look_ahead_at_parked_runs(self) -> None:
