@@ -65,7 +65,9 @@ class ScriptedHook(PydanticAIHook):
         return FunctionModel(self._script)
 
 
-class ScriptedLLMOperator(LLMOperator):
+class ScriptedModel:
+    """Gives an operator of the provider the scripted hook instead of the one of its ``llm_conn_id``."""
+
     script = staticmethod(release_note_model)
 
     @cached_property
@@ -73,20 +75,16 @@ class ScriptedLLMOperator(LLMOperator):
         return ScriptedHook(self.script)
 
 
-class ScriptedAgentOperator(AgentOperator):
+class ScriptedLLMOperator(ScriptedModel, LLMOperator):
+    script = staticmethod(release_note_model)
+
+
+class ScriptedAgentOperator(ScriptedModel, AgentOperator):
     script = staticmethod(support_agent_model)
 
-    @cached_property
-    def llm_hook(self) -> PydanticAIHook:
-        return ScriptedHook(self.script)
 
-
-class ScriptedReviewedAgentOperator(AgentOperator):
+class ScriptedReviewedAgentOperator(ScriptedModel, AgentOperator):
     script = staticmethod(ticket_answer_model)
-
-    @cached_property
-    def llm_hook(self) -> PydanticAIHook:
-        return ScriptedHook(self.script)
 
 
 def lookup_order(order_id: int) -> str:
