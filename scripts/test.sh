@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SLACK_HITL_TEST_POSTGRES_URL="${SLACK_HITL_TEST_POSTGRES_URL:-postgresql://postgres:postgres@127.0.0.1:5432/test}"
-export SLACK_HITL_AIRFLOW_VENV="${SLACK_HITL_AIRFLOW_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/slack-hitl/airflow-3.1.8}"
+# Every Airflow version with a constraints file (3.1.8 and 3.3.2), each in its own venv under
+# ~/.cache/slack-hitl/airflow-VERSION: the Airflow end-to-end tests run against each of them.
+export SLACK_HITL_AIRFLOW_VERSIONS="${SLACK_HITL_AIRFLOW_VERSIONS:-$(ls adapters/airflow/constraints/airflow-*.in | sed 's/.*airflow-//; s/\.in$//' | sort -V | paste -sd' ')}"
 scripts/services.sh
 export OPENAI_AGENTS_DISABLE_TRACING=1
 set +e

@@ -62,11 +62,16 @@ def validate_decision(requirement: Requirement, submitted: DecisionInput) -> Dec
 
     if requirement.kind == "confirmation":
         choices, rejects = _check_choices(requirement, submitted.choices, errors)
-        outcome = "rejected" if rejects else "approved"
+        confirmation = requirement.confirmation
+        assert confirmation is not None  # a confirmation row always has its settings
+        asking = [c for c in map(confirmation.choice, choices) if c is not None and c.asks]
+        outcome = "rejected" if rejects else "answered" if asking else "approved"
         policy = requirement.reason_policy
-        if reason is None and (policy == "always" or (policy == "required_on_reject" and rejects)):
+        if reason is None and asking:
+            errors[REASON] = f"an answer is required: {asking[0].asks}"
+        elif reason is None and (policy == "always" or (policy == "required_on_reject" and rejects)):
             errors[REASON] = "a reason is required" + (" to reject" if policy != "always" else "")
-        if policy == "none":
+        if policy == "none" and not asking:
             reason = None
         if not rejects:
             values = _check_fields(requirement.fields, submitted.values, errors)

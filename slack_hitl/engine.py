@@ -64,6 +64,12 @@ class Publisher:
     async def resume_failed(self, approval: Approval, error: str) -> None:
         """A resume failed and the approval is retryable: say so where people look."""
 
+    async def post_note(self, approval: Approval, text: str) -> bool:
+        """Show ``text`` (Markdown) in the approval's thread, all of it: what a row can only show the
+        start of, such as a long model output. ``False`` when it was not shown (no thread yet, or the
+        chat refused); the caller may try again later."""
+        return False
+
 
 @asynccontextmanager
 async def _null_sink() -> AsyncIterator[ContinuationSink]:

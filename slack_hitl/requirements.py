@@ -29,6 +29,10 @@ class Choice(_Frozen):
     label: str | None = Field(default=None, max_length=75)
     rejects: bool = False
     """Choosing it rejects the row (it counts as a rejection and may need a reason)."""
+    asks: str | None = Field(default=None, min_length=1, max_length=2000)
+    """Choosing it needs words: the modal asks this (e.g. "What should change?") and an answer is
+    required; it is the decision's reason. Unless the choice also rejects, the outcome is ``answered``:
+    a "request changes" is neither an approval nor a rejection."""
 
     @property
     def text(self) -> str:
@@ -55,6 +59,14 @@ class Confirmation(_Frozen):
 
     def choice(self, value: str) -> Choice | None:
         return next((c for c in self.choices if c.value == value), None)
+
+    def needs_reason(self, choice: Choice | None) -> bool:
+        """Whether deciding with ``choice`` requires a reason (``None``: the choice is not made yet)."""
+        if choice is not None and choice.asks:
+            return True
+        return self.reason == "always" or (
+            self.reason == "required_on_reject" and choice is not None and choice.rejects
+        )
 
 
 class InputField(_Frozen):

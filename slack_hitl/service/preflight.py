@@ -28,10 +28,8 @@ def _modal_choices(requirement: Requirement) -> Iterable[str | None]:
     yield None
     if requirement.confirmation is None:
         return
-    policy = requirement.confirmation.reason
     for choice in requirement.confirmation.choices:
-        asks_reason = policy == "always" or (policy == "required_on_reject" and choice.rejects)
-        if asks_reason or (requirement.fields and not choice.rejects):
+        if requirement.confirmation.needs_reason(choice) or (requirement.fields and not choice.rejects):
             yield choice.value
 
 

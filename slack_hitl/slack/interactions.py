@@ -48,8 +48,8 @@ from slack_hitl.slack.ids import (
     parse_action,
 )
 from slack_hitl.slack.limits import SlackLimitError, validate_view
-from slack_hitl.slack.markdown import escape
-from slack_hitl.slack.mentions import deciders_text, user_mention
+from slack_hitl.slack.markdown import escape, escape_line
+from slack_hitl.slack.mentions import NAME_CAP, deciders_text, is_user_id, user_mention
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
 
 log = structlog.get_logger("slack_hitl.slack.interactions")
@@ -139,11 +139,15 @@ def not_allowed_text(requirement: Requirement) -> str:
     return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
 
 
-def already_decided_text(title: str, decided_by: str | None, clicker: str) -> str:
+def already_decided_text(title: str, decided_by: str | None, clicker: str, decided_by_name: str | None = None) -> str:
     if decided_by == clicker:
         return f"You already decided *{escape(title)}*."
     if decided_by is None or is_system_actor(decided_by):
         return f"*{escape(title)}* was already decided by slack_hitl (the approval expired)."
+    if not is_user_id(decided_by) and decided_by_name:
+        # Not a Slack user (an answer an adapter recorded from its framework's own UI, say): the name
+        # that row shows, as text, never a mention.
+        return f"*{escape(title)}* was already decided by {escape_line(decided_by_name, NAME_CAP)}."
     return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
 
@@ -357,7 +361,8 @@ class InteractionHandler:
                 return _modal_error(view, f"Not recorded: {invalid}")
             return {"response_action": "errors", "errors": errors}
         except AlreadyDecided as decided:
-            return _modal_error(view, already_decided_text(requirement.title, decided.decided_by, actor.id))
+            text = already_decided_text(requirement.title, decided.decided_by, actor.id, decided.decided_by_name)
+            return _modal_error(view, text)
         except NotAllowed:
             return _modal_error(view, not_allowed_text(requirement))
         except ApprovalClosed as closed:
@@ -391,7 +396,8 @@ class InteractionHandler:
             refusal=type(refusal).__name__,
         )
         if isinstance(refusal, AlreadyDecided):
-            self._tell(place, actor.id, already_decided_text(requirement.title, refusal.decided_by, actor.id))
+            text = already_decided_text(requirement.title, refusal.decided_by, actor.id, refusal.decided_by_name)
+            self._tell(place, actor.id, text)
         elif isinstance(refusal, NotAllowed):
             self._tell(place, actor.id, not_allowed_text(requirement))
         elif isinstance(refusal, ApprovalClosed):
@@ -431,7 +437,7 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return not_allowed_text(row.requirement)
     decided_by_person = row.decided and not is_system_actor(row.decided_by)
     if decided_by_person:
-        return already_decided_text(row.requirement.title, row.decided_by, actor.id)
+        return already_decided_text(row.requirement.title, row.decided_by, actor.id, row.decided_by_name)
     if approval.status != "pending" or row.decided:
         return closed_text(approval, approval.status)
     return None

@@ -91,6 +91,42 @@ def cut_mrkdwn(text: str, limit: int, mark: str = "…") -> str:
     return head + mark
 
 
+_CODE_FENCE = "```"
+
+
+def split_mrkdwn(text: str, limit: int) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, none lost: split between lines where it can,
+    never inside an entity or a ``<...>`` token, and a code block split across pieces is closed at
+    the end of one and opened again at the start of the next."""
+    room = limit - 2 * (len(_CODE_FENCE) + 1)  # a piece may close a code block and the next reopen it
+    if room < 16:
+        raise ValueError(f"limit {limit} is too small to split mrkdwn into")
+    segments: list[str] = []
+    for line in text.split("\n"):
+        while len(line) > room:
+            head = cut_mrkdwn(line, room, mark="") or line[:room]
+            segments.append(head)
+            line = line[len(head) :]
+        segments.append(line)
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for segment in segments:
+        if current and size + 1 + len(segment) > room:
+            pieces.append("\n".join(current))
+            current, size = [], 0
+        size += len(segment) + (1 if current else 0)
+        current.append(segment)
+    pieces.append("\n".join(current))
+    fenced: list[str] = []
+    inside = False
+    for piece in pieces:
+        start = f"{_CODE_FENCE}\n{piece}" if inside else piece
+        inside = start.count(_CODE_FENCE) % 2 == 1
+        fenced.append(f"{start}\n{_CODE_FENCE}" if inside else start)
+    return fenced
+
+
 def to_mrkdwn(markdown: str) -> str:
     """Slack mrkdwn for (CommonMark-ish) ``markdown`` written by a user or an agent.
 

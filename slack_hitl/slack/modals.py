@@ -109,8 +109,7 @@ def question_text_block_id(question: Question) -> str:
 
 def reason_required(requirement: Requirement, choice: Choice | None) -> bool:
     """Whether deciding ``requirement`` with ``choice`` needs a reason (so a click must open the modal)."""
-    policy = requirement.reason_policy
-    return policy == "always" or (policy == "required_on_reject" and choice is not None and choice.rejects)
+    return requirement.confirmation is not None and requirement.confirmation.needs_reason(choice)
 
 
 def build_modal(approval: Approval, row: Row, *, choice: str | None, channel: str, message_ts: str) -> dict[str, Any]:
@@ -249,16 +248,23 @@ def _confirmation_inputs(requirement: Requirement, chosen: Choice | None, caps: 
         # the core checks them once the choice is known.
         relaxed = chosen is None and may_reject
         blocks.extend(_field_input(field, caps, relaxed=relaxed) for field in requirement.fields)
-    if requirement.reason_policy != "none":
+    asking = [c for c in confirmation.choices if c.asks] if chosen is None else [chosen] if chosen.asks else []
+    if requirement.reason_policy != "none" or asking:
         required = reason_required(requirement, chosen)
-        hint = (
-            "Required if you reject." if chosen is None and requirement.reason_policy == "required_on_reject" else None
-        )
-        if requirement.reason_policy == "always":
-            hint = None
+        label = chosen.asks if chosen is not None and chosen.asks else "Reason"
         reason = PlainTextInputElement(action_id=VALUE_ACTION_ID, multiline=True, max_length=TEXT_INPUT_LENGTH)
-        blocks.append(_input(REASON, "Reason", reason, caps, hint=hint, optional=not required))
+        hint = None if required else _reason_hint(requirement, asking)
+        blocks.append(_input(REASON, label, reason, caps, hint=hint, optional=not required))
     return blocks
+
+
+def _reason_hint(requirement: Requirement, asking: list[Choice]) -> str | None:
+    """When an optional reason box is required after all: on a rejection, or for a choice that asks."""
+    assert requirement.confirmation is not None  # only confirmations have a reason box
+    when = ["you reject"] if requirement.reason_policy == "required_on_reject" else []
+    labels = requirement.confirmation.choices
+    when += [f"you choose {button_label(c, labels.index(c))} ({c.asks})" for c in asking]
+    return f"Required if {' or '.join(when)}." if when else None
 
 
 def _question_inputs(question: Question, caps: _Caps) -> list[InputBlock]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -25,7 +26,7 @@ from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publ
 from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
-from slack_hitl.slack.markdown import escape_cut
+from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
@@ -34,6 +35,8 @@ log = structlog.get_logger("slack_hitl.slack.publisher")
 
 SHOWN_CACHE_SIZE = 4096
 """Approvals whose message parts the publisher remembers instead of reading them on every re-render."""
+NOTE_CHARS = 3_900
+"""Characters per reply of a note (Slack shows a message of more than 4,000 cut, behind "Show more")."""
 UNPOSTED_GRACE_SECONDS = 30.0
 """How old an approval without a message must be before a restart posts it (the opener may still be posting)."""
 
@@ -110,6 +113,8 @@ class SlackPublisher(Publisher):
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
         self._shown: dict[str, list[PostedPart]] = {}
         """Where each approval's message parts are, as the store says: they never move once posted."""
+        self._noted: dict[tuple[str, str], int] = {}
+        """Notes Slack failed half-way through: (approval id, text hash) -> replies already posted."""
 
     # -- what the engine tells us ------------------------------------------------------------
 
@@ -157,6 +162,28 @@ class SlackPublisher(Publisher):
             await self.client.chat_postMessage(channel=target[0], thread_ts=target[1], text=text)
         except SlackApiError as failure:
             log.warning("resume_failure_not_posted", approval_id=approval.id, error=slack_error(failure))
+
+    async def post_note(self, approval: Approval, text: str) -> bool:
+        """Post ``text`` in the approval's thread, in as many numbered replies as it takes (none is cut)."""
+        target = _thread_of(approval)
+        if target is None:
+            return False
+        pieces = split_mrkdwn(to_mrkdwn(text), NOTE_CHARS)
+        key = (approval.id, hashlib.sha256(text.encode()).hexdigest())
+        # A retry after Slack failed half-way goes on from the first reply not yet posted.
+        posted = self._noted.get(key, 0)
+        try:
+            for number in range(posted + 1, len(pieces) + 1):
+                piece = pieces[number - 1]
+                numbered = f"_({number}/{len(pieces)})_\n{piece}" if len(pieces) > 1 else piece
+                await self.client.chat_postMessage(channel=target[0], thread_ts=target[1], text=numbered)
+                self._noted[key] = number
+        except SlackApiError as failure:
+            log.warning("note_not_posted", approval_id=approval.id, error=slack_error(failure))
+            return False
+        self._noted.pop(key, None)
+        log.info("note_posted", approval_id=approval.id, replies=len(pieces))
+        return True
 
     # -- start, stop, wait -------------------------------------------------------------------
 

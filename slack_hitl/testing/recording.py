@@ -22,13 +22,14 @@ class _RecordingSink(ContinuationSink):
 class RecordingPublisher(Publisher):
     """Records, per approval id, what the engine would have shown: ``opened`` approvals (ids, in
     order), ``changed`` notices, each continuation's ``events`` in order, and ``failures``
-    (``(approval_id, error)`` of each failed resume)."""
+    (``(approval_id, error)`` of each failed resume) and ``notes`` posted in threads."""
 
     def __init__(self) -> None:
         self.opened: list[str] = []
         self.changed: list[str] = []
         self.events: defaultdict[str, list[ContinuationEvent]] = defaultdict(list)
         self.failures: list[tuple[str, str]] = []
+        self.notes: defaultdict[str, list[str]] = defaultdict(list)
 
     async def approval_opened(self, approval: Approval) -> None:
         self.opened.append(approval.id)
@@ -42,3 +43,7 @@ class RecordingPublisher(Publisher):
 
     async def resume_failed(self, approval: Approval, error: str) -> None:
         self.failures.append((approval.id, error))
+
+    async def post_note(self, approval: Approval, text: str) -> bool:
+        self.notes[approval.id].append(text)
+        return True

@@ -6,6 +6,7 @@ from typing import Any
 import httpx
 import pytest
 from slack_hitl_airflow import AirflowAdapter, AirflowBridge, AirflowClient, BridgeSettings
+from slack_hitl_airflow.answer_gate import AnswerGate
 
 from slack_hitl import Engine, Store
 from slack_hitl.testing import RecordingPublisher
@@ -50,12 +51,18 @@ def make_bridge(engine: Engine, airflow_client: AirflowClient):
     def make(**settings: Any) -> AirflowBridge:
         adapter_options = {
             key: settings.pop(key)
-            for key in ("min_request_age", "follow_timeout", "follow_interval")
+            for key in ("min_request_age", "park_grace", "gate_timeout", "follow_timeout", "follow_interval")
             if key in settings
         }
+        gate = AnswerGate(
+            park_grace=adapter_options.get("park_grace", 0.0),
+            min_deferred_age=adapter_options.get("min_request_age", 0.0),
+            timeout=adapter_options.get("gate_timeout", 30.0),
+            poll_interval=0.05,
+        )
         adapter = AirflowAdapter(
             airflow_client,
-            min_request_age=adapter_options.get("min_request_age", 0.0),
+            gate=gate,
             follow_timeout=adapter_options.get("follow_timeout", 10.0),
             follow_interval=adapter_options.get("follow_interval", 0.05),
         )

@@ -128,3 +128,47 @@ def path_of(request: dict[str, Any]) -> str:
         f"/api/v2/dags/{ti['dag_id']}/dagRuns/{quote(ti['dag_run_id'], safe='')}"
         f"/taskInstances/{ti['task_id']}/{ti['map_index']}/hitlDetails"
     )
+
+
+def llm_approval_request(output: str, *, allow_modifications: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """What common-ai 1.0.0's ``LLMApprovalMixin.defer_for_approval`` writes (default subject and body)."""
+    task_id = kwargs.pop("task_id", "draft")
+    params = {}
+    if allow_modifications:
+        params = {
+            "output": param(output, {"type": "string"}, "Edit the output before approving (optional)."),
+        }
+    return hitl_request(
+        task_id,
+        options=["Approve", "Reject"],
+        operator="LLMOperator",
+        subject=f"Review output for task `{task_id}`",
+        body=f"```\nPrompt: Write a release note.\n\n{output}\n```",
+        params=params,
+        **kwargs,
+    )
+
+
+def tool_approval_request(calls: list[tuple[str, dict[str, Any]]], *, pause: int = 1, **kwargs: Any) -> dict[str, Any]:
+    """What common-ai 1.0.0's ``AgentOperator._ask_for_tool_approval`` writes for ``calls``."""
+    import json
+
+    task_id = kwargs.pop("task_id", "agent")
+    names = ", ".join(name for name, _ in calls)
+    pending = "\n\n".join(f"**{name}**\n\n```json\n{json.dumps(args, indent=2)}\n```" for name, args in calls)
+    return hitl_request(
+        task_id,
+        options=["Approve", "Reject"],
+        operator="AgentOperator",
+        subject=f"Approve {names} for task `{task_id}` (request {pause})",
+        body=f"The agent wants to run:\n\n{pending}",
+        params={
+            "reason": param("", {"type": ["string", "null"]}, "Sent to the agent when you reject the call (optional)."),
+            "request": param(
+                pause,
+                {"type": "integer", "const": pause},
+                "Which approval request of this run the answer is for.",
+            ),
+        },
+        **kwargs,
+    )

@@ -355,3 +355,17 @@ async def test_a_request_whose_task_instance_is_gone_is_reported_and_the_others_
     assert [ti for ti, _ in fake_airflow.patches] == [kept["task_instance"]["id"]]
     rows = publisher.events[approval_id][-1].output["rows"]
     assert rows[f"{gone['task_instance']['id']}:1"]["outcome"] == "withdrawn"
+
+
+async def test_a_write_airflow_failed_on_its_database_lock_is_tried_again_and_lands_once(
+    fake_airflow, make_bridge, engine
+):
+    for request in run_of("release", RUN_ID, 3):
+        fake_airflow.add(request)
+    fake_airflow.patch_failures_once["task_1"] = [500, 500]  # SQLite's lock outwaited twice
+    approval_id = (await make_bridge().poll_once()).opened[0]
+    await decide_all(engine, approval_id)
+    final = await engine.wait_until_final(approval_id, timeout=20)
+    assert final.status == "approved" and final.attempts == 1  # no retry of the whole resume was needed
+    written = sorted(fake_airflow.requests[ti]["task_instance"]["task_id"] for ti, _ in fake_airflow.patches)
+    assert written == ["task_0", "task_1", "task_2"]

@@ -13,11 +13,19 @@ from slack_hitl_airflow import (
     validate_answer,
 )
 from slack_hitl_airflow.hitl_detail import HITLRequest
-from slack_hitl_airflow.mapping import decision_input_for
+from slack_hitl_airflow.mapping import decision_input_for, thread_note
 from slack_hitl_airflow.users import AIRFLOW_ASSIGNEES
 
 from slack_hitl import DecisionInput, DecisionInvalid, validate_decision
-from tests.airflow.support import approval_request, branch_request, entry_request, hitl_request, param
+from tests.airflow.support import (
+    approval_request,
+    branch_request,
+    entry_request,
+    hitl_request,
+    llm_approval_request,
+    param,
+    tool_approval_request,
+)
 
 
 def request(payload: dict) -> HITLRequest:
@@ -246,3 +254,65 @@ def test_valid_answers_pass_including_an_empty_params_input() -> None:
     payload = request(hitl_request(options=["a", "b"], multiple=True, params={"n": param(1, {"type": "integer"})}))
     validate_answer(payload, Answer(["a", "b"], {"n": 2}))
     validate_answer(payload, Answer(["b"], {}))
+
+
+# -- common-ai's requests ------------------------------------------------------------------------
+
+
+def test_an_llm_approval_shows_the_output_and_lets_an_approver_edit_it_in_a_text_area() -> None:
+    output = "Webhook deliveries that fail with a 5xx are now retried three times.\nNothing is dropped."
+    row = requirement_for(request(llm_approval_request(output)))
+    assert row.kind == "confirmation" and row.confirmation.reason == "required_on_reject"
+    assert output in row.description and "Prompt: Write a release note." in row.description
+    (field,) = row.fields
+    assert (field.name, field.type, field.default, field.required) == ("output", "long_text", output, False)
+    edited = "Failed webhook deliveries are retried three times."
+    answer = answer_for(row, decide(row, choices=("Approve",), values={"output": edited}))
+    assert answer == Answer(chosen_options=["Approve"], params_input={"output": edited})
+    # Left as proposed, the output goes back unchanged (the operator then keeps its own output).
+    unchanged = answer_for(row, decide(row, choices=("Approve",), values={"output": None}))
+    assert unchanged.params_input == {"output": output}
+    rejected = answer_for(row, decide(row, choices=("Reject",), reason="says nothing of the retry delay"))
+    assert rejected == Answer(chosen_options=["Reject"], params_input={"output": output})
+    read_only = requirement_for(request(llm_approval_request(output, allow_modifications=False)))
+    assert read_only.fields == () and answer_for(read_only, decide(read_only, choices=("Approve",))).params_input == {}
+
+
+def test_a_long_llm_output_is_cut_in_the_row_with_a_pointer_and_posted_whole_in_the_thread() -> None:
+    output = "\n".join(f"Line {i}: " + "lorem ipsum " * 12 for i in range(60))  # ~9,000 characters
+    row = requirement_for(request(llm_approval_request(output)))
+    assert len(row.description) < 3000
+    assert "the whole text is in this message's thread" in row.description
+    assert row.description.count("```") % 2 == 0  # the cut does not leave the code block open
+    note = thread_note(row)
+    assert note.startswith("*Review output for task `draft`*, in full:") and output in note
+    # Too long for a Slack text box: not editable here, answered as Airflow holds it.
+    assert row.fields == ()
+    assert "`output` is too long to edit in Slack" in row.description
+    assert answer_for(row, decide(row, choices=("Approve",))).params_input == {"output": output}
+    assert thread_note(requirement_for(request(llm_approval_request("short")))) is None
+
+
+def test_a_tool_approval_lists_each_call_with_its_arguments_and_answers_the_hidden_request_number() -> None:
+    calls = [("refund_order", {"order_id": 7, "amount": 42.0}), ("email_customer", {"to": "j@x.test"})]
+    row = requirement_for(request(tool_approval_request(calls, pause=2)))
+    assert row.title == "Approve refund_order, email_customer for task `agent` (request 2)"
+    assert row.arguments == {"refund_order": {"order_id": 7, "amount": 42.0}, "email_customer": {"to": "j@x.test"}}
+    assert "`refund_order`, `email_customer`" in row.description
+    assert row.fields == ()  # `reason` is the row's reason, `request` is fixed
+    assert row.confirmation.reason == "required_on_reject"
+    rejected = answer_for(row, decide(row, choices=("Reject",), reason="not without a manager"))
+    assert rejected == Answer(chosen_options=["Reject"], params_input={"reason": "not without a manager", "request": 2})
+    approved = answer_for(row, decide(row, choices=("Approve",)))
+    assert approved == Answer(chosen_options=["Approve"], params_input={"reason": "", "request": 2})
+    validate_answer(request(tool_approval_request(calls, pause=2)), approved)
+    repeated = requirement_for(request(tool_approval_request([("refund", {"id": 1}), ("refund", {"id": 2})])))
+    assert repeated.arguments == {"refund": {"id": 1}, "refund (2)": {"id": 2}}
+
+
+def test_a_const_param_is_hidden_and_always_answered_with_its_const() -> None:
+    row = requirement_for(
+        request(hitl_request(params={"batch": param(3, {"type": "integer", "const": 4}), "n": param(1, {})}))
+    )
+    assert [f.name for f in row.fields] == ["n"]
+    assert answer_for(row, decide(row, choices=("yes",), values={"n": "5"})).params_input == {"batch": 4, "n": 5}

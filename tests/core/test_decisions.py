@@ -180,3 +180,26 @@ def test_external_results():
     assert validate_decision(as_json, DecisionInput(result='{"rows": 3}')).result == {"rows": 3}
     assert "not valid JSON" in errors_of(as_json, result="{rows: 3}")["result"]
     assert errors_of(text, result="   ")["result"] == "a result is required"
+
+
+REQUEST_CHANGES = Choice(value="changes", label="Request changes", asks="What should change?")
+
+
+@pytest.mark.parametrize("policy", ["none", "optional", "required_on_reject", "always"])
+def test_a_choice_that_asks_needs_an_answer_whatever_the_reason_policy(policy):
+    requirement = confirmation(reason=policy, choices=(Choice(value="approve"), REQUEST_CHANGES))
+    assert errors_of(requirement, choices=("changes",)) == {"reason": "an answer is required: What should change?"}
+    assert errors_of(requirement, choices=("changes",), reason="   ")["reason"].startswith("an answer is required")
+    decision = validate_decision(requirement, DecisionInput(choices=("changes",), reason=" make it shorter "))
+    assert (decision.outcome, decision.reason) == ("answered", "make it shorter")
+    assert requirement.confirmation.needs_reason(REQUEST_CHANGES)
+    approving = validate_decision(requirement, DecisionInput(choices=("approve",), reason="fine"))
+    assert approving.outcome == "approved"
+
+
+def test_a_rejecting_choice_that_asks_is_a_rejection_with_its_answer():
+    refuse = Choice(value="refuse", rejects=True, asks="Why?")
+    requirement = confirmation(reason="none", choices=(Choice(value="ok"), refuse))
+    assert errors_of(requirement, choices=("refuse",)) == {"reason": "an answer is required: Why?"}
+    decision = validate_decision(requirement, DecisionInput(choices=("refuse",), reason="too late"))
+    assert (decision.outcome, decision.reason) == ("rejected", "too late")

@@ -201,8 +201,9 @@ async def test_a_refusal_names_deciders_whose_ids_are_not_slack_ids_as_text_not_
 
 async def test_a_row_decided_by_an_id_that_is_not_a_slack_id_is_named_as_text(hitl: HitlHarness) -> None:
     approval = await _open(hitl, confirmations(1))
-    # Python code may decide with any actor id; Slack must not read it as a mention or a link.
-    outsider = Actor(id=INJECTED_USER, name="outsider")
+    # Python code may decide with any actor id; Slack must not read it as a mention or a link. (An actor
+    # with a name is named by it, as its row shows it: see the test of rows answered outside Slack.)
+    outsider = Actor(id=INJECTED_USER)
     await hitl.engine.decide(approval.id, "r00", DecisionInput(choices=("approve",)), outsider)
     alice = hitl.user("U0ALICE", "alice")
     await alice.click(hitl.channel, approval.message_ts, button_text="Approve", near="tool call 00")
@@ -293,6 +294,33 @@ async def test_a_submission_for_a_row_decided_meanwhile_is_refused_in_the_modal(
     assert list(body["errors"].values()) == ["*choose the size* was already decided by <@U0ALICE>."]
     stored = (await hitl.store.get(approval.id)).row("size")
     assert stored.decided_by == "U0ALICE" and stored.decision.values == {"replicas": 2, "region": "eu-west-1"}
+
+
+async def test_a_row_answered_outside_slack_is_named_to_whoever_clicks_it_and_nothing_changes(
+    hitl: HitlHarness,
+) -> None:
+    approval = await _open(hitl, four_kinds())
+    stale = hitl.emulator.message_payload(hitl.channel, approval.message_ts)
+    carol = Actor(id="airflow:carol", name="carol (in Airflow)", system=True)
+    hostile = Actor(id="airflow:x", name="<!channel> <http://evil.example/x|login>", system=True)
+    await hitl.engine.decide(approval.id, "deploy", DecisionInput(choices=("approve",)), carol)
+    await hitl.engine.decide(approval.id, "size", DecisionInput(values={"replicas": 2, "region": "eu-west-1"}), carol)
+    await hitl.engine.decide(approval.id, "tone", DecisionInput(values={"tone": "formal"}), hostile)
+    await hitl.settle()
+    bob = hitl.user("U0BOB", "bob")  # his Slack still shows the buttons, as a client not yet refreshed would
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Approve", "deploy_service"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Provide input", "choose the size"))
+    await bob.send_payload(click_payload(hitl, bob, [stale], "Answer", "ask_user"))
+    await hitl.settle()
+    notes = [note.text for note in hitl.emulator.ephemerals("U0BOB")]
+    assert sorted(notes) == [
+        "*ask_user* was already decided by &lt;!channel&gt; &lt;http://evil.example/x|login&gt;.",
+        "*choose the size* was already decided by carol (in Airflow).",
+        "*deploy_service* was already decided by carol (in Airflow).",
+    ]
+    assert hitl.emulator.views("U0BOB") == []
+    decided = [("deploy", "airflow:carol"), ("size", "airflow:carol"), ("tone", "airflow:x")]
+    assert await _decisions(hitl, approval.id) == decided
 
 
 async def test_clicks_on_a_finished_or_expired_approval_are_answered_with_why(hitl: HitlHarness) -> None:

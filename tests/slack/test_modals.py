@@ -261,6 +261,26 @@ def test_the_reason_box_follows_the_reason_policy(
     assert reason_required(requirement, chosen) is required
 
 
+def test_a_choice_that_asks_gets_a_required_box_labelled_with_its_question() -> None:
+    changes = Choice(value="changes", label="Request changes", asks="What should change?")
+    requirement = confirmation(
+        confirmation=Confirmation(choices=(Choice(value="approve", label="Approve"), changes), reason="none")
+    )
+    clicked = inputs(modal_for(requirement, "changes"))
+    assert list(clicked) == ["reason"]
+    assert clicked["reason"]["label"]["text"] == "What should change?" and clicked["reason"]["optional"] is False
+    assert reason_required(requirement, changes)
+    assert "reason" not in inputs(modal_for(requirement, "approve"))  # approving asks nothing (policy none)
+    opened = inputs(modal_for(requirement))
+    assert opened["reason"]["optional"] is True
+    assert opened["reason"]["hint"]["text"] == "Required if you choose Request changes (What should change?)."
+    # Slack lets blanks through a required box: the core refuses them, on that box.
+    state = view_state_values(modal_for(requirement, "changes")["blocks"], {"What should change?": "   "})
+    with pytest.raises(DecisionInvalid) as refused:
+        validate_decision(requirement, parse_submission(requirement, state, choice="changes"))
+    assert list(submission_errors(requirement, refused.value, choice="changes")) == ["reason"]
+
+
 def test_a_confirmation_with_many_or_several_choices_uses_a_dropdown_or_checkboxes() -> None:
     many = confirmation(confirmation=Confirmation(choices=tuple(Choice(value=f"v{i}") for i in range(30))))
     assert inputs(modal_for(many))["choice"]["element"]["type"] == "static_select"

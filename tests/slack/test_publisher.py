@@ -170,3 +170,28 @@ async def test_a_failed_resume_s_error_is_escaped_then_cut_to_fit_the_thread_mes
         assert "&lt;&amp;&gt;" in failure.text
         assert slack_length(failure.text) <= MESSAGE_TEXT
         assert "<&>" not in failure.text
+
+
+async def test_a_long_note_is_posted_whole_in_numbered_replies_and_a_failed_one_goes_on_where_it_stopped() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        approval = await _open(hitl, confirmations(1))
+        output = "\n\n".join(f"Paragraph {i}: " + "words " * 60 for i in range(40))  # ~15k characters
+        client = hitl.publisher.client
+        post = client.chat_postMessage
+
+        async def fail_after_the_first_reply(**kwargs):  # Slack fails on the second reply only
+            answer = await post(**kwargs)
+            hitl.emulator.inject_error("chat.postMessage", "internal_error", times=1)
+            client.chat_postMessage = post
+            return answer
+
+        client.chat_postMessage = fail_after_the_first_reply
+        assert await hitl.publisher.post_note(approval, output) is False
+        assert len(hitl.thread(approval)) == 1
+        assert await hitl.publisher.post_note(approval, output) is True
+        replies = [message.text for message in hitl.thread(approval)]
+        count = len(replies)  # each reply once: the retry did not post the first ones again
+        assert count == -(-len(output) // 3_900) and all(len(text) <= 4000 for text in replies)
+        assert [text.split("\n")[0] for text in replies] == [f"_({n}/{count})_" for n in range(1, count + 1)]
+        shown = "".join(text.split("\n", 1)[1] for text in replies)
+        assert all(f"Paragraph {i}: words" in shown for i in range(40))

@@ -46,6 +46,7 @@ from slack_hitl.slack.markdown import (
     escape_line,
     one_line,
     plain_line,
+    split_mrkdwn,
     to_mrkdwn,
 )
 from slack_hitl.slack.render import (
@@ -491,6 +492,22 @@ def test_escape_cut_and_one_line() -> None:
     assert clip_source("x" * 11, 5) == "x" * 10 + "…"
     assert escape_line("a\n" + " " * 50_000 + "b", 20) == "a …"
     assert plain_line("<b>\n" * 100, 12) == "<b> <b> <b>…"
+
+
+def test_split_mrkdwn_keeps_every_character_and_every_code_block_whole() -> None:
+    prose = "\n".join(f"line {i}: see <https://example.com/{i}|link {i}> &amp; more" for i in range(200))
+    code = "```\n" + "\n".join(f"row = {i}" for i in range(300)) + "\n```"
+    text = f"{prose}\n{code}\n" + "x" * 5000 + "\ndone"
+    pieces = split_mrkdwn(text, 1000)
+    assert len(pieces) > 10 and all(len(piece) <= 1000 for piece in pieces)
+    for piece in pieces:
+        assert piece.count("```") % 2 == 0  # each piece shows its code as code
+        assert piece.rfind("<") <= piece.rfind(">") and not piece.rstrip().endswith(("&amp", "&am", "&a", "&"))
+    rebuilt = "\n".join(pieces).replace("\n```\n```\n", "\n")  # drop the fences added at the seams
+    assert rebuilt.replace("\n", "") == text.replace("\n", "")
+    assert split_mrkdwn("short", 1000) == ["short"]
+    with pytest.raises(ValueError, match="too small"):
+        split_mrkdwn("x", 10)
 
 
 def test_final_text_sums_up_within_slacks_text_limit() -> None:

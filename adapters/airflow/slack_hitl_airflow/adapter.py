@@ -2,11 +2,13 @@
 
 Called once every row is decided. For each row it reads the request again, turns the decision
 into an answer and validates it; when any answer is invalid nothing is written. It waits until
-every request is a few seconds old (Airflow marks a task failed when it is answered right after
-it starts waiting), PATCHes them all, and follows the tasks and the run. A request already
-answered (409, or seen before writing) is reported with who answered what; a write that fails
-otherwise raises, and the engine keeps the approval retryable (a retry finds the answers it
-already wrote and does not write them twice).
+Airflow can take every answer without failing the task (``answer_gate``: on Airflow 3.3+ until
+the scheduler has handled the report of the task's pause, on 3.1 until the request is a few
+seconds old), PATCHes them all, and follows the tasks and the run. A request already answered
+(409, or seen before writing) is reported with who answered what; a write that fails otherwise
+raises, and the engine keeps the approval retryable (a retry finds the answers it already wrote
+and does not write them twice). If Airflow fails a task after its answer anyway, the thread and
+the trace say so.
 """
 
 from __future__ import annotations
@@ -19,17 +21,23 @@ from urllib.parse import quote
 
 import structlog
 
-from slack_hitl import Approval, ContinuationEvent, Decision, Done, Requirement, Row, TextDelta, ToolProgress
+from slack_hitl import Approval, ContinuationEvent, Decision, Done, Requirement, Row, Status, TextDelta, ToolProgress
+from slack_hitl_airflow.actors import is_airflow_actor
+from slack_hitl_airflow.answer_gate import AnswerGate
 from slack_hitl_airflow.client import AirflowClient
-from slack_hitl_airflow.errors import AirflowConflict, AirflowNotFound, AnswerInvalid
+from slack_hitl_airflow.errors import AirflowConflict, AirflowNotFound, AirflowServerError, AnswerInvalid
 from slack_hitl_airflow.follow import RunFollower
 from slack_hitl_airflow.hitl_detail import HITLRequest
 from slack_hitl_airflow.mapping import BRANCH_OPERATOR, Answer, answer_for, request_of
+from slack_hitl_airflow.review_loop import ReviewLoop
+from slack_hitl_airflow.review_session import is_review_row
 from slack_hitl_airflow.validation import answer_problems, check_row_decision
 
 log = structlog.get_logger("slack_hitl_airflow.adapter")
 
 ADAPTER_NAME = "airflow"
+CONCURRENT_WRITES = 2
+WRITE_ATTEMPTS = 3
 
 Outcome = Literal["written", "answered_elsewhere", "withdrawn"]
 
@@ -54,7 +62,12 @@ class RowPlan:
     def to_write(self) -> bool:
         return self.outcome == "written" and not self.already_written and self.answer is not None
 
-    def record(self) -> dict[str, Any]:
+    def readings(self) -> list[HITLRequest]:
+        """What was read of this request, oldest first: when the row was opened (same try), and now."""
+        opened_for = request_of(self.row.requirement)
+        return [opened_for, self.request] if opened_for.request_id == self.request.request_id else [self.request]
+
+    def record(self, failure: dict[str, Any] | None = None) -> dict[str, Any]:
         ti = self.request.task_instance
         answer = self.answer
         return {
@@ -71,6 +84,7 @@ class RowPlan:
             if self.outcome == "answered_elsewhere" and self.request.responded_by_user
             else None,
             "note": self.note,
+            "failed_after_answer": failure,
         }
 
 
@@ -84,15 +98,18 @@ class AirflowAdapter:
         client: AirflowClient,
         *,
         min_request_age: float = 5.0,
+        park_grace: float = 10.0,
+        gate: AnswerGate | None = None,
         follow_timeout: float = 600.0,
         follow_interval: float = 1.0,
         ui_base_url: str | None = None,
     ) -> None:
         self.client = client
-        self.min_request_age = min_request_age
+        self.gate = gate or AnswerGate(park_grace=park_grace, min_deferred_age=min_request_age)
         self.follow_timeout = follow_timeout
         self.follow_interval = follow_interval
         self.ui_base_url = ui_base_url
+        self.reviews = ReviewLoop(client, follow_interval=follow_interval, follow_timeout=follow_timeout)
 
     def check_decision(self, requirement: Requirement, decision: Decision) -> None:
         """Refuse, where it is typed, a value the request's JSON schema would refuse at resume time
@@ -101,15 +118,22 @@ class AirflowAdapter:
 
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         bound = log.bind(approval_id=approval.id, idempotency_key=idempotency_key)
-        plans = await self._plan(approval)
-        await self._wait_until_old_enough([p for p in plans if p.to_write])
         dag_id, run_id = approval.resume_state["dag_id"], approval.resume_state["run_id"]
+        link = approval.resume_state.get("ui_url") or run_url(self.ui_base_url or self.client.base_url, dag_id, run_id)
+        if approval.rows and is_review_row(approval.rows[0].requirement):
+            async for event in self.reviews.resume(approval, link):
+                yield event
+            return
+        plans = await self._plan(approval)
+        readings = [p.readings() for p in plans if p.to_write]
+        if not self.gate.ready(readings):
+            yield Status(text="is waiting until Airflow can take the answers without failing a task…")
+        await self.gate.wait(self.client, readings)
         follower = RunFollower(self.client, dag_id, run_id, interval=self.follow_interval, timeout=self.follow_timeout)
         baseline = await follower.snapshot()
         await self._write(plans, bound)
         for plan in plans:
             yield self._answer_event(plan)
-        link = approval.resume_state.get("ui_url") or run_url(self.ui_base_url or self.client.base_url, dag_id, run_id)
         branches = {
             p.request.key.task_id: ", ".join(p.answer.chosen_options)
             for p in plans
@@ -128,7 +152,7 @@ class AirflowAdapter:
                 "dag_id": dag_id,
                 "run_id": run_id,
                 "run_state": follower.run_state,
-                "rows": {p.row.id: p.record() for p in plans},
+                "rows": {p.row.id: p.record(follower.failures.get(p.request.task_instance.id)) for p in plans},
             },
         )
 
@@ -184,17 +208,17 @@ class AirflowAdapter:
             problems[f"{label}.{name}"] = problem
         return answer
 
-    async def _wait_until_old_enough(self, plans: list[RowPlan]) -> None:
-        if not plans:
-            return
-        youngest = min(p.request.age() for p in plans)
-        if youngest < self.min_request_age:
-            await asyncio.sleep(self.min_request_age - youngest)
-
     async def _write(self, plans: list[RowPlan], bound: Any) -> None:
         """PATCH every answer; report conflicts; raise the first other failure after trying all."""
         to_write = [p for p in plans if p.to_write]
-        results = await asyncio.gather(*(self._patch(p) for p in to_write), return_exceptions=True)
+        # A few at a time: Airflow on SQLite has one writer, and a burst of answers outwaits its lock.
+        slots = asyncio.Semaphore(CONCURRENT_WRITES)
+
+        async def write(plan: RowPlan) -> None:
+            async with slots:
+                await self._patch(plan)
+
+        results = await asyncio.gather(*(write(p) for p in to_write), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for plan, result in zip(to_write, results, strict=True):
             if not isinstance(result, BaseException):
@@ -205,24 +229,36 @@ class AirflowAdapter:
             raise failures[0]
 
     async def _patch(self, plan: RowPlan) -> None:
+        """One answer. A 5xx (Airflow on SQLite answers 500 when writes outwait its lock) is tried again,
+        after reading the request: an answer that landed all the same is not written twice."""
         assert plan.answer is not None
         key = plan.request.key
-        try:
-            await self.client.respond(
-                key, chosen_options=plan.answer.chosen_options, params_input=plan.answer.params_input
-            )
-        except AirflowConflict:
-            plan.request = await self.client.request(key)
-            if self._wrote(plan):
-                plan.already_written = True
-            else:
-                plan.outcome, plan.answer = "answered_elsewhere", None
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                await self.client.respond(
+                    key, chosen_options=plan.answer.chosen_options, params_input=plan.answer.params_input
+                )
+                return
+            except AirflowConflict:
+                plan.request = await self.client.request(key)
+                break
+            except AirflowServerError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
+                plan.request = await self.client.request(key)
+                if plan.request.response_received:
+                    break
+        if self._wrote(plan):
+            plan.already_written = True
+        else:
+            plan.outcome, plan.answer = "answered_elsewhere", None
 
     def _wrote(self, plan: RowPlan) -> bool:
         """Whether the answer Airflow holds is this bridge's own (written by an earlier attempt)."""
         responder = plan.request.responded_by_user
         mine = responder is not None and responder.id == self.client.username
-        slack_decided = not (plan.row.decided_by or "").startswith("airflow:")
+        slack_decided = not is_airflow_actor(plan.row.decided_by)
         same = plan.answer is not None and list(plan.request.chosen_options or ()) == plan.answer.chosen_options
         return mine and slack_decided and same
 

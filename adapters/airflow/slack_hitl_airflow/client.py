@@ -9,7 +9,9 @@ Every other non-success status becomes a typed ``AirflowError``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -26,12 +28,24 @@ from slack_hitl_airflow.errors import (
     AirflowUnavailable,
     AirflowUnprocessable,
 )
-from slack_hitl_airflow.hitl_detail import DagRun, HITLRequest, HITLResponse, Page, RequestKey, TaskInstance
+from slack_hitl_airflow.hitl_detail import (
+    DagRun,
+    EventLog,
+    HITLRequest,
+    HITLResponse,
+    Page,
+    RequestKey,
+    TaskInstance,
+    XComEntry,
+)
+from slack_hitl_airflow.review_session import ReviewAction, ReviewSession
 
 log = structlog.get_logger("slack_hitl_airflow.client")
 
 PAGE_SIZE = 100
 """Airflow's maximum ``limit``."""
+REVIEW_PLUGIN = "/hitl-review"
+"""Where common-ai's review plugin is mounted on Airflow's API server."""
 
 _STATUS_ERRORS: dict[int, type[AirflowError]] = {
     403: AirflowForbidden,
@@ -55,6 +69,24 @@ def request_path(key: RequestKey) -> str:
 
 def _request_id(request: HITLRequest) -> str:
     return request.request_id
+
+
+def _request(item: dict[str, Any], observed_at: dt.datetime | None) -> HITLRequest:
+    return HITLRequest.model_validate({**item, "observed_at": observed_at})
+
+
+def _review_params(key: RequestKey) -> dict[str, Any]:
+    return {"dag_id": key.dag_id, "run_id": key.run_id, "task_id": key.task_id, "map_index": key.map_index}
+
+
+def _server_time(response: httpx.Response) -> dt.datetime | None:
+    dates = response.headers.get_list("date")
+    try:
+        moment = parsedate_to_datetime(dates[0])
+    except (IndexError, TypeError, ValueError):
+        return None
+    # HTTP dates are GMT; "-0000" parses as naive.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _detail(response: httpx.Response) -> Any:
@@ -135,6 +167,12 @@ class AirflowClient:
     # -- sending ---------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, *, params: Any = None, json: Any = None) -> Any:
+        return (await self._exchange(method, path, params=params, json=json))[0]
+
+    async def _exchange(
+        self, method: str, path: str, *, params: Any = None, json: Any = None
+    ) -> tuple[Any, dt.datetime | None]:
+        """Airflow's answer and its clock (the ``Date`` header) when it answered."""
         reads = method == "GET"
         attempt = 0
         renewed = False
@@ -165,7 +203,7 @@ class AirflowClient:
                 attempt += 1
                 await asyncio.sleep(0.2 * attempt)
                 continue
-            return self._result(method, path, response)
+            return self._result(method, path, response), _server_time(response)
 
     @staticmethod
     def _result(method: str, path: str, response: httpx.Response) -> Any:
@@ -209,10 +247,13 @@ class AirflowClient:
             self._version = (await self._send("GET", "/api/v2/version"))["version"]
         return self._version
 
+    async def at_least(self, major: int, minor: int) -> bool:
+        found = tuple(int(part) for part in (await self.version()).split(".")[:2])
+        return found >= (major, minor)
+
     async def waiting_states(self) -> tuple[str, ...]:
         """The task states of a request that waits: Airflow 3.1 and 3.2 refuse ``awaiting_input`` as a filter."""
-        major, minor = (int(part) for part in (await self.version()).split(".")[:2])
-        return ("deferred", "awaiting_input") if (major, minor) >= (3, 3) else ("deferred",)
+        return ("deferred", "awaiting_input") if await self.at_least(3, 3) else ("deferred",)
 
     async def requests_page(
         self,
@@ -224,18 +265,19 @@ class AirflowClient:
         dag_id_pattern: str | None = None,
         offset: int = 0,
         limit: int = PAGE_SIZE,
+        order_by: str = "created_at",
     ) -> Page:
-        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset), ("order_by", "created_at")]
+        params: list[tuple[str, Any]] = [("limit", limit), ("offset", offset), ("order_by", order_by)]
         if response_received is not None:
             params.append(("response_received", str(response_received).lower()))
         params.extend(("state", state) for state in states)
         if dag_id_pattern:
             params.append(("dag_id_pattern", dag_id_pattern))
-        found = await self._send(
+        found, at = await self._exchange(
             "GET", f"/api/v2/dags/{_segment(dag_id)}/dagRuns/{_segment(run_id)}/hitlDetails", params=params
         )
         return Page(
-            items=tuple(HITLRequest.model_validate(item) for item in found["hitl_details"]),
+            items=tuple(_request(item, at) for item in found["hitl_details"]),
             total_entries=found["total_entries"],
         )
 
@@ -258,8 +300,22 @@ class AirflowClient:
 
         return await self._all_pages(fetch, identity=_request_id)
 
+    async def answered_lately(self, *, dag_id_pattern: str | None = None, limit: int = PAGE_SIZE) -> list[HITLRequest]:
+        """The requests answered last (in Airflow's UI, by a timeout, or by this bridge), newest first: one call."""
+        page = await self.requests_page(
+            response_received=True, dag_id_pattern=dag_id_pattern, limit=limit, order_by="-responded_at"
+        )
+        return list(page.items)
+
     async def request(self, key: RequestKey) -> HITLRequest:
-        return HITLRequest.model_validate(await self._send("GET", request_path(key)))
+        return _request(*await self._exchange("GET", request_path(key)))
+
+    async def task_instance(self, key: RequestKey) -> TaskInstance:
+        path = (
+            f"/api/v2/dags/{_segment(key.dag_id)}/dagRuns/{_segment(key.run_id)}"
+            f"/taskInstances/{_segment(key.task_id)}/{key.map_index}"
+        )
+        return TaskInstance.model_validate(await self._send("GET", path))
 
     async def respond(
         self, key: RequestKey, *, chosen_options: list[str], params_input: dict[str, Any]
@@ -292,6 +348,57 @@ class AirflowClient:
         if run_id is not None:
             body["dag_run_id"] = run_id
         return DagRun.model_validate(await self._send("POST", f"/api/v2/dags/{_segment(dag_id)}/dagRuns", json=body))
+
+    async def event_logs(self, key: RequestKey, *, event: str, limit: int = 10) -> list[EventLog]:
+        """The newest audit log entries ``event`` of one task instance."""
+        params = {
+            "dag_id": key.dag_id,
+            "run_id": key.run_id,
+            "task_id": key.task_id,
+            "map_index": key.map_index,
+            "event": event,
+            "order_by": "-when",
+            "limit": limit,
+        }
+        found = await self._send("GET", "/api/v2/eventLogs", params=params)
+        return [EventLog.model_validate(item) for item in found["event_logs"]]
+
+    async def xcom_entries(self, key: str) -> list[XComEntry]:
+        """The XComs named ``key`` across every DAG run, written last first.
+
+        One call from Airflow 3.3 (the newest page); older versions cannot sort XComs, so every page is read.
+        """
+        path = "/api/v2/dags/~/dagRuns/~/taskInstances/~/xcomEntries"
+
+        async def fetch(offset: int, limit: int) -> Page:
+            params = {"xcom_key": key, "order_by": "-timestamp", "limit": limit, "offset": offset}
+            found = await self._send("GET", path, params=params)
+            return Page(
+                items=tuple(XComEntry.model_validate(item) for item in found["xcom_entries"]),
+                total_entries=found["total_entries"],
+            )
+
+        if await self.at_least(3, 3):
+            entries = list((await fetch(0, self.page_size)).items)
+        else:
+            entries = await self._all_pages(
+                fetch, identity=lambda e: f"{e.dag_id}|{e.run_id}|{e.task_id}|{e.map_index}"
+            )
+        return sorted(entries, key=lambda e: e.timestamp, reverse=True)
+
+    async def review_session(self, key: RequestKey) -> ReviewSession:
+        """A common-ai review session, through the provider's plugin (404: the task has none)."""
+        found = await self._send("GET", f"{REVIEW_PLUGIN}/sessions/find", params=_review_params(key))
+        return ReviewSession.model_validate(found)
+
+    async def answer_review(self, key: RequestKey, action: ReviewAction, feedback: str | None = None) -> ReviewSession:
+        """Approve, reject, or request changes (``feedback``) of a session's current iteration.
+
+        409 (``AirflowConflict``): the session is not waiting for a review (answered meanwhile).
+        """
+        body = {"feedback": feedback or ""} if action == "feedback" else None
+        found = await self._send("POST", f"{REVIEW_PLUGIN}/sessions/{action}", params=_review_params(key), json=body)
+        return ReviewSession.model_validate(found)
 
     async def xcom(
         self, dag_id: str, run_id: str, task_id: str, *, key: str = "return_value", map_index: int = -1

@@ -3,6 +3,10 @@
 Reports each task that resumes, runs, succeeds, fails or is skipped (and the branch a branch
 task took), then the run's final state. It stops when the run ends, when the run waits for
 another decision (the bridge posts that one in the same thread), or when the time bound passes.
+
+A task that fails after its answer was written is looked up in Airflow's audit log: when
+Airflow's scheduler failed it over a stale executor report ("state mismatch", the race
+``answer_gate`` guards against), the thread and the trace say so (``failures``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from slack_hitl import ContinuationEvent, TextDelta, ToolProgress
 from slack_hitl_airflow.client import AirflowClient
+from slack_hitl_airflow.errors import AirflowError
 from slack_hitl_airflow.hitl_detail import WAITING_STATES, TaskInstance
+
+STATE_MISMATCH = "state mismatch"
+"""The audit log event of a task the scheduler failed because an executor report did not match its state."""
+_FAILED = frozenset({"failed", "up_for_retry"})
 
 _REPORTED: dict[str, tuple[str, str]] = {
     "running": ("started", ""),
@@ -45,6 +55,8 @@ class RunFollower:
         self.timeout = timeout
         self.resume_grace = resume_grace
         self.run_state: str | None = None
+        self.failures: dict[str, dict[str, Any]] = {}
+        """Answered task instances that failed: id -> their state and, when Airflow's log tells, why."""
 
     async def snapshot(self) -> dict[tuple[str, int], str | None]:
         """The state of every task of the run now: take it before writing answers, so no change is missed."""
@@ -80,7 +92,10 @@ class RunFollower:
                 # A resumed HITL task was just reported as such: its "running" says nothing new.
                 quiet = ti.id in answered and ti.state == "running"
                 if ti.state != before and ti.state in _REPORTED and not quiet:
-                    yield self._progress(ti, branches)
+                    if ti.id in answered and ti.state in _FAILED:
+                        yield await self._failed_after_answer(ti)
+                    else:
+                        yield self._progress(ti, branches)
             if run.finished:
                 yield TextDelta(text=f"\nRun `{self.run_id}` finished: *{run.state}*.")
                 return
@@ -107,6 +122,23 @@ class RunFollower:
         state, detail = _REPORTED[ti.state or ""]
         if ti.state == "success" and ti.task_id in branches:
             detail = f"branch taken: {branches[ti.task_id]}"
+        return ToolProgress(name=ti.label, state=state, detail=detail)  # type: ignore[arg-type]
+
+    async def _failed_after_answer(self, ti: TaskInstance) -> ToolProgress:
+        """An answered task failed: say whether Airflow failed it over the stale report of its pause."""
+        try:
+            mismatches = await self.client.event_logs(ti.key, event=STATE_MISMATCH, limit=1)
+        except AirflowError:
+            mismatches = []  # the audit log may not be readable by the bridge's user
+        cause = mismatches[0].extra if mismatches else None
+        self.failures[ti.id] = {"state": ti.state, "state_mismatch": bool(mismatches), "airflow_says": cause}
+        state, detail = _REPORTED[ti.state or ""]
+        if mismatches:
+            detail = (
+                "Airflow failed it after the answer was written: its scheduler handled the executor's report of "
+                "the task's pause after resuming it (\"state mismatch\" in Airflow's audit log)"
+                + (f"; {detail}" if detail else "")
+            )
         return ToolProgress(name=ti.label, state=state, detail=detail)  # type: ignore[arg-type]
 
     async def _new_requests(self, instances: list[TaskInstance], answered: set[str]) -> list[str]:

@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+APPROVE, REJECT = "Approve", "Reject"
+"""The options of ``ApprovalOperator``, and of common-ai's LLM and tool approvals."""
+
 WAITING_STATES = frozenset({"deferred", "awaiting_input"})
 """A task instance in these states waits for its HITL answer (``awaiting_input`` from Airflow 3.3)."""
 
@@ -91,6 +94,8 @@ class HITLRequest(_Model):
     chosen_options: tuple[str, ...] | None = None
     params_input: dict[str, Any] = Field(default_factory=dict)
     response_received: bool = False
+    observed_at: dt.datetime | None = None
+    """Airflow's clock when this was read (its answer's ``Date``): the task was in this state by then."""
 
     @property
     def key(self) -> RequestKey:
@@ -108,6 +113,11 @@ class HITLRequest(_Model):
     @property
     def waiting(self) -> bool:
         return not self.response_received and self.task_instance.state in WAITING_STATES
+
+    @property
+    def approval_shaped(self) -> bool:
+        """Approve / Reject: an ``ApprovalOperator``, or one of common-ai's approvals."""
+        return tuple(self.options) == (APPROVE, REJECT)
 
     def age(self, now: dt.datetime | None = None) -> float:
         return ((now or dt.datetime.now(dt.UTC)) - self.created_at).total_seconds()
@@ -128,10 +138,36 @@ class DagRun(_Model):
     state: str
     start_date: dt.datetime | None = None
     end_date: dt.datetime | None = None
+    last_scheduling_decision: dt.datetime | None = None
+    """When Airflow's scheduler last started looking at the run (it does so about once per loop)."""
 
     @property
     def finished(self) -> bool:
         return self.state in FINISHED_RUN_STATES
+
+
+class EventLog(_Model):
+    """One entry of Airflow's audit log (``/api/v2/eventLogs``)."""
+
+    event: str
+    when: dt.datetime
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    try_number: int | None = None
+    extra: str | None = None
+
+
+class XComEntry(_Model):
+    """One XCom as Airflow lists it: where it is and when it was written (its value is read apart)."""
+
+    key: str
+    timestamp: dt.datetime
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
 
 
 class Page(_Model):

@@ -8,7 +8,14 @@
 
 Params named like a reviewer or a reason (``reviewer_params``, ``reason_params``) are not shown:
 the bridge writes the Slack user and the row's reason into them. A reason param that may not
-be empty makes the reason required.
+be empty makes the reason required. A param whose schema is ``const`` (Airflow's form hides it)
+is not shown either and is answered with its const; a text param whose value is too long for a
+Slack text box is shown read-only in the thread and answered as it is.
+
+A body too long for a row (an LLM's output) shows its start and is posted whole in the thread
+(``thread_note``). common-ai's requests read as what they are: the output to approve, editable
+in a text area when the operator allows it; the tool calls an agent waits on, with their
+arguments (see ``common_ai``).
 """
 
 from __future__ import annotations
@@ -19,15 +26,16 @@ from typing import Any
 
 from slack_hitl import Choice, Confirmation, Decision, DecisionInput, Requirement, classify
 from slack_hitl.requirements import ReasonPolicy
+from slack_hitl_airflow.common_ai import const_value, tool_calls
 from slack_hitl_airflow.errors import AnswerInvalid
-from slack_hitl_airflow.hitl_detail import HITLParam, HITLRequest
+from slack_hitl_airflow.hitl_detail import REJECT, HITLParam, HITLRequest
+from slack_hitl_airflow.long_text import SLACK_TEXT_BOX, row_text
 from slack_hitl_airflow.params import field_for_param, field_kind, param_value, schema_errors
 from slack_hitl_airflow.users import UserMap
 
 APPROVAL_OPERATOR = "ApprovalOperator"
 ENTRY_OPERATOR = "HITLEntryOperator"
 BRANCH_OPERATOR = "HITLBranchOperator"
-APPROVE, REJECT = "Approve", "Reject"
 
 REQUEST_METADATA = "airflow_request"
 """``Requirement.metadata`` key of the request the row was made from."""
@@ -69,7 +77,16 @@ def _is_entry(request: HITLRequest, visible: list[str]) -> bool:
 
 
 def _is_approval(request: HITLRequest) -> bool:
-    return request.operator == APPROVAL_OPERATOR or tuple(request.options) == (APPROVE, REJECT)
+    return request.operator == APPROVAL_OPERATOR or request.approval_shaped
+
+
+def _too_long_to_edit(param: HITLParam) -> bool:
+    return isinstance(param.value, str) and len(param.value) > SLACK_TEXT_BOX and _takes_text(param)
+
+
+def _kept_params(request: HITLRequest) -> list[str]:
+    """Params answered as Airflow holds them, never shown as fields: const ones, and texts too long to edit."""
+    return [name for name, p in request.params.items() if const_value(p)[0] or _too_long_to_edit(p)]
 
 
 def choice_values(request: HITLRequest) -> list[str]:
@@ -96,23 +113,55 @@ def _reason_policy(request: HITLRequest, policy: MappingPolicy) -> ReasonPolicy:
     return policy.approval_reason if _is_approval(request) else policy.options_reason
 
 
-def _description(request: HITLRequest, entry: bool) -> str:
-    """The body (Markdown, which the Slack layer renders) and a line of context."""
+def _body(request: HITLRequest) -> str:
+    """The body as the row shows it: an agent's tool calls become the row's arguments instead."""
+    body = (request.body or "").strip()
+    calls = tool_calls(request)
+    if calls:
+        return f"The agent waits for approval to run {', '.join(f'`{name}`' for name in calls)}."
+    return body
+
+
+def _description(request: HITLRequest, entry: bool, kept: list[str]) -> str:
+    """The body (Markdown, which the Slack layer renders), cut where the thread takes over, and a line of context."""
     ti = request.task_instance
     context = [f"task `{ti.label}`"]
     if request.defaults and not entry:
         context.append("on timeout Airflow picks " + ", ".join(f"`{d}`" for d in request.defaults))
     if request.assigned_users:
         context.append("assigned in Airflow to " + ", ".join(u.name for u in request.assigned_users))
+    long_ones = [name for name in kept if _too_long_to_edit(request.params[name])]
+    if long_ones:
+        names = ", ".join(f"`{name}`" for name in long_ones)
+        context.append(f"{names} is too long to edit in Slack (edit it in Airflow, or answer it as it is)")
     line = "_" + " · ".join(context) + "_"
-    body = (request.body or "").strip()
+    body = row_text(_body(request)).shown
     return f"{body}\n{line}" if body else line
+
+
+def thread_note(requirement: Requirement) -> str | None:
+    """The whole body of a row that shows only its start (posted in the approval's thread), else None."""
+    if REQUEST_METADATA not in requirement.metadata:
+        return None
+    request = request_of(requirement)
+    pieces = []
+    whole = row_text(_body(request)).whole
+    if whole:
+        pieces.append(whole)
+    for name in _kept_params(request):
+        param = request.params[name]
+        if _too_long_to_edit(param):
+            pieces.append(f"*{name}*, as Airflow holds it:\n\n{param.value}")
+    if not pieces:
+        return None
+    return f"*{requirement.title}*, in full:\n\n" + "\n\n".join(pieces)
 
 
 def requirement_for(request: HITLRequest, policy: MappingPolicy | None = None) -> Requirement:
     """The row for one request; its id is unique per task instance try."""
     policy = policy or MappingPolicy()
-    hidden = {hidden_param(request, policy.reviewer_params), hidden_param(request, policy.reason_params)}
+    kept = _kept_params(request)
+    hidden = {hidden_param(request, policy.reviewer_params), hidden_param(request, policy.reason_params), *kept}
     visible = [name for name in request.params if name not in hidden]
     fields = tuple(field_for_param(name, request.params[name]) for name in visible)
     entry = _is_entry(request, visible)
@@ -128,7 +177,8 @@ def requirement_for(request: HITLRequest, policy: MappingPolicy | None = None) -
         id=request.request_id,
         kind=kind,
         title=request.subject.strip() or request.task_instance.label,
-        description=_description(request, entry),
+        description=_description(request, entry, kept),
+        arguments=tool_calls(request) or {},
         deciders=policy.users.deciders(request.assigned_users),
         confirmation=None
         if entry
@@ -189,7 +239,8 @@ def answer_for(
             except ValueError as problem:
                 problems[name] = str(problem)
         else:
-            params[name] = param.value
+            fixed, value = const_value(param)
+            params[name] = value if fixed else param.value
     if problems:
         raise AnswerInvalid(problems)
     return Answer(chosen_options=chosen, params_input=params)

@@ -106,6 +106,9 @@ def field_for_param(name: str, param: HITLParam) -> InputField:
         case "text" | "long_text":
             max_length = schema.get("maxLength")
             limit = min(max_length, _SLACK_MAX_LENGTH) if max_length else None
+            # A value that spans lines or is long (an LLM's output) is edited in a text area.
+            if isinstance(value, str) and ("\n" in value or len(value) > _LONG_TEXT_OVER):
+                kind = "long_text"
             return InputField(type=kind, max_length=limit, default=value, description=description, **common)
     default = None if value is None else json.dumps(value)
     return InputField(type="long_text", default=default, description=f"{description} (JSON)".strip(), **common)

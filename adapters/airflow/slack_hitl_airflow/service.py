@@ -11,8 +11,9 @@ Settings are environment variables (a ``.env`` file in the working directory wor
     SLACK_HITL_DATABASE_URL                   sqlite:///... (default) or postgresql://...
     SLACK_HITL_AIRFLOW_USERS                  JSON: Airflow user id or name -> Slack user id
     SLACK_HITL_NOTIFY_TOKEN                   shared with the notifier; unset: the endpoint is open
-    SLACK_HITL_AIRFLOW_POLL_SECONDS, SLACK_HITL_AIRFLOW_SETTLE_SECONDS, SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS,
-    SLACK_HITL_AIRFLOW_FOLLOW_SECONDS, SLACK_HITL_AIRFLOW_DAG_ID_PATTERN, AIRFLOW_UI_URL, HOST, PORT
+    SLACK_HITL_AIRFLOW_POLL_SECONDS, SLACK_HITL_AIRFLOW_WATCH_SECONDS, SLACK_HITL_AIRFLOW_WATCH_REVIEWS,
+    SLACK_HITL_AIRFLOW_SETTLE_SECONDS, SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS (3.1), SLACK_HITL_AIRFLOW_PARK_GRACE_SECONDS
+    (3.3+), SLACK_HITL_AIRFLOW_FOLLOW_SECONDS, SLACK_HITL_AIRFLOW_DAG_ID_PATTERN, AIRFLOW_UI_URL, HOST, PORT
 """
 
 from __future__ import annotations
@@ -58,8 +59,11 @@ class AirflowServiceSettings(BaseSettings):
     users: dict[str, str] = Field(default_factory=dict, validation_alias="SLACK_HITL_AIRFLOW_USERS")
     notify_token: SecretStr | None = Field(None, validation_alias="SLACK_HITL_NOTIFY_TOKEN")
     poll_seconds: float = Field(10.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_POLL_SECONDS")
+    watch_seconds: float = Field(1.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_WATCH_SECONDS")
+    watch_reviews: bool = Field(True, validation_alias="SLACK_HITL_AIRFLOW_WATCH_REVIEWS")
     settle_seconds: float = Field(3.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_SETTLE_SECONDS")
     min_age_seconds: float = Field(5.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS")
+    park_grace_seconds: float = Field(10.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_PARK_GRACE_SECONDS")
     follow_seconds: float = Field(600.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_FOLLOW_SECONDS")
     dag_id_pattern: str | None = Field(None, validation_alias="SLACK_HITL_AIRFLOW_DAG_ID_PATTERN")
     host: str = Field("127.0.0.1", validation_alias="HOST")
@@ -82,6 +86,8 @@ class AirflowServiceSettings(BaseSettings):
             channel=self.channel,
             settle_seconds=self.settle_seconds,
             poll_interval=self.poll_seconds,
+            watch_interval=self.watch_seconds,
+            watch_reviews=self.watch_reviews,
             dag_id_pattern=self.dag_id_pattern,
             ui_base_url=self.airflow_ui_url,
             policy=MappingPolicy(users=UserMap(self.users)),
@@ -124,6 +130,7 @@ async def connect(settings: AirflowServiceSettings) -> tuple[SlackHitl, AirflowB
     adapter = AirflowAdapter(
         client,
         min_request_age=settings.min_age_seconds,
+        park_grace=settings.park_grace_seconds,
         follow_timeout=settings.follow_seconds,
         ui_base_url=settings.airflow_ui_url,
     )

@@ -48,14 +48,26 @@ def default_venv(version: str = DEFAULT_VERSION) -> Path:
     return cache / "slack-hitl" / f"airflow-{version}"
 
 
-def airflow_venv() -> Path:
-    """The Airflow virtual environment: ``$SLACK_HITL_AIRFLOW_VENV`` or the install script's default."""
-    venv = Path(os.environ.get(VENV_VARIABLE) or default_venv())
+def airflow_venv(version: str | None = None) -> Path:
+    """The Airflow virtual environment of ``version`` (where ``install_airflow.sh VERSION`` puts it), or,
+    when no version is asked for, ``$SLACK_HITL_AIRFLOW_VENV`` or the default version's."""
+    venv = default_venv(version) if version else Path(os.environ.get(VENV_VARIABLE) or default_venv())
     if not (venv / "bin" / "airflow").exists():
-        raise AirflowNotInstalled(
-            f"no Airflow in {venv} (set {VENV_VARIABLE} or run adapters/airflow/scripts/install_airflow.sh)"
-        )
+        script = f"adapters/airflow/scripts/install_airflow.sh {version or ''}".strip()
+        hint = f"run {script}" if version else f"set {VENV_VARIABLE} or run {script}"
+        raise AirflowNotInstalled(f"no Airflow in {venv} ({hint})")
     return venv
+
+
+def versions_under_test() -> list[str]:
+    """The Airflow versions the end-to-end tests run against: ``$SLACK_HITL_AIRFLOW_VERSIONS`` (space
+    separated), or every version with a constraints file."""
+    chosen = os.environ.get("SLACK_HITL_AIRFLOW_VERSIONS", "").split()
+    if chosen:
+        return chosen
+    constraints = Path(__file__).resolve().parents[1] / "constraints"
+    found = {path.name.removeprefix("airflow-").removesuffix(".in") for path in constraints.glob("airflow-*.in")}
+    return sorted(found, key=lambda v: tuple(int(p) for p in v.split(".")))
 
 
 def free_port() -> int:
@@ -243,8 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dags", type=Path, required=True, help="the DAGs folder")
     parser.add_argument("--plugins", type=Path, default=None, help="the plugins folder")
     parser.add_argument("--pythonpath", type=Path, action="append", default=[], help="added to Airflow's PYTHONPATH")
+    parser.add_argument("--version", default=None, help="the Airflow version installed by install_airflow.sh VERSION")
     args = parser.parse_args(argv)
     airflow = AirflowStandalone(
+        venv=airflow_venv(args.version),
         dags_folder=args.dags.resolve(),
         plugins_folder=args.plugins.resolve() if args.plugins else None,
         python_path=tuple(p.resolve() for p in args.pythonpath),
