@@ -157,7 +157,7 @@ DAG = textwrap.dedent(
 async def _posted(service: BridgeService, run_id: str, timeout: float = 120.0) -> Approval:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for approval in await service.hitl.store.list():
+        for approval in await service.hitl.store.list_approvals():
             if approval.resume_state.get("run_id") == run_id:
                 return await service.hitl.posted(approval.id)
         await asyncio.sleep(0.05)

@@ -419,7 +419,7 @@ async def test_the_cookbook_support_ticket_review_keeps_the_reason_and_the_trace
 async def posted_approval_titled(hitl: HitlHarness, text: str, run_id: str, timeout: float = 120.0) -> Approval:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for approval in await hitl.store.list():
+        for approval in await hitl.store.list_approvals():
             if approval.resume_state.get("run_id") == run_id and text in approval.title:
                 return await hitl.posted(approval.id)
         await asyncio.sleep(0.25)
@@ -533,7 +533,7 @@ async def _children(hitl: HitlHarness, root: Approval) -> list[Approval]:
     """The iterations after ``root``, in order (each the nested approval of the one before)."""
     chain: list[Approval] = []
     parent = root.id
-    approvals = await hitl.store.list()
+    approvals = await hitl.store.list_approvals()
     while (child := next((a for a in approvals if a.parent_id == parent), None)) is not None:
         chain.append(child)
         parent = child.id

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from slack_hitl import Actor, AlreadyDecided, DecisionInput, DecisionInvalid, Done, TextDelta, ToolProgress
+from slack_hitl.store import PostedPart, SlackMessages
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +25,7 @@ async def review_approval(engine, parent_id=None, timeout=10.0):
     """The pending review approval (the nested one of ``parent_id`` when given), once it is there."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for approval in await engine.store.list(status="pending"):
+        for approval in await engine.store.list_approvals(status="pending"):
             if approval.parent_id == parent_id:
                 return approval
         await asyncio.sleep(0.05)
@@ -155,7 +156,9 @@ async def test_a_retried_task_starts_a_new_review_in_slack_and_the_old_tries_row
     place = fake_airflow.add_review("answer_ticket", outputs=OUTPUTS)
     bridge = make_bridge()
     first = (await bridge.watch_once()).reviews_opened[0]
-    await engine.store.set_messages(first, [("C0AIRFLOW", "1700000000.000100", 0, 0)])  # posted
+    await SlackMessages(engine.store).record_posted(
+        first, [PostedPart("C0AIRFLOW", "1700000000.000100", 0, 0)]
+    )  # posted
     fake_airflow.retry_review(place)  # the worker died; Airflow retries the task
     again = await bridge.watch_once()
     assert len(again.reviews_opened) == 1 and again.reviews_opened[0] != first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slack_hitl import Actor, DecisionInput
+from slack_hitl.store import PostedPart, SlackMessages
 from tests.airflow.fake_airflow import run_of
 from tests.airflow.support import RUN_ID, hitl_request, llm_approval_request
 
@@ -27,7 +28,7 @@ async def test_an_answer_given_in_airflow_is_recorded_by_the_next_look_for_one_c
     fake_airflow.answer_in_ui(target["task_instance"]["id"], {"id": "carol", "name": "carol"}, ["no"])
     look = await bridge.watch_once()
     assert (look.http_calls, look.recorded_from_airflow) == (1, 1)
-    approval = next(a for a in await engine.store.list() if a.row(f"{target['task_instance']['id']}:1"))
+    approval = next(a for a in await engine.store.list_approvals() if a.row(f"{target['task_instance']['id']}:1"))
     row = approval.row(f"{target['task_instance']['id']}:1")
     assert (row.decided_by, row.decided_by_name, row.decision.choices) == (
         "airflow:carol",
@@ -68,7 +69,7 @@ async def test_a_long_output_is_posted_whole_in_the_thread_once_even_after_a_res
     approval_id = (await bridge.poll_once()).opened[0]
     # Not posted yet (RecordingPublisher posts nothing): the note waits for the message.
     assert publisher.notes[approval_id] == []
-    await engine.store.set_messages(approval_id, [("C0AIRFLOW", "1700000000.000100", 0, 0)])
+    await SlackMessages(engine.store).record_posted(approval_id, [PostedPart("C0AIRFLOW", "1700000000.000100", 0, 0)])
     restarted = make_bridge(watch_reviews=False)  # a new process on the same database
     await restarted.poll_once()
     (note,) = publisher.notes[approval_id]

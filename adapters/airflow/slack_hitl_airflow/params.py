@@ -59,8 +59,12 @@ def field_kind(schema: dict[str, Any]) -> FieldKind:
         return "choice"
     if base == "array" and (schema.get("items") or {}).get("enum"):
         return "choices"
-    if base in ("integer", "number", "boolean"):
-        return base
+    if base == "integer":
+        return "integer"
+    if base == "number":
+        return "number"
+    if base == "boolean":
+        return "boolean"
     if base == "string" and schema.get("format") == "date":
         return "date"
     if base == "string":
@@ -84,23 +88,29 @@ def field_for_param(name: str, param: HITLParam) -> InputField:
     value = param.value
     match kind:
         case "choice":
-            default = None if value is None else str(value)
+            chosen = None if value is None else str(value)
             return InputField(
                 type="single_choice",
                 choices=_enum_labels(schema["enum"]),
-                default=default,
+                default=chosen,
                 description=description,
                 **common,
             )
         case "choices":
-            default = [str(v) for v in value] if isinstance(value, list) else None
+            chosen_all = [str(v) for v in value] if isinstance(value, list) else None
             choices = _enum_labels(schema["items"]["enum"])
             return InputField(
-                type="multiple_choice", choices=choices, default=default, description=description, **common
+                type="multiple_choice", choices=choices, default=chosen_all, description=description, **common
             )
         case "integer" | "number":
-            bounds = {"min_value": schema.get("minimum"), "max_value": schema.get("maximum")}
-            return InputField(type=kind, default=value, description=description, **bounds, **common)
+            return InputField(
+                type=kind,
+                default=value,
+                description=description,
+                min_value=schema.get("minimum"),
+                max_value=schema.get("maximum"),
+                **common,
+            )
         case "boolean" | "date":
             return InputField(type=kind, default=value, description=description, **common)
         case "text" | "long_text":
@@ -110,8 +120,8 @@ def field_for_param(name: str, param: HITLParam) -> InputField:
             if isinstance(value, str) and ("\n" in value or len(value) > _LONG_TEXT_OVER):
                 kind = "long_text"
             return InputField(type=kind, max_length=limit, default=value, description=description, **common)
-    default = None if value is None else json.dumps(value)
-    return InputField(type="long_text", default=default, description=f"{description} (JSON)".strip(), **common)
+    as_json = None if value is None else json.dumps(value)
+    return InputField(type="long_text", default=as_json, description=f"{description} (JSON)".strip(), **common)
 
 
 def param_value(param: HITLParam, field: InputField, value: Any) -> Any:
