@@ -75,7 +75,8 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings()  # before the heavy imports: a misconfigured start fails at once
+        overrides = {"socket_mode": True} if args.socket_mode else {}
+        settings = load_settings(**overrides)  # before the heavy imports: a misconfigured start fails at once
         _configure_logging(LOG_LEVELS[settings.log_level])
         return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
     except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
@@ -180,6 +181,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="receive Slack's clicks and events over Socket Mode (needs SLACK_APP_TOKEN, xapp-...): "
+        "no public URL; the same as SLACK_HITL_SOCKET_MODE=true",
+    )
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser(

@@ -1,4 +1,4 @@
-"""Slack's interactivity request URL: a bare ASGI app in front of ``InteractionHandler``.
+"""Slack's request URLs: bare ASGI apps in front of ``InteractionHandler`` and ``EventsHandler``.
 
 Every click waits on this endpoint, and Slack gives it 3 seconds; a burst of clicks is the
 heaviest load slack_hitl sees. So it is plain ASGI: read the body, verify Slack's signature on
@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from slack_hitl.slack.events import EVENTS_PATH, EventsHandler
 from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload
 from slack_hitl.slack.signature import SignatureRejected, SlackSignature
 
@@ -72,12 +73,56 @@ class InteractionsEndpoint:
         await _answer(send, 200, ack)
 
 
+class EventsEndpoint:
+    """The ASGI app behind the Events API request URL (``/slack/events``): a signed JSON body per event."""
+
+    def __init__(self, handler: EventsHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self.handler = handler
+        self.signature = SlackSignature(signing_secret)
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            body = await _read_body(receive, self.max_body_bytes)
+        except _BodyTooLarge:
+            detail = f"the body is larger than {self.max_body_bytes} bytes"
+            await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
+            return
+        except _Disconnected:
+            return
+        timestamp, signature = _signature_headers(scope["headers"])
+        try:
+            self.signature.check(body, timestamp, signature)
+        except SignatureRejected as rejected:
+            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
+            await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+            return
+        try:
+            event = json.loads(body.decode("utf-8"))
+            if not isinstance(event, dict):
+                raise MalformedPayload("the Events API body must be a JSON object")
+            ack = self.handler.handle(event)
+        except (UnicodeDecodeError, ValueError) as malformed:
+            detail = str(malformed) if isinstance(malformed, MalformedPayload) else "the body must be JSON in UTF-8"
+            log.warning("event_malformed", detail=detail)
+            await _answer(send, 400, {"error": "malformed_payload", "detail": detail})
+            return
+        await _answer(send, 200, ack)
+
+
 def interactions_router(
-    handler: InteractionHandler, signing_secret: str, *, path: str = INTERACTIONS_PATH
+    handler: InteractionHandler,
+    signing_secret: str,
+    *,
+    path: str = INTERACTIONS_PATH,
+    events: EventsHandler | None = None,
 ) -> APIRouter:
-    """A router serving Slack's interactivity request URL; include it in any FastAPI app."""
+    """A router serving Slack's interactivity request URL (and, given ``events``, the Events API's);
+    include it in any FastAPI app."""
     router = APIRouter()
     router.routes.append(Route(path, InteractionsEndpoint(handler, signing_secret), methods=["POST"]))
+    if events is not None:
+        router.routes.append(Route(EVENTS_PATH, EventsEndpoint(events, signing_secret), methods=["POST"]))
     return router
 
 
