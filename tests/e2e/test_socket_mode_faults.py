@@ -101,6 +101,6 @@ async def test_an_envelope_redelivered_after_a_lost_ack_decides_nothing_twice() 
         assert hitl.emulator.open_view("U0ALICE") is None
         final = await hitl.engine.wait_until_final(approval.id, timeout=15)
         await hitl.settle()
-        assert len(adapter.resumes) == 1
+        assert final.status == "approved" and len(adapter.resumes) == 1
         assert await _decided_log(hitl, approval.id) == [("r00", "U0ALICE"), ("size", "U0ALICE")]
         assert adapter.resumes[0].decisions["size"]["values"]["replicas"] == 3
