@@ -1,0 +1,124 @@
+"""The App Home inbox end to end: the tab lists what a person may still decide, and stays true.
+
+The tab is opened over Socket Mode (``app_home_opened`` as an ``events_api`` envelope) and over
+HTTP (``/slack/events``); its buttons are clicked like the message's, through the same handler.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from slack_hitl import Deciders, Requirement
+from slack_hitl.approvals import Approval
+from slack_hitl.testing.emulator import EmulatedView
+from slack_hitl.testing.harness import HitlHarness
+from tests.slack.support import ScriptedAdapter, message_text
+from tests.support import four_kinds
+
+pytestmark = pytest.mark.anyio
+
+ALICE, BOB = "U0ALICE", "U0BOB"
+
+
+def row(row_id: str, title: str, *users: str, groups: tuple[str, ...] = ()) -> Requirement:
+    return Requirement(id=row_id, kind="confirmation", title=title, deciders=Deciders(user_ids=users, group_ids=groups))
+
+
+def listed(home: EmulatedView | None) -> list[tuple[str, str]]:
+    """(approval id, row id) of each row the tab lists as waiting, top to bottom."""
+    assert home is not None, "no App Home was published"
+    found = []
+    for block in home.blocks:
+        block_id = str(block.get("block_id", ""))
+        if block_id.startswith("home.") and not block_id.endswith(".a"):
+            _, approval_id, row_id = block_id.split(".", 2)
+            found.append((approval_id, row_id))
+    return found
+
+
+def home_text(home: EmulatedView | None) -> str:
+    assert home is not None
+    return "\n".join(str((block.get("text") or {}).get("text", "")) for block in home.blocks)
+
+
+async def open_three(hitl: HitlHarness) -> list[Approval]:
+    hitl.emulator.add_user_group("S0OPS", "ops", [ALICE])
+    specs = [
+        ("Rotate keys", [row("keys", "rotate the signing key", ALICE), row("audit", "audit the rotation", BOB)]),
+        (
+            "Deploy billing",
+            [
+                row("deploy", "deploy billing", ALICE, BOB),
+                four_kinds()[1].model_copy(update={"deciders": Deciders(user_ids=(ALICE,))}),
+            ],
+        ),
+        ("Purge CDN", [row("purge", "purge the CDN", BOB), row("page", "page the on-call", groups=("S0OPS",))]),
+    ]
+    approvals = []
+    for title, rows in specs:
+        opened = await hitl.engine.open_approval(title=title, requirements=rows, adapter="scripted")
+        approvals.append(await hitl.posted(opened.id))
+    return approvals
+
+
+async def test_the_tab_lists_exactly_the_rows_a_person_may_decide_and_stays_true() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()], socket_mode=True) as hitl:
+        keys, deploy, purge = await open_three(hitl)
+        alice, bob = hitl.user(ALICE, "alice"), hitl.user(BOB, "bob")
+
+        await alice.open_app_home()
+        await hitl.settle()
+        # Newest approval first; only rows alice may decide: named, or through her user group.
+        assert listed(hitl.emulator.home_view(ALICE)) == [
+            (purge.id, "page"),
+            (deploy.id, "deploy"),
+            (deploy.id, "size"),
+            (keys.id, "keys"),
+        ]
+        shown = home_text(hitl.emulator.home_view(ALICE))
+        assert "Waiting for you (4)" in shown and "*Rotate keys*" in shown
+        assert keys.message_ts is not None
+        assert f"/archives/{hitl.channel}/p{keys.message_ts.replace('.', '')}|Open the message>" in shown
+
+        # Decided from the tab: the same decision, shown on the message, gone from the tab.
+        answer = await alice.click_home(button_text="Approve", near="rotate the signing key")
+        assert answer.status_code == 200
+        await hitl.settle()
+        assert "by <@U0ALICE>" in message_text(hitl.message(keys))
+        assert (keys.id, "keys") not in listed(hitl.emulator.home_view(ALICE))
+        assert "You decided recently" in home_text(hitl.emulator.home_view(ALICE))
+
+        # Decided in the message by someone else: alice's tab drops the row too.
+        await bob.click(hitl.channel, deploy.message_ts, button_text="Approve", near="deploy billing")
+        await hitl.settle()
+        assert listed(hitl.emulator.home_view(ALICE)) == [(purge.id, "page"), (deploy.id, "size")]
+
+        # Decided in the message by alice: gone from her tab; bob's tab (he never opened it) is his own.
+        await alice.click(hitl.channel, purge.message_ts, button_text="Approve", near="page the on-call")
+        await hitl.settle()
+        assert listed(hitl.emulator.home_view(ALICE)) == [(deploy.id, "size")]
+        assert listed(hitl.emulator.home_view(BOB)) == [(purge.id, "purge"), (keys.id, "audit")]
+        # Every decision was made once.
+        decided = [
+            (entry["row_id"], entry["actor"])
+            for approval in (keys, deploy, purge)
+            for entry in await hitl.store.decision_log(approval.id)
+            if entry["event"] == "decided"
+        ]
+        assert sorted(decided) == [("deploy", BOB), ("keys", ALICE), ("page", ALICE)]
+
+
+async def test_the_tab_opened_over_http_events_and_a_tab_with_nothing_waiting() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        keys, _, _ = await open_three(hitl)
+        carol = hitl.user("U0CAROL", "carol")
+        answer = await carol.open_app_home()
+        assert answer.status_code == 200
+        await hitl.settle()
+        home = hitl.emulator.home_view("U0CAROL")
+        assert listed(home) == [] and "Nothing waits for you" in home_text(home)
+
+        alice = hitl.user(ALICE, "alice")
+        assert (await alice.open_app_home()).status_code == 200
+        await hitl.settle()
+        assert (keys.id, "keys") in listed(hitl.emulator.home_view(ALICE))
