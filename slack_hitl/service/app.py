@@ -177,7 +177,7 @@ class SlackHitl:
         self.socket_mode: SocketModeConnection | None = self.app.state.socket_mode
         self.router.include_router(interactions_router(self.handler, config.signing_secret, events=self.events))
         if config.api_token is not None:
-            api = api_router(self.engine, api_token=config.api_token)
+            api = api_router(self.engine, api_token=config.api_token, user_groups=self.handler.groups)
             self.app.include_router(api)
             self.router.include_router(api)
 

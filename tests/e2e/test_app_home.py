@@ -6,6 +6,7 @@ HTTP (``/slack/events``); its buttons are clicked like the message's, through th
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from slack_hitl import Deciders, Requirement
@@ -122,3 +123,35 @@ async def test_the_tab_opened_over_http_events_and_a_tab_with_nothing_waiting() 
         assert (await alice.open_app_home()).status_code == 200
         await hitl.settle()
         assert (keys.id, "keys") in listed(hitl.emulator.home_view(ALICE))
+
+
+async def test_the_api_lists_the_rows_a_decider_may_still_decide() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        keys, deploy, purge = await open_three(hitl)
+        headers = {"Authorization": f"Bearer {hitl.api_token}"}
+        async with httpx.AsyncClient(base_url=f"{hitl.url}/v1", headers=headers) as api:
+
+            async def inbox(**params: str) -> list[tuple[str, list[str]]]:
+                answer = await api.get("/approvals", params=params)
+                assert answer.status_code == 200, answer.text
+                return [(a["id"], [r["id"] for r in a["rows"]]) for a in answer.json()["approvals"]]
+
+            assert await inbox(decider=ALICE) == [
+                (purge.id, ["page"]),
+                (deploy.id, ["deploy", "size"]),
+                (keys.id, ["keys"]),
+            ]
+            assert await inbox(decider=BOB) == [(purge.id, ["purge"]), (deploy.id, ["deploy"]), (keys.id, ["audit"])]
+            assert await inbox(decider=ALICE, status="pending", limit="1", offset="1") == [
+                (deploy.id, ["deploy", "size"])
+            ]
+            assert await inbox(decider=ALICE, status="approved") == []
+            assert len(await inbox()) == 3  # without decider: whole approvals, as before
+
+            await hitl.user(BOB, "bob").click(
+                hitl.channel, str(deploy.message_ts), button_text="Approve", near="deploy billing"
+            )
+            assert await inbox(decider=ALICE) == [(purge.id, ["page"]), (deploy.id, ["size"]), (keys.id, ["keys"])]
+
+            refused = await api.get("/approvals", params={"decider": "alice"})
+            assert refused.status_code == 422 and "decider" in refused.text
