@@ -94,7 +94,8 @@ async def open_store(config: ServiceConfig | Settings, role: Role = "all") -> St
 
 
 async def check_slack_token(hitl: SlackHitl) -> None:
-    """``auth.test`` with the bot token: a wrong token or an unreachable Slack stops the start, named."""
+    """``auth.test`` with the bot token (and, in Socket Mode, ``apps.connections.open`` with the app
+    token): a wrong token or an unreachable Slack stops the start, named."""
     try:
         await hitl.publisher.identity.get()
     except SlackApiError as error:
@@ -103,6 +104,11 @@ async def check_slack_token(hitl: SlackHitl) -> None:
         raise SettingsInvalid(
             f"SLACK_API_URL {hitl.config.slack_api_url} cannot be reached: {type(error).__name__}: {error}"
         ) from None
+    if hitl.socket_mode is not None:
+        try:  # the URL it hands out is left unused: the connection asks for its own
+            await hitl.client.apps_connections_open(app_token=hitl.socket_mode.app_token)
+        except SlackApiError as error:
+            raise SettingsInvalid(f"SLACK_APP_TOKEN is not accepted by Slack ({slack_error(error)})") from None
 
 
 class SlackHitl:
