@@ -10,8 +10,9 @@ message, where their form opens.
 and again whenever an approval they may decide, or decided, changes: the publisher calls
 ``approval_changed`` after re-rendering the message, in whichever process decided the row, so
 the tab stays true however the row was decided (in the message, in the tab, through ``/v1``,
-on another host). Group deciders are resolved through ``usergroups.users.list``; rows anyone
-may decide are refreshed for the people who opened the tab in this process.
+on another host) for the people it names and those who decided its rows; rows of a user group
+or open to anyone are refreshed for the people who opened the tab in this process (and for
+everyone the next time they open it).
 """
 
 from __future__ import annotations
@@ -154,14 +155,16 @@ class AppHome:
             await self.publish(user_id)
 
     async def _people_of(self, approval: Approval) -> set[str]:
+        # Named deciders and whoever decided a row are known from the approval itself, in any
+        # process. Members of a user group and everyone (rows anyone may decide) are refreshed if
+        # they opened the tab in this process: listing a group's members on every render would
+        # spend Slack calls on people who may never look.
         people = {row.decided_by for row in approval.rows if row.decided_by and is_user_id(row.decided_by)}
         for row in approval.rows:
             deciders = row.requirement.deciders
-            if deciders.anyone:
-                people |= self._viewers
             people.update(deciders.user_ids)
-            for group_id in deciders.group_ids:
-                people.update(await self.groups.members_of(group_id))
+            if deciders.anyone or deciders.group_ids:
+                people |= self._viewers
         return people
 
     async def _permalinks_of(self, approvals: Iterable[Approval]) -> dict[str, str]:

@@ -114,10 +114,6 @@ class UserGroupDirectory:
         """The ids among ``group_ids`` of the groups ``user_id`` belongs to."""
         return tuple([group for group in group_ids if user_id in await self._members_of(group)])
 
-    async def members_of(self, group_id: str) -> frozenset[str]:
-        """The members of one user group (none when they cannot be listed)."""
-        return await self._members_of(group_id)
-
     async def _members_of(self, group_id: str) -> frozenset[str]:
         cached = self._members.get(group_id)
         if cached is not None and time.monotonic() - cached[0] < self.ttl_seconds:
