@@ -292,9 +292,11 @@ class InteractionHandler:
         if refusal is not None or row is None:
             self._tell(place, actor.id, refusal or UNKNOWN_TEXT)
             return
-        if not trigger_id or not place.channel or not place.message_ts:
+        # A click in the App Home tab comes from no message: the modal belongs to the approval's own.
+        channel, message_ts = place.channel or approval.channel, place.message_ts or approval.message_ts
+        if not trigger_id or not channel or not message_ts:
             raise MalformedPayload("a click that opens a modal needs trigger_id, channel and message_ts")
-        view = build_modal(approval, row, choice=choice, channel=place.channel, message_ts=place.message_ts)
+        view = build_modal(approval, row, choice=choice, channel=channel, message_ts=message_ts)
         try:
             validate_view(view)
             await self.client.views_open(trigger_id=trigger_id, view=view)

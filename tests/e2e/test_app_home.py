@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from slack_hitl import Deciders, Requirement
+from slack_hitl import Confirmation, Deciders, Requirement
 from slack_hitl.approvals import Approval
 from slack_hitl.testing.emulator import EmulatedView
 from slack_hitl.testing.harness import HitlHarness
@@ -155,3 +155,29 @@ async def test_the_api_lists_the_rows_a_decider_may_still_decide() -> None:
 
             refused = await api.get("/approvals", params={"decider": "alice"})
             assert refused.status_code == 422 and "decider" in refused.text
+
+
+async def test_a_reject_that_needs_a_reason_opens_its_modal_from_the_tab() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        purge = row("purge", "purge the CDN", ALICE).model_copy(
+            update={"confirmation": Confirmation(reason="required_on_reject")}
+        )
+        opened = await hitl.engine.open_approval(title="Purge", requirements=[purge], adapter="scripted")
+        approval = await hitl.posted(opened.id)
+        alice = hitl.user(ALICE, "alice")
+        await alice.open_app_home()
+        await hitl.settle()
+
+        assert (await alice.click_home(button_text="Reject", near="purge the CDN")).status_code == 200
+        modal = hitl.emulator.open_view(ALICE)
+        assert modal is not None  # the reason is asked for, as from the message
+        inputs = [block for block in modal.blocks if block.get("type") == "input"]
+        answer = await alice.submit_view({str(inputs[0]["block_id"]): "cache is warm, not now"})
+        assert answer.status_code == 200 and not answer.content
+        final = await hitl.engine.wait_until_final(approval.id, timeout=15)
+        await hitl.settle()
+        assert final.status == "rejected"
+        decision = final.row("purge").decision  # type: ignore[union-attr]
+        assert decision is not None and decision.reason == "cache is warm, not now"
+        assert "cache is warm, not now" in message_text(hitl.message(final))
+        assert listed(hitl.emulator.home_view(ALICE)) == []
