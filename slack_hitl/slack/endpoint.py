@@ -48,21 +48,8 @@ class InteractionsEndpoint:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await _read_body(receive, self.max_body_bytes)
-        except _BodyTooLarge:
-            detail = f"the body is larger than {self.max_body_bytes} bytes"
-            log.warning("payload_too_large", detail=detail)
-            await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
-            return
-        except _Disconnected:
-            return  # Slack hung up before sending everything: there is nothing to act on
-        timestamp, signature = _signature_headers(scope["headers"])
-        try:
-            self.signature.check(body, timestamp, signature)
-        except SignatureRejected as rejected:
-            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
-            await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+        body = await _verified_body(scope, receive, send, self.signature, self.max_body_bytes)
+        if body is None:
             return
         try:
             ack = await self.handler.handle(parse_interaction_body(body))
@@ -82,20 +69,8 @@ class EventsEndpoint:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await _read_body(receive, self.max_body_bytes)
-        except _BodyTooLarge:
-            detail = f"the body is larger than {self.max_body_bytes} bytes"
-            await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
-            return
-        except _Disconnected:
-            return
-        timestamp, signature = _signature_headers(scope["headers"])
-        try:
-            self.signature.check(body, timestamp, signature)
-        except SignatureRejected as rejected:
-            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
-            await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+        body = await _verified_body(scope, receive, send, self.signature, self.max_body_bytes)
+        if body is None:
             return
         try:
             event = json.loads(body.decode("utf-8"))
@@ -170,6 +145,29 @@ class _BodyTooLarge(Exception):
 
 class _Disconnected(Exception):
     pass
+
+
+async def _verified_body(
+    scope: Scope, receive: Receive, send: Send, signature: SlackSignature, limit: int
+) -> bytes | None:
+    """The request's body once its signature verifies; else None, the refusal already answered."""
+    try:
+        body = await _read_body(receive, limit)
+    except _BodyTooLarge:
+        detail = f"the body is larger than {limit} bytes"
+        log.warning("payload_too_large", detail=detail)
+        await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
+        return None
+    except _Disconnected:
+        return None  # Slack hung up before sending everything: there is nothing to act on
+    timestamp, signed = _signature_headers(scope["headers"])
+    try:
+        signature.check(body, timestamp, signed)
+    except SignatureRejected as rejected:
+        log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
+        await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+        return None
+    return body
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

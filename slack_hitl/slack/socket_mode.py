@@ -91,9 +91,7 @@ class SocketModeConnection:
         client, self._client = self._client, None
         if client is None:
             return
-        await client.close()
-        await client.aiohttp_client_session.close()
-        client.message_processor.cancel()
+        await client.close()  # also its aiohttp session and its tasks
         log.info("socket_mode_closed")
 
     async def _on_request(self, client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:

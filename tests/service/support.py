@@ -86,6 +86,17 @@ def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -
     return load_settings(**values)
 
 
+async def db_upgrade(database_url: str) -> subprocess.CompletedProcess[str]:
+    """``slack-hitl db upgrade`` of ``database_url``, as an operator runs it before ``serve``."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(SLACK_HITL), "db", "upgrade", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class ServeProcess:
     """``slack-hitl serve`` as a subprocess; its log goes to a file shown when a test fails."""
 

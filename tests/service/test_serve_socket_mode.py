@@ -8,7 +8,6 @@ land on different processes. Each approval is still resumed exactly once.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,11 +19,11 @@ from tests.service.support import (
     API_TOKEN,
     CHANNEL,
     SIGNING_SECRET,
-    SLACK_HITL,
     Answer,
     CallbackReceiver,
     ServeProcess,
     auth,
+    db_upgrade,
     eventually,
     open_over_api,
     service_env,
@@ -43,13 +42,7 @@ def socket_user(emulator: SlackEmulator, user_id: str, name: str) -> SlackTestUs
 async def test_two_socket_mode_processes_on_postgres_resume_each_approval_once(
     emulator: SlackEmulator, receiver: CallbackReceiver, postgres_url: str, tmp_path: Path
 ) -> None:
-    upgraded = await asyncio.to_thread(
-        subprocess.run,
-        [str(SLACK_HITL), "db", "upgrade", "--database-url", postgres_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    upgraded = await db_upgrade(postgres_url)
     assert upgraded.returncode == 0, upgraded.stderr
     receiver.answers = [Answer(chunks=["Resumed once."])]
     env = service_env(emulator.base_url, postgres_url, SLACK_APP_TOKEN="xapp-service-test")
