@@ -37,13 +37,10 @@ _TIMESTAMP_HEADER = b"x-slack-request-timestamp"
 _SIGNATURE_HEADER = b"x-slack-signature"
 
 
-class InteractionsEndpoint:
-    """The ASGI app behind Slack's interactivity request URL (POST only: route only POSTs to it)."""
+class _SignedEndpoint:
+    """A POST from Slack: the body read within a limit, its signature verified, then answered."""
 
-    def __init__(
-        self, handler: InteractionHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES
-    ) -> None:
-        self.handler = handler
+    def __init__(self, signing_secret: str, max_body_bytes: int) -> None:
         self.signature = SlackSignature(signing_secret)
         self.max_body_bytes = max_body_bytes
 
@@ -52,37 +49,45 @@ class InteractionsEndpoint:
         if body is None:
             return
         try:
-            ack = await self.handler.handle(parse_interaction_body(body))
+            ack = await self.answer(body)
         except MalformedPayload as malformed:
             log.warning("payload_malformed", detail=str(malformed))
             await _answer(send, 400, {"error": "malformed_payload", "detail": str(malformed)})
             return
         await _answer(send, 200, ack)
 
+    async def answer(self, body: bytes) -> AckBody:
+        raise NotImplementedError
 
-class EventsEndpoint:
+
+class InteractionsEndpoint(_SignedEndpoint):
+    """The ASGI app behind Slack's interactivity request URL (POST only: route only POSTs to it)."""
+
+    def __init__(
+        self, handler: InteractionHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        super().__init__(signing_secret, max_body_bytes)
+        self.handler = handler
+
+    async def answer(self, body: bytes) -> AckBody:
+        return await self.handler.handle(parse_interaction_body(body))
+
+
+class EventsEndpoint(_SignedEndpoint):
     """The ASGI app behind the Events API request URL (``/slack/events``): a signed JSON body per event."""
 
     def __init__(self, handler: EventsHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        super().__init__(signing_secret, max_body_bytes)
         self.handler = handler
-        self.signature = SlackSignature(signing_secret)
-        self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _verified_body(scope, receive, send, self.signature, self.max_body_bytes)
-        if body is None:
-            return
+    async def answer(self, body: bytes) -> AckBody:
         try:
             event = json.loads(body.decode("utf-8"))
-            if not isinstance(event, dict):
-                raise MalformedPayload("the Events API body must be a JSON object")
-            ack = self.handler.handle(event)
-        except (UnicodeDecodeError, ValueError) as malformed:
-            detail = str(malformed) if isinstance(malformed, MalformedPayload) else "the body must be JSON in UTF-8"
-            log.warning("event_malformed", detail=detail)
-            await _answer(send, 400, {"error": "malformed_payload", "detail": detail})
-            return
-        await _answer(send, 200, ack)
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedPayload("the Events API body must be JSON in UTF-8") from None
+        if not isinstance(event, dict):
+            raise MalformedPayload("the Events API body must be a JSON object")
+        return self.handler.handle(event)
 
 
 def interactions_router(
