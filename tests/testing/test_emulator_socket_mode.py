@@ -104,3 +104,15 @@ async def test_views_publish_keeps_the_home_tab_and_permalinks_name_the_message(
     with pytest.raises(SlackApiError) as missing:
         await client.chat_getPermalink(channel="C0APPROVALS", message_ts="1.000001")
     assert missing.value.response["error"] == "message_not_found"
+
+
+async def test_a_drop_cuts_the_connection_without_a_close_frame(slack_emulator: SlackEmulator) -> None:
+    url = await _open_url(slack_emulator)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
+        await socket.receive(timeout=5)  # hello
+        await slack_emulator.socket_mode.wait_for_connections(1)
+        assert await slack_emulator.socket_mode.drop() == 1
+        cut = await socket.receive(timeout=5)
+        # A reset, not a closing handshake: no CLOSE frame with a code reaches the client.
+        assert cut.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), cut
+        assert slack_emulator.socket_mode.open_connections == 0

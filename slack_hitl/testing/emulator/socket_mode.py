@@ -141,7 +141,9 @@ class SocketModeHub:
         return await self._in_server_loop(self._disconnect(reason))
 
     async def drop(self) -> int:
-        """Close every connection without a ``disconnect`` first, as a network fault would. Returns how many."""
+        """Cut every connection as a network fault would: no ``disconnect``, no close frame, the TCP
+        connection reset. The app finds out by itself (a failed read, or its pings going unanswered).
+        Returns how many were cut."""
         return await self._in_server_loop(self._drop())
 
     def lose_acks(self, count: int) -> None:
@@ -299,7 +301,13 @@ class SocketModeHub:
         dropped = list(self._connections)
         for connection in dropped:
             connection.draining = True
-        await asyncio.gather(*(self._close(c, code=1011) for c in dropped))
+            transport = _transport_of(connection.websocket)
+            if transport is not None:
+                transport.abort()
+                connection.closed.set()
+            else:  # a server whose transport we cannot reach: close, at least without a disconnect
+                await self._close(connection, code=1011)
+        await self._notify()
         return len(dropped)
 
     def _close_later(self, connection: _Connection) -> None:
@@ -343,3 +351,10 @@ class SocketModeHub:
         if loop is asyncio.get_running_loop():
             return await work
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
+
+
+def _transport_of(websocket: WebSocket) -> asyncio.Transport | None:
+    """The TCP transport under a WebSocket uvicorn serves (its receive is a method of its protocol)."""
+    protocol = getattr(websocket._receive, "__self__", None)
+    transport = getattr(protocol, "transport", None)
+    return transport if isinstance(transport, asyncio.Transport) else None
