@@ -2,7 +2,8 @@
 
 Two processes on one PostgreSQL database each hold a connection to the emulator; the emulator
 spreads envelopes over both (as Slack spreads them over up to ten), so contested last-row clicks
-land on different processes. Each approval is still resumed exactly once.
+land on different processes, and envelopes whose ack was lost are redelivered to the other
+process. Each row is still decided once and each approval resumed exactly once.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ async def test_two_socket_mode_processes_on_postgres_resume_each_approval_once(
         rows = [{"id": f"r{i}", "title": f"tool call {i}", "requires_confirmation": True} for i in range(ROWS)]
         created = [await open_over_api(first.url, receiver, rows) for _ in range(APPROVALS)]
         alice, bob = socket_user(emulator, "U0ALICE", "alice"), socket_user(emulator, "U0BOB", "bob")
+        # Two acks are lost: that envelope is redelivered, in turn to the other process.
+        emulator.socket_mode.redelivery_seconds = 1.0
+        emulator.socket_mode.lose_acks(2)
         for approval in created:
             ts = str(approval["message_ts"])
             for index in range(ROWS - 1):
@@ -89,6 +93,13 @@ async def test_two_socket_mode_processes_on_postgres_resume_each_approval_once(
             return sum("already decided" in note.text for note in notes)
 
         await eventually(lambda: already_decided_notes() == APPROVALS)
+        # The first click's envelope went three times (two acks lost), over both connections.
+        resent = [d for d in emulator.socket_mode.deliveries if d.retry_reason == "timeout" and not d.acked]
+        assert len(resent) == 2 and len({d.envelope_id for d in resent}) == 1
+        first_click = [d for d in emulator.socket_mode.deliveries if d.envelope_id == resent[0].envelope_id]
+        assert len({d.connection_id for d in first_click}) == 2
+        # A redelivered click is recognised by the other process too: nobody is told they already decided.
+        assert not any(note.text.startswith("You already decided") for note in emulator.ephemerals("U0ALICE"))
     except BaseException:
         print(first.log(), second.log())
         raise
