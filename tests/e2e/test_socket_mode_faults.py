@@ -104,3 +104,32 @@ async def test_an_envelope_redelivered_after_a_lost_ack_decides_nothing_twice() 
         assert final.status == "approved" and len(adapter.resumes) == 1
         assert await _decided_log(hitl, approval.id) == [("r00", "U0ALICE"), ("size", "U0ALICE")]
         assert adapter.resumes[0].decisions["size"]["values"]["replicas"] == 3
+
+
+async def test_clicks_during_a_deploy_wait_for_the_new_connection_and_count_once() -> None:
+    adapter = ScriptedAdapter()
+    async with HitlHarness(adapters=[adapter], socket_mode=True) as hitl:
+        hub = hitl.emulator.socket_mode
+        hub.redelivery_seconds = 1.0
+        opened = await hitl.engine.open_approval(title="Deploy day", requirements=confirmations(4), adapter="scripted")
+        approval = await hitl.posted(opened.id)
+        people = [hitl.user(f"U0P{index:02d}", f"person{index}") for index in range(4)]
+        opened_before = hub.connections_opened
+
+        restarting = asyncio.create_task(hitl.restart())  # the old process stops, a new one starts
+        clicks = [
+            asyncio.create_task(
+                person.click(hitl.channel, approval.message_ts, button_text="Approve", near=f"tool call {index:02d}")
+            )
+            for index, person in enumerate(people)
+        ]
+        await restarting
+        answers = await asyncio.gather(*clicks)
+
+        assert [answer.status_code for answer in answers] == [200] * 4
+        assert hub.connections_opened == opened_before + 1  # the new process's connection
+        final = await hitl.engine.wait_until_final(approval.id, timeout=20)
+        await hitl.settle()
+        assert final.status == "approved" and len(adapter.resumes) == 1
+        assert await _decided_log(hitl, approval.id) == sorted((f"r{i:02d}", f"U0P{i:02d}") for i in range(4))
+        assert all(hitl.emulator.ephemerals(person.user_id) == [] for person in people)
