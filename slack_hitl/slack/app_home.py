@@ -40,6 +40,8 @@ HOME_BLOCKS = 100
 """Slack's limit on the blocks of a home tab."""
 RECENT_DECISIONS = 10
 """How many of the viewer's own recent decisions the tab lists."""
+RECENT_APPROVALS = 50
+"""How many of the newest approvals the viewer's recent decisions are looked for in."""
 TITLE_CHARS = 300
 
 
@@ -137,11 +139,16 @@ class AppHome:
 
     async def publish(self, user_id: str) -> None:
         """Publish ``user_id``'s inbox as it is in the store now."""
-        approvals = await pending_approvals(self.store)
-        group_ids = sorted({g for a in approvals for r in a.rows for g in r.requirement.deciders.group_ids})
+        await self._publish(user_id, *await self._read())
+
+    async def _read(self) -> tuple[list[Approval], list[Approval]]:
+        return await pending_approvals(self.store), await self.store.list_approvals(limit=RECENT_APPROVALS)
+
+    async def _publish(self, user_id: str, pending: list[Approval], latest: list[Approval]) -> None:
+        group_ids = sorted({g for a in pending for r in a.rows for g in r.requirement.deciders.group_ids})
         groups = await self.groups.groups_of(user_id, group_ids) if group_ids else ()
-        waiting = decidable_rows(approvals, Actor(id=user_id, group_ids=groups))
-        recent = decided_by(await self.store.list_approvals(limit=50), user_id, RECENT_DECISIONS)
+        waiting = decidable_rows(pending, Actor(id=user_id, group_ids=groups))
+        recent = decided_by(latest, user_id, RECENT_DECISIONS)
         permalinks = await self._permalinks_of([item.approval for item in [*waiting, *recent]])
         try:
             await self.client.views_publish(user_id=user_id, view=render_home(waiting, recent, permalinks))
@@ -151,8 +158,12 @@ class AppHome:
         log.info("home_published", slack_user=user_id, waiting=len(waiting), recent=len(recent))
 
     async def _refresh_for(self, approval: Approval) -> None:
-        for user_id in sorted(await self._people_of(approval)):
-            await self.publish(user_id)
+        people = sorted(await self._people_of(approval))
+        if not people:
+            return
+        pending, latest = await self._read()  # once for everyone whose tab this approval touches
+        for user_id in people:
+            await self._publish(user_id, pending, latest)
 
     async def _people_of(self, approval: Approval) -> set[str]:
         # Named deciders and whoever decided a row are known from the approval itself, in any
