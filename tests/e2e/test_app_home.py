@@ -181,3 +181,24 @@ async def test_a_reject_that_needs_a_reason_opens_its_modal_from_the_tab() -> No
         assert decision is not None and decision.reason == "cache is warm, not now"
         assert "cache is warm, not now" in message_text(hitl.message(final))
         assert listed(hitl.emulator.home_view(ALICE)) == []
+
+
+async def test_a_long_inbox_fits_slack_and_says_how_many_more_wait() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        rows = [row(f"r{i:02d}", f"tool call {i:02d}", ALICE) for i in range(60)]
+        opened = await hitl.engine.open_approval(title="Many calls", requirements=rows, adapter="scripted")
+        await hitl.posted(opened.id)
+        alice = hitl.user(ALICE, "alice")
+        await alice.open_app_home()
+        await hitl.settle()
+        publish = hitl.emulator.calls_to("views.publish")
+        assert publish and all(call.response["ok"] for call in publish)  # Slack's limits held
+        home = hitl.emulator.home_view(ALICE)
+        shown = listed(home)
+        assert 0 < len(shown) < 60
+        assert home is not None
+        notes = [
+            element["text"] for block in home.blocks if block["type"] == "context" for element in block["elements"]
+        ]
+        assert notes == [f"{60 - len(shown)} more not shown; decide these first."]
+        assert "Waiting for you (60)" in home_text(home)
