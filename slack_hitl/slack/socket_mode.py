@@ -36,6 +36,8 @@ log = structlog.get_logger("slack_hitl.slack.socket_mode")
 
 PING_INTERVAL_SECONDS = 5.0
 """slack_sdk's ping interval: also how soon a dropped socket is noticed and replaced."""
+CONNECT_WAIT_SECONDS = 10.0
+"""How long ``start`` waits for the first connection before leaving it to connect in the background."""
 
 
 class SocketModeConnection:
@@ -54,13 +56,16 @@ class SocketModeConnection:
         app_token: str,
         web_client: AsyncWebClient,
         ping_interval_seconds: float = PING_INTERVAL_SECONDS,
+        connect_wait_seconds: float = CONNECT_WAIT_SECONDS,
     ) -> None:
         self.interactions = interactions
         self.events = events
         self.app_token = app_token
         self.web_client = web_client
         self.ping_interval_seconds = ping_interval_seconds
+        self.connect_wait_seconds = connect_wait_seconds
         self._client: SocketModeClient | None = None
+        self._connecting: asyncio.Future[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -68,7 +73,12 @@ class SocketModeConnection:
         return client is not None and client.current_session is not None and not client.current_session.closed
 
     async def start(self) -> None:
-        """Open the connection (``apps.connections.open``, then the WebSocket)."""
+        """Open the connection (``apps.connections.open``, then the WebSocket).
+
+        slack_sdk keeps trying until it connects; if Slack cannot be reached within
+        ``connect_wait_seconds``, ``start`` returns and the connection comes up in the background
+        (the HTTP API serves meanwhile, and Slack keeps what it could not deliver).
+        """
         if self._client is not None:
             raise RuntimeError("this Socket Mode connection is already started")
         client = SocketModeClient(
@@ -79,8 +89,13 @@ class SocketModeConnection:
         )
         client.socket_mode_request_listeners.append(self._on_request)
         self._client = client
+        connecting = asyncio.ensure_future(client.connect())
         try:
-            await client.connect()
+            await asyncio.wait_for(asyncio.shield(connecting), self.connect_wait_seconds)
+        except TimeoutError:
+            self._connecting = connecting
+            log.warning("socket_mode_connecting_in_background", seconds=self.connect_wait_seconds)
+            return
         except BaseException:
             await self.stop()
             raise
@@ -91,6 +106,9 @@ class SocketModeConnection:
         client, self._client = self._client, None
         if client is None:
             return
+        connecting, self._connecting = self._connecting, None
+        if connecting is not None:
+            connecting.cancel()
         await client.close()  # also its aiohttp session and its tasks
         log.info("socket_mode_closed")
 

@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from slack_hitl.slack.socket_mode import SocketModeConnection
 from slack_hitl.testing.harness import HitlHarness
 from tests.slack.support import ScriptedAdapter, confirmations
 from tests.support import four_kinds
@@ -133,3 +134,27 @@ async def test_clicks_during_a_deploy_wait_for_the_new_connection_and_count_once
         assert final.status == "approved" and len(adapter.resumes) == 1
         assert await _decided_log(hitl, approval.id) == sorted((f"r{i:02d}", f"U0P{i:02d}") for i in range(4))
         assert all(hitl.emulator.ephemerals(person.user_id) == [] for person in people)
+
+
+async def test_a_connection_slack_refuses_at_first_comes_up_in_the_background() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        hub = hitl.emulator.socket_mode
+        hitl.emulator.inject_error("apps.connections.open", "internal_error", times=3)
+        connection = SocketModeConnection(
+            hitl.handler,
+            hitl.service.events,
+            app_token="xapp-harness",
+            web_client=hitl.client,
+            ping_interval_seconds=0.2,
+            connect_wait_seconds=0.1,
+        )
+        await connection.start()  # returns: it keeps trying in the background
+        try:
+            assert not connection.connected
+            await hub.wait_for_connections(1, timeout=20)
+            assert connection.connected
+            refused = [call for call in hitl.emulator.calls_to("apps.connections.open") if not call.response["ok"]]
+            assert len(refused) == 3
+        finally:
+            await connection.stop()
+        assert not connection.connected
