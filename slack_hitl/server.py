@@ -63,6 +63,7 @@ def build_app(
         )
     handler = InteractionHandler(engine, publisher.client)
     home = AppHome(engine.store, publisher.client, handler.groups)
+    handler.stale_tab = home.opened
     publisher.rendered_listeners.append(home.approval_changed)
     events = EventsHandler(home)
     socket_mode = None

@@ -14,7 +14,7 @@ click did nothing, re-rendering the message, resuming the run) runs after the ac
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,6 +190,9 @@ class InteractionHandler:
         self.engine = engine
         self.client = client
         self.groups = groups or UserGroupDirectory(client)
+        self.stale_tab: Callable[[str], None] | None = None
+        """Told the Slack user id whose click in the App Home tab was refused (a row decided since the
+        tab was drawn): there is no message to answer in, so the tab is drawn again."""
         self._tasks = BackgroundTasks()
 
     async def handle(self, payload: dict[str, Any]) -> AckBody:
@@ -418,7 +421,11 @@ class InteractionHandler:
 
     async def _post_ephemeral(self, place: _Place, user_id: str, text: str) -> None:
         if place.channel is None:
-            log.warning("ephemeral_without_channel", slack_user=user_id, text=text)
+            if self.stale_tab is not None:
+                log.info("tab_click_refused", slack_user=user_id, text=text)
+                self.stale_tab(user_id)
+            else:
+                log.warning("ephemeral_without_channel", slack_user=user_id, text=text)
             return
         try:
             await self.client.chat_postEphemeral(

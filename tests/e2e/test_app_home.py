@@ -202,3 +202,29 @@ async def test_a_long_inbox_fits_slack_and_says_how_many_more_wait() -> None:
         ]
         assert notes == [f"{60 - len(shown)} more not shown; decide these first."]
         assert "Waiting for you (60)" in home_text(home)
+
+
+async def test_a_click_in_a_stale_tab_redraws_it_and_changes_nothing() -> None:
+    async with HitlHarness(adapters=[ScriptedAdapter()]) as hitl:
+        shared = row("deploy", "deploy billing", ALICE, BOB)
+        opened = await hitl.engine.open_approval(title="Deploy", requirements=[shared], adapter="scripted")
+        approval = await hitl.posted(opened.id)
+        alice, bob = hitl.user(ALICE, "alice"), hitl.user(BOB, "bob")
+        await alice.open_app_home()
+        await hitl.settle()
+        assert listed(hitl.emulator.home_view(ALICE)) == [(approval.id, "deploy")]
+
+        # Bob decides in the message while Slack fails the tab's refresh: alice's tab is stale.
+        hitl.emulator.inject_error("views.publish", "internal_error", times=2)
+        await bob.click(hitl.channel, approval.message_ts, button_text="Approve")
+        await hitl.settle()
+        assert listed(hitl.emulator.home_view(ALICE)) == [(approval.id, "deploy")]
+
+        answer = await alice.click_home(button_text="Reject", near="deploy billing")
+        assert answer.status_code == 200
+        await hitl.settle()
+        assert listed(hitl.emulator.home_view(ALICE)) == []  # drawn again, true now
+        final = await hitl.store.get(approval.id)
+        assert final.row("deploy").decided_by == BOB  # type: ignore[union-attr]
+        decided = [e for e in await hitl.store.decision_log(approval.id) if e["event"] == "decided"]
+        assert [(e["row_id"], e["actor"]) for e in decided] == [("deploy", BOB)]
