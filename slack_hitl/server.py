@@ -97,9 +97,9 @@ def build_app(
                 # Finish what is under way; what does not finish in time is cancelled, and its
                 # resume handed back to be retried; its re-render is picked up after restart.
                 await _within(handler.drain(), shutdown_grace_seconds)
-                await _within(events.drain(), shutdown_grace_seconds)
                 await _within(engine.drain(), shutdown_grace_seconds)
                 await _within(publisher.drain(), shutdown_grace_seconds)
+                await _within(events.drain(), shutdown_grace_seconds)  # the tabs the last renders refresh
                 try:
                     await release_unfinished_resumes(engine.store)
                 except Exception as error:  # the database is away: their leases run out, others take over

@@ -18,7 +18,7 @@ everyone the next time they open it).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import structlog
@@ -124,11 +124,17 @@ class AppHome:
     def opened(self, user_id: str) -> None:
         """The person opened the tab: publish their inbox (after the ack)."""
         self._viewers.add(user_id)
-        self._tasks.spawn(self.publish(user_id))
+        self._tasks.spawn(self._in_background(self.publish(user_id), slack_user=user_id))
 
     def approval_changed(self, approval: Approval) -> None:
         """Re-publish the tab of everyone whose inbox lists (or listed) a row of ``approval``."""
-        self._tasks.spawn(self._refresh_for(approval))
+        self._tasks.spawn(self._in_background(self._refresh_for(approval), approval_id=approval.id))
+
+    async def _in_background(self, work: Coroutine[Any, Any, None], **about: str) -> None:
+        try:
+            await work
+        except Exception as error:  # Slack or the database failed: the next change or opening redraws it
+            log.warning("home_not_published", error=f"{type(error).__name__}: {error}", **about)
 
     @property
     def busy(self) -> bool:
