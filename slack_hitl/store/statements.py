@@ -58,7 +58,7 @@ _NO_PENDING_ROW = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pend
 
 INSERT_APPROVAL = _insert_of(A, tuple(c.name for c in A.columns))
 INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "requirement", "status"))
-APPROVAL_ID_FOR_KEY = select(A.c.id).where(A.c.idempotency_key == bindparam("key"))
+APPROVAL_FOR_KEY = select(A.c.id, A.c.request_fingerprint).where(A.c.idempotency_key == bindparam("key"))
 
 # -- reading -----------------------------------------------------------------------------------
 

@@ -1,0 +1,108 @@
+"""Faults seen from the outside (issue 13): real ``slack-hitl serve`` processes against the Slack
+emulator made to fail (``SlackEmulator.outage``), a callback receiver, and a SQLite file or a
+PostgreSQL cluster of the test's own. Each test is the reproduction of a defect: it failed
+before the fix and passes after."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from slack_hitl.testing.emulator import SlackEmulator
+from tests.service.support import (
+    CALLBACK_SECRET,
+    CHANNEL,
+    CallbackReceiver,
+    auth,
+    eventually,
+    service_env,
+    serving,
+)
+from tests.service.test_workers import worker_pids
+
+pytestmark = pytest.mark.anyio
+
+ROW = [{"id": "deploy", "title": "deploy billing", "requires_confirmation": True}]
+
+
+def approval_request(receiver: CallbackReceiver, **changes: Any) -> dict[str, Any]:
+    return {
+        "channel": CHANNEL,
+        "title": "Release billing 2.3",
+        "requirements": ROW,
+        "callback": {"url": receiver.url, "secret": CALLBACK_SECRET},
+        **changes,
+    }
+
+
+def approval_messages(emulator: SlackEmulator) -> list[str]:
+    """The ts of every top-level message in the channel that shows an approval (it has buttons)."""
+    return [
+        message.ts
+        for message in emulator.messages(CHANNEL)
+        if any(block.get("type") == "actions" or "accessory" in block for block in message.blocks)
+    ]
+
+
+async def posted_ts(api: httpx.AsyncClient, approval_id: str) -> str | None:
+    answer = await api.get(f"/v1/approvals/{approval_id}")
+    assert answer.status_code == 200, answer.text
+    return answer.json()["message_ts"]  # type: ignore[no-any-return]
+
+
+async def test_an_approval_opened_while_slack_is_down_for_long_is_posted_once_slack_is_back(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    # Longer than the opener's own retries last (they give up after about 80 s).
+    emulator.outage("chat.postMessage", seconds=95, status=500)
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with (
+        serving(env, tmp_path / "serve.log") as server,
+        httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=60) as api,
+    ):
+        answer = await api.post("/v1/approvals", json=approval_request(receiver))
+        assert answer.status_code == 201, answer.text
+        created = answer.json()
+        assert created["message_ts"] is None
+        # Posted by a sweep once Slack answers again, not only after a restart.
+        ts = await eventually(lambda: posted_ts(api, created["id"]), timeout=170, interval=1.0)
+        assert approval_messages(emulator) == [ts]
+        failed = [call for call in emulator.calls_to("chat.postMessage") if call.status_code == 500]
+        assert failed, "the outage was not met: the test proves nothing"
+    assert "render_given_up" in server.log() or "post_failed_will_retry" in server.log()
+
+
+async def test_a_post_held_up_past_a_worker_restart_opens_one_approval_with_one_message(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    # A rolling deploy while Slack rate-limits posts: the new worker finds an approval over 30 s
+    # old and not yet posted, while the API's own post is still waiting out Retry-After.
+    emulator.outage("chat.postMessage", seconds=30, status=429, retry_after=40)
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with (
+        serving(env, tmp_path / "serve.log") as server,
+        httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=120) as api,
+    ):
+        await eventually(lambda: len(worker_pids(server)) == 1)
+        (first,) = worker_pids(server)
+        opening = asyncio.create_task(api.post("/v1/approvals", json=approval_request(receiver)))
+        await asyncio.sleep(31)
+        os.kill(first, signal.SIGKILL)
+        await eventually(lambda: len(worker_pids(server)) == 2, timeout=20)
+
+        answer = await opening
+        assert answer.status_code == 201, answer.text
+        created = answer.json()
+        ts = await eventually(lambda: posted_ts(api, created["id"]), timeout=90, interval=1.0)
+        # Every post that was under way has ended: the API's (its deadline) and the workers'.
+        await eventually(lambda: "approval_posted" in server.log(), timeout=30)
+        listed = (await api.get("/v1/approvals")).json()["approvals"]
+        assert [approval["id"] for approval in listed] == [created["id"]]
+        assert approval_messages(emulator) == [ts]
+        assert sum(1 for call in emulator.calls_to("chat.postMessage") if call.status_code == 200) == 1
