@@ -349,6 +349,14 @@ class Store:
         entry = sql.log_entry(approval_id, "resume_failed", None, now, reason=error[:4000])
         return await self.database.write(_changed_one(sql.RELEASE_FOR_RETRY, params, log=entry))
 
+    async def hand_back(self, approval_id: str, error: str) -> bool:
+        """CAS ``resuming -> pending`` by the lease owner, due at once and without spending an
+        attempt: for a resume this process stops before it ended (a shutdown)."""
+        now = utcnow()
+        params = {"approval_id": approval_id, "owner": self.owner, "error": error[:4000], "now": now}
+        entry = sql.log_entry(approval_id, "resume_handed_back", None, now, reason=error[:4000])
+        return await self.database.write(_changed_one(sql.HAND_BACK, params, log=entry))
+
     # -- expiring and cancelling -------------------------------------------------------------
 
     async def due_for_expiry(self) -> list[str]:

@@ -283,6 +283,22 @@ RELEASE_FOR_RETRY = (
         updated_at=_param(A.c.updated_at, "now"),
     )
 )
+HAND_BACK = (
+    # A resume this process stops before it ended: pending again, due at once, and its attempt
+    # not counted (the run was not tried to the end), so the last allowed attempt is made again.
+    update(A)
+    .where(*_HELD)
+    .values(
+        status="pending",
+        lease_owner=None,
+        lease_expires_at=None,
+        attempts=A.c.attempts - 1,
+        last_error=bindparam("error"),
+        next_attempt_at=_param(A.c.next_attempt_at, "now"),
+        version=A.c.version + 1,
+        updated_at=_param(A.c.updated_at, "now"),
+    )
+)
 
 # -- expiring and cancelling -------------------------------------------------------------------
 

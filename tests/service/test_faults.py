@@ -14,16 +14,20 @@ from typing import Any
 import httpx
 import pytest
 
+from slack_hitl.store import Store
 from slack_hitl.testing.emulator import SlackEmulator
 from tests.service.support import (
     CALLBACK_SECRET,
     CHANNEL,
+    Answer,
     CallbackReceiver,
     auth,
     eventually,
+    open_over_api,
     service_env,
     serving,
 )
+from tests.service.test_serve import user
 from tests.service.test_workers import worker_pids
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +110,47 @@ async def test_a_post_held_up_past_a_worker_restart_opens_one_approval_with_one_
         assert [approval["id"] for approval in listed] == [created["id"]]
         assert approval_messages(emulator) == [ts]
         assert sum(1 for call in emulator.calls_to("chat.postMessage") if call.status_code == 200) == 1
+
+
+@pytest.mark.parametrize(
+    ("max_attempts", "answers"),
+    [
+        ("1", [Answer(chunks=["late"], delay=60.0), Answer(chunks=["resumed after the deploy"])]),
+        ("2", [Answer(status=500), Answer(chunks=["late"], delay=60.0), Answer(chunks=["resumed after the deploy"])]),
+    ],
+    ids=["only-attempt", "last-of-two"],
+)
+async def test_a_stop_during_the_last_allowed_resume_attempt_leaves_it_to_the_next_start(
+    emulator: SlackEmulator, tmp_path: Path, max_attempts: str, answers: list[Answer]
+) -> None:
+    database = f"sqlite:///{tmp_path / 'hitl.db'}"
+    env = service_env(
+        emulator.base_url, database, SLACK_HITL_SHUTDOWN_GRACE_SECONDS="1", SLACK_HITL_MAX_ATTEMPTS=max_attempts
+    )
+    with CallbackReceiver(list(answers)) as receiver:
+        async with serving(env, tmp_path / "first.log") as server:
+            created = await open_over_api(server.url, receiver, ROW)
+            click = await user(emulator, server, "U0ALICE", "alice").click(
+                CHANNEL, str(created["message_ts"]), button_text="Approve"
+            )
+            assert click.status_code == 200
+            # The last allowed attempt is under way (its callback hangs) when the deploy stops serve.
+            await eventually(lambda: len(receiver.received()) == len(answers) - 1, timeout=30)
+            assert await server.stop() == 0
+        assert "resume_released_at_shutdown" in server.log()
+
+        store = await Store.open(database, create=False)
+        try:
+            handed_back = await store.get(str(created["id"]))
+            assert handed_back.status == "pending" and handed_back.attempts < int(max_attempts)
+
+            async with serving(env, tmp_path / "second.log"):
+
+                async def approved() -> bool:
+                    return (await store.get(str(created["id"]))).status == "approved"
+
+                await eventually(approved, timeout=30)
+        finally:
+            await store.close()
+        assert len(receiver.received()) == len(answers)
+        assert {call.headers["x-slack-hitl-idempotency-key"] for call in receiver.received()} == {created["id"]}
