@@ -66,6 +66,11 @@ class ResumeNotPossible(SlackHitlError, RuntimeError):
     result. The approval stays retryable, every decision kept."""
 
 
+class StoreUnavailable(SlackHitlError):
+    """The database cannot be reached (stopped, restarting, the network away): nothing was written.
+    The same request may succeed when it is back."""
+
+
 class IdempotencyKeyReused(SlackHitlError):
     """An idempotency key was given again with a different request: it names the approval its first
     request opened (``approval_id``), which this request would not have opened. Nothing is stored."""

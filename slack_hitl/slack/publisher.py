@@ -53,7 +53,9 @@ MESSAGE_EVENT_TYPE = "slack_hitl_approval"
 """The event type of the metadata each part of an approval's message carries: a post whose answer
 was lost is found by it, and not made twice."""
 FIND_POSTED_LIMIT = 200
-"""How many of the messages since an approval was opened are looked through for its lost post."""
+"""How many of a channel's newest messages are looked through for an approval's lost post."""
+FIND_IN_THREAD_LIMIT = 1000
+"""How many replies of a thread are looked through for a lost part (Slack's most per page)."""
 
 
 class NoChannel(SlackHitlError, ValueError):
@@ -353,23 +355,20 @@ class SlackPublisher(Publisher):
         self, approval: Approval, channel: str, parts: list[MessagePart]
     ) -> list[tuple[str, str, int, int]]:
         """The approval's parts already in Slack (by their metadata), from the first on, as ``_post`` records them."""
-        oldest = f"{approval.created_at.timestamp() - 60:.6f}"
+        # The newest messages of the channel (newest first), or the thread's (the whole of it):
+        # a lost post is recent. Not bounded by time: a message's ts is Slack's clock, not ours.
         if approval.thread_ts:
             answer = await self.client.conversations_replies(
-                channel=channel,
-                ts=approval.thread_ts,
-                oldest=oldest,
-                limit=FIND_POSTED_LIMIT,
-                include_all_metadata=True,
+                channel=channel, ts=approval.thread_ts, limit=FIND_IN_THREAD_LIMIT, include_all_metadata=True
             )
         else:
             answer = await self.client.conversations_history(
-                channel=channel, oldest=oldest, limit=FIND_POSTED_LIMIT, include_all_metadata=True
+                channel=channel, limit=FIND_POSTED_LIMIT, include_all_metadata=True
             )
         found = _parts_of(approval.id, answer.get("messages") or [])
         if 0 in found and len(parts) > 1 and not approval.thread_ts:
             thread = await self.client.conversations_replies(
-                channel=channel, ts=found[0], limit=FIND_POSTED_LIMIT, include_all_metadata=True
+                channel=channel, ts=found[0], limit=FIND_IN_THREAD_LIMIT, include_all_metadata=True
             )
             found.update(_parts_of(approval.id, thread.get("messages") or []))
         posted = []

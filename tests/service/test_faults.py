@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from slack_hitl import InputField
 from slack_hitl.store import Store
 from slack_hitl.testing.emulator import SlackEmulator
 from tests.service.support import (
@@ -23,6 +24,7 @@ from tests.service.support import (
     CallbackReceiver,
     auth,
     eventually,
+    message_text,
     open_over_api,
     service_env,
     serving,
@@ -154,3 +156,89 @@ async def test_a_stop_during_the_last_allowed_resume_attempt_leaves_it_to_the_ne
             await store.close()
         assert len(receiver.received()) == len(answers)
         assert {call.headers["x-slack-hitl-idempotency-key"] for call in receiver.received()} == {created["id"]}
+
+
+# -- Slack hanging: every call on the ack path has a deadline ---------------------------------
+# The test user waits 30 s for an ack; Slack itself gives up after 3 s. A hung call of 60 s
+# that held the ack would fail these tests by the user's timeout, whatever the machine's speed.
+
+HANG_SECONDS = 60.0
+INPUT_ROW = {
+    "id": "size",
+    "title": "choose the size",
+    "fields": [InputField(name="replicas", type="integer", min_value=1, max_value=10).model_dump(mode="json")],
+}
+
+
+async def test_a_click_is_acknowledged_while_views_open_hangs_and_the_clicker_is_told(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_over_api(server.url, receiver, [INPUT_ROW])
+        emulator.outage("views.open", seconds=HANG_SECONDS, status=None, delay=HANG_SECONDS)
+        bob = user(emulator, server, "U0BOB", "bob")
+        click = await bob.click(CHANNEL, str(created["message_ts"]), button_text="Provide input")
+        assert click.status_code == 200
+        await eventually(lambda: any("click again" in e.text for e in emulator.ephemerals("U0BOB")))
+        assert emulator.calls_to("views.open"), "views.open was not called: the test proves nothing"
+
+
+async def test_a_hung_group_lookup_neither_holds_the_ack_nor_is_asked_again_on_every_click(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    emulator.add_user_group("S0ONCALL", "oncall", ["U0BOB"])
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    row = {**ROW[0], "deciders": {"group_ids": ["S0ONCALL"]}}
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_over_api(server.url, receiver, [row])
+        emulator.outage("usergroups.users.list", seconds=HANG_SECONDS, status=None, delay=HANG_SECONDS)
+        bob = user(emulator, server, "U0BOB", "bob")
+        for _ in range(3):
+            click = await bob.click(CHANNEL, str(created["message_ts"]), button_text="Approve")
+            assert click.status_code == 200
+        # Fails closed while Slack cannot say who is in the group, and asks Slack once for the burst.
+        await eventually(lambda: len([e for e in emulator.ephemerals("U0BOB") if "may not decide" in e.text]) == 3)
+        assert len(emulator.calls_to("usergroups.users.list")) == 1
+        async with httpx.AsyncClient(base_url=server.url, headers=auth()) as api:
+            assert (await api.get(f"/v1/approvals/{created['id']}")).json()["status"] == "pending"
+
+
+async def test_the_api_answers_while_the_first_post_hangs_and_the_message_is_not_posted_twice(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with (
+        serving(env, tmp_path / "serve.log") as server,
+        httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api,
+    ):
+        emulator.outage("chat.postMessage", seconds=3, status=None, delay=HANG_SECONDS)
+        answer = await api.post("/v1/approvals", json=approval_request(receiver))
+        assert answer.status_code == 201, answer.text
+        created = answer.json()
+        # Slack took the hung post; its answer never came in time. The message it made is found
+        # and recorded, not posted again.
+        ts = await eventually(lambda: posted_ts(api, created["id"]), timeout=60, interval=0.5)
+        assert approval_messages(emulator) == [ts]
+        assert "lost_post_found" in server.log()
+
+
+async def test_a_post_slack_made_but_answered_with_a_504_leaves_no_orphan_message(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with (
+        serving(env, tmp_path / "serve.log") as server,
+        httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api,
+    ):
+        emulator.outage("chat.postMessage", seconds=3, status=504, delay=1.0, processed=True)
+        answer = await api.post("/v1/approvals", json=approval_request(receiver))
+        assert answer.status_code == 201, answer.text
+        created = answer.json()
+        ts = await eventually(lambda: posted_ts(api, created["id"]), timeout=60, interval=0.5)
+        assert approval_messages(emulator) == [ts]
+        # The one message is the approval's: a click on it decides, and it is kept up to date.
+        click = await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, ts, button_text="Approve")
+        assert click.status_code == 200
+        await eventually(lambda: "<@U0ALICE>" in message_text(emulator.message(CHANNEL, ts)), timeout=30)
+        assert [call.status_code for call in emulator.calls_to("chat.postMessage")][:1] == [504]
