@@ -283,6 +283,8 @@ async def test_while_postgres_is_down_a_clicker_is_told_to_try_again_and_a_later
         assert click.status_code == 200, click.text  # acknowledged, so Slack shows what we tell
         await eventually(lambda: any("try again" in e.text for e in emulator.ephemerals("U0ALICE")))
         assert "click_not_recorded" in server.log()
+        away = await api.get(f"/v1/approvals/{created['id']}")
+        assert away.status_code == 503 and "Retry-After" in away.headers, away.text
 
         await asyncio.to_thread(own_postgres.start)
 
