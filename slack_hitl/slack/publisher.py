@@ -43,9 +43,9 @@ NOTE_CHARS = 3_900
 UNPOSTED_GRACE_SECONDS = 30.0
 """How old an approval without a message must be before a sweep posts it (the opener may still be posting)."""
 POST_CLAIM_SECONDS = 30.0
-"""How long a process's claim to post an approval holds from its last try. A claim that ran out
-lets a sweep (of any process) try again: it is also the pause between one process giving up
-and the next try, while Slack is down."""
+"""How long a process's claim to post an approval holds after its last try (it is renewed while a
+try is under way). A claim that ran out lets a sweep (of any process) try again: it is also the
+pause between one process giving up and the next try, while Slack is down."""
 FIRST_POST_SECONDS = 5.0
 """How long the opener waits for the first post before leaving it to the background (a caller of
 ``POST /v1/approvals`` waits that long at most, however Slack fails)."""
@@ -319,6 +319,23 @@ class SlackPublisher(Publisher):
         if tries is None:
             log.info("post_left_to_another_process", approval_id=approval.id)
             return False
+        keeper = asyncio.create_task(self._keep_post_claim(approval.id))
+        try:
+            return await self._post_claimed(approval, channel, parts, tries)
+        finally:
+            keeper.cancel()
+
+    async def _keep_post_claim(self, approval_id: str) -> None:
+        """Renew the claim while a post is under way: waiting out Retry-After may outlast it."""
+        while True:
+            await asyncio.sleep(POST_CLAIM_SECONDS / 3)
+            renewed = await self.messages.renew_post_claim(
+                approval_id, self.store.owner, seconds=POST_CLAIM_SECONDS, now=dt.datetime.now(dt.UTC)
+            )
+            if not renewed:
+                return
+
+    async def _post_claimed(self, approval: Approval, channel: str, parts: list[MessagePart], tries: int) -> bool:
         # Parts already posted by an attempt that failed half-way are not posted twice.
         posted = self._posted.setdefault(approval.id, [])
         if tries > 1 and not posted:

@@ -51,6 +51,11 @@ SHOW_IN_AS_CLAIMED = (
     .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
 )
 _NOW = bindparam("now", type_=A.c.post_claimed_until.type)
+RENEW_POST_CLAIM = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"), A.c.message_ts.is_(None), A.c.post_owner == bindparam("owner"))
+    .values(post_claimed_until=bindparam("until", type_=A.c.post_claimed_until.type))
+)
 CLAIM_POST = (
     # One process at a time posts an approval: a claim is taken when none is held, the holder's
     # has run out, or the holder renews its own.
@@ -130,6 +135,12 @@ class SlackMessages:
         until = now + dt.timedelta(seconds=seconds)
         return await self._database.write(_claim(approval_id, owner, until, now))
 
+    async def renew_post_claim(self, approval_id: str, owner: str, *, seconds: float, now: dt.datetime) -> bool:
+        """Hold ``owner``'s claim to post the approval ``seconds`` longer (a post may wait out rate
+        limits); ``False`` when it no longer holds it."""
+        params = {"approval_id": approval_id, "owner": owner, "until": now + dt.timedelta(seconds=seconds)}
+        return await self._database.write(_changed(RENEW_POST_CLAIM, params))
+
     async def parts(self, approval_id: str) -> list[PostedPart]:
         """The parts that show the approval, main first; none before it is posted."""
         return await self._database.read(_parts_of(approval_id))
@@ -172,6 +183,10 @@ def _record(approval_id: str, parts: list[PostedPart], claimed_by: str | None) -
     ]
     yield INSERT_MESSAGE, rows
     return True
+
+
+def _changed(statement: Any, params: dict[str, Any]) -> Work[bool]:
+    return (yield statement, params).rowcount == 1
 
 
 def _claim(approval_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> Work[int | None]:

@@ -91,7 +91,6 @@ async def test_a_post_held_up_past_a_worker_restart_opens_one_approval_with_one_
 ) -> None:
     # A rolling deploy while Slack rate-limits posts: the new worker finds an approval over 30 s
     # old and not yet posted, while the API's own post is still waiting out Retry-After.
-    emulator.outage("chat.postMessage", seconds=30, status=429, retry_after=40)
     env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
     async with (
         serving(env, tmp_path / "serve.log") as server,
@@ -99,6 +98,7 @@ async def test_a_post_held_up_past_a_worker_restart_opens_one_approval_with_one_
     ):
         await eventually(lambda: len(worker_pids(server)) == 1)
         (first,) = worker_pids(server)
+        emulator.outage("chat.postMessage", seconds=30, status=429, retry_after=60)
         opening = asyncio.create_task(api.post("/v1/approvals", json=approval_request(receiver)))
         await asyncio.sleep(31)
         os.kill(first, signal.SIGKILL)
