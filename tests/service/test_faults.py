@@ -274,15 +274,20 @@ async def test_while_postgres_is_down_a_clicker_is_told_to_try_again_and_a_later
         serving(env, tmp_path / "serve.log") as server,
         httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api,
     ):
-        created = await open_over_api(server.url, receiver, ROW)
+        created = await open_over_api(server.url, receiver, [*ROW, INPUT_ROW])
         ts = str(created["message_ts"])
-        alice = user(emulator, server, "U0ALICE", "alice")
+        alice, bob = user(emulator, server, "U0ALICE", "alice"), user(emulator, server, "U0BOB", "bob")
+        assert (await bob.click(CHANNEL, ts, button_text="Provide input")).status_code == 200
 
         await asyncio.to_thread(own_postgres.stop)
         click = await alice.click(CHANNEL, ts, button_text="Approve")
         assert click.status_code == 200, click.text  # acknowledged, so Slack shows what we tell
         await eventually(lambda: any("try again" in e.text for e in emulator.ephemerals("U0ALICE")))
         assert "click_not_recorded" in server.log()
+        # A modal submitted meanwhile stays open, saying so.
+        submitted = await bob.submit_view({"replicas": 3})
+        assert submitted.status_code == 200 and submitted.json()["response_action"] == "errors", submitted.text
+        assert "try again" in next(iter(submitted.json()["errors"].values()))
         away = await api.get(f"/v1/approvals/{created['id']}")
         assert away.status_code == 503 and "Retry-After" in away.headers, away.text
 
@@ -295,4 +300,5 @@ async def test_while_postgres_is_down_a_clicker_is_told_to_try_again_and_a_later
             return current["rows"][0]["decision"] is not None
 
         await eventually(decided, timeout=60, interval=1.0)
+        assert (await bob.submit_view({"replicas": 3})).status_code == 200  # the same modal, now recorded
         await eventually(lambda: len(receiver.received()) == 1, timeout=60)
