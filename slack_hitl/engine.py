@@ -34,12 +34,16 @@ from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
 from slack_hitl.store import DecideCommand, RowState, Store
+from slack_hitl.store.wakeups import Subscription
+from slack_hitl.times import utcnow
 
 log = structlog.get_logger("slack_hitl.engine")
 
 
 FAILED_SWEEP_PAUSE_SECONDS = 1.0
 """A sweeper whose pass failed (the database is away, say) waits at least this long before the next."""
+TIMER_SLACK_SECONDS = 0.005
+"""A sweeper waiting for timed work wakes this much after it is due, so that it is due when it looks."""
 
 
 class ContinuationSink:
@@ -167,6 +171,7 @@ class Engine:
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
+            self.store.wake_workers(timed=expires_at is not None)  # a worker posts it if this process cannot
             await self.publisher.approval_opened(approval)
         return approval
 
@@ -258,6 +263,7 @@ class Engine:
                 seconds=self.retry_backoff_seconds * 2 ** max(approval.attempts - 1, 0)
             )
             if await self.store.release_for_retry(approval_id, message, retry_at=retry_at):
+                self.store.wake_workers(timed=True)  # the retry is due at retry_at: a sweeper keeps that time
                 await self.publisher.resume_failed(await self.store.get(approval_id), message)
         else:
             status = final_status(
@@ -343,16 +349,25 @@ class Engine:
             self._spawn(self._run_resume(approval_id))
         return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
 
-    async def run_sweeper(self, interval_seconds: float = 2.0) -> None:
-        """Sweep forever (cancel the task to stop)."""
+    async def run_sweeper(self, interval_seconds: float = 2.0, *, wakeups: Subscription | None = None) -> None:
+        """Sweep forever (cancel the task to stop): at once when ``wakeups`` says another process left
+        work, when the next timed work (an expiry, a retry, a lease's end) falls due, and every
+        ``interval_seconds`` in any case, which catches what a lost wake-up did not announce."""
         while True:
             try:
                 await self.sweep()
+                due = await self.store.next_due(max_attempts=self.max_attempts)
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("sweep_failed", error=str(error))
                 await asyncio.sleep(max(interval_seconds, FAILED_SWEEP_PAUSE_SECONDS))
                 continue
-            await asyncio.sleep(interval_seconds)
+            pause = interval_seconds
+            if due is not None:
+                pause = min(pause, max((due - utcnow()).total_seconds(), 0.0) + TIMER_SLACK_SECONDS)
+            if wakeups is None:
+                await asyncio.sleep(pause)
+            else:
+                await wakeups.wait(pause)
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -380,6 +395,8 @@ class Engine:
         await self._tasks.drain()
 
     async def _notify(self) -> None:
+        # Worker processes may have to act on the change (a re-render, a resume now due).
+        self.store.wake_workers()
         async with self._changed:
             self._changed.notify_all()
 

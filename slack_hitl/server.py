@@ -61,8 +61,9 @@ def build_app(
         async with kept_alive(publisher.client):
             sweepers = BackgroundTasks()
             if background:
-                sweepers.spawn(engine.run_sweeper(sweep_interval))
-                sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval))
+                wakeups = engine.store.wakeups
+                sweepers.spawn(engine.run_sweeper(sweep_interval, wakeups=wakeups.subscribe()))
+                sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval, wakeups=wakeups.subscribe()))
                 await publisher.rerender_stale()
             _settle_the_heap()
             log.info("app_started", background=background)

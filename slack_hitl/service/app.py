@@ -53,9 +53,6 @@ Role = Literal["all", "web", "worker"]
 acknowledges Slack and serves the API, leaving re-renders and resumes to workers. ``worker``:
 re-renders and resumes what the store says is due, and runs the sweepers; it serves no HTTP."""
 
-WORKER_POLL_SECONDS = 0.1
-"""How often a worker looks in the store for out-of-date messages and resumes that are due."""
-
 EngineFactory = Callable[..., Engine]
 """Builds the engine, called like ``Engine(store, adapters=..., publisher=..., max_attempts=..., ...)``."""
 
@@ -153,13 +150,15 @@ class SlackHitl:
             publisher=self.publisher,
             **options,
         )
-        polls = role == "worker"
+        # A worker is woken by the web process (store.wake_workers); its sweeps only catch lost wake-ups.
         self.app = build_app(
             engine=self.engine,
             publisher=self.publisher,
             signing_secret=config.signing_secret,
-            sweep_interval=WORKER_POLL_SECONDS if polls else config.sweep_interval_seconds,
-            stale_sweep_interval=WORKER_POLL_SECONDS if polls else config.stale_sweep_interval_seconds,
+            sweep_interval=config.sweep_interval_seconds,
+            stale_sweep_interval=(
+                config.sweep_interval_seconds if role == "worker" else config.stale_sweep_interval_seconds
+            ),
             shutdown_grace_seconds=config.shutdown_grace_seconds,
             background=role != "web",
         )
@@ -276,7 +275,6 @@ class SlackHitl:
 
 __all__ = [
     "SHUTDOWN_ERROR",
-    "WORKER_POLL_SECONDS",
     "EngineFactory",
     "Role",
     "SchemaMismatch",

@@ -30,6 +30,7 @@ from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
+from slack_hitl.store.wakeups import Subscription
 
 log = structlog.get_logger("slack_hitl.slack.publisher")
 
@@ -206,10 +207,14 @@ class SlackPublisher(Publisher):
             log.info("stale_messages_scheduled", stale=len(stale), unposted=len(unposted))
         return len(stale) + len(unposted)
 
-    async def run_stale_sweeper(self, interval_seconds: float = 30.0) -> None:
-        """Re-render out-of-date messages forever (cancel the task to stop): catches work other processes dropped."""
+    async def run_stale_sweeper(self, interval_seconds: float = 30.0, *, wakeups: Subscription | None = None) -> None:
+        """Re-render out-of-date messages forever (cancel the task to stop): at once when ``wakeups``
+        says another process changed an approval, and every ``interval_seconds`` in any case."""
         while True:
-            await asyncio.sleep(interval_seconds)
+            if wakeups is None:
+                await asyncio.sleep(interval_seconds)
+            else:
+                await wakeups.wait(interval_seconds)
             try:
                 for approval_id in await self.messages.out_of_date(limit=1000):
                     if not self._workers.running(approval_id):

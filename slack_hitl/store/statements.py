@@ -286,11 +286,25 @@ RELEASE_FOR_RETRY = (
 
 # -- expiring and cancelling -------------------------------------------------------------------
 
-DUE_FOR_EXPIRY = select(A.c.id).where(
+_EXPIRES = (
     A.c.status == "pending",
     A.c.expired.is_(False),
     A.c.expires_at.is_not(None),
-    A.c.expires_at <= _param(A.c.expires_at, "now"),
+    # A leave_open approval past its time stays as it is until a person acts: no sweep reads it again.
+    A.c.expiry_policy != "leave_open",
+)
+DUE_FOR_EXPIRY = select(A.c.id).where(*_EXPIRES, A.c.expires_at <= _param(A.c.expires_at, "now"))
+
+# -- when the next timed work is due (a worker sleeps until then) --------------------------------
+
+NEXT_EXPIRY = select(func.min(A.c.expires_at)).where(*_EXPIRES, A.c.expires_at > _param(A.c.expires_at, "now"))
+NEXT_RETRY = select(func.min(A.c.next_attempt_at)).where(
+    A.c.status == "pending",
+    A.c.attempts < bindparam("max_attempts"),
+    A.c.next_attempt_at > _param(A.c.next_attempt_at, "now"),
+)
+NEXT_LEASE_END = select(func.min(A.c.lease_expires_at)).where(
+    A.c.status == "resuming", A.c.lease_expires_at > _param(A.c.lease_expires_at, "now")
 )
 MARK_EXPIRED = (
     update(A)
