@@ -339,13 +339,14 @@ class Engine:
     async def sweep(self) -> dict[str, int]:
         """One pass of the sweeper: expire due approvals, take over dead resumes, and resume the ones due
         (retries of failed ones, and approvals decided by a process that leaves resuming to others)."""
+        # Due resumes first: a worker woken by the last click of an approval starts its run at once.
+        due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
+        for approval_id in due:
+            self._spawn(self._run_resume(approval_id))
         expired = [a for a in await self.store.due_for_expiry() if await self.expire(a)]
         taken = await self.store.take_over_expired_leases()
         for approval_id in taken:
             log.info("resume_taken_over", approval_id=approval_id)
-            self._spawn(self._run_resume(approval_id))
-        due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
-        for approval_id in due:
             self._spawn(self._run_resume(approval_id))
         return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
 

@@ -17,9 +17,11 @@ the resume fail: the approval stays retryable, the engine retries with backoff, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
@@ -218,6 +220,14 @@ async def _error_snippet(response: httpx.Response) -> str:
     return text[:ERROR_BODY_CHARS]
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every callback, made once: httpx loads its certificate bundle again for each
+    client it makes by default, which cost a resume tens of ms of CPU before its callback left
+    (benchmarks/bench_idle.py, last click -> callback)."""
+    return httpx.create_ssl_context()
+
+
 class WebhookAdapter:
     """The adapter named ``webhook``: resumes by POSTing the decisions to the approval's callback.
 
@@ -252,7 +262,7 @@ class WebhookAdapter:
         relayed = 0
         try:
             async with (
-                httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
+                httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=tls_context()) as client,
                 client.stream("POST", callback["url"], content=body, headers=headers) as response,
             ):
                 if not response.is_success:
