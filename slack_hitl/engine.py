@@ -31,6 +31,7 @@ from slack_hitl.errors import (
     UnknownRow,
 )
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
+from slack_hitl.metrics import DECISIONS, RESUMES
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
 from slack_hitl.store import DecideCommand, RowState, Store
@@ -211,9 +212,13 @@ class Engine:
         # (benchmarks/bench_decide.py, "CPU ms").
         if not result.decided:
             if result.repeated:
+                DECISIONS.labels("repeated").inc()
                 log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
-            raise why_not_decided(approval_id, row_id, result.found)
+            refusal = why_not_decided(approval_id, row_id, result.found)
+            DECISIONS.labels("already_decided" if isinstance(refusal, AlreadyDecided) else "closed").inc()
+            raise refusal
+        DECISIONS.labels(decision.outcome).inc()
         log.info("row_decided", approval_id=approval_id, row_id=row_id, slack_user=actor.id, outcome=decision.outcome)
         self.publisher.approval_changed(approval_id)
         await self._notify()
@@ -262,6 +267,7 @@ class Engine:
             retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(
                 seconds=self.retry_backoff_seconds * 2 ** max(approval.attempts - 1, 0)
             )
+            RESUMES.labels("failed").inc()
             if await self.store.release_for_retry(approval_id, message, retry_at=retry_at):
                 self.store.wake_workers(timed=True)  # the retry is due at retry_at: a sweeper keeps that time
                 await self.publisher.resume_failed(await self.store.get(approval_id), message)
@@ -270,8 +276,10 @@ class Engine:
                 (r.decision.outcome if r.decision else None for r in approval.rows), expired=approval.expired
             )
             if await self.store.finish(approval_id, status, output=output):
+                RESUMES.labels(status).inc()
                 bound.info("resume_finished", status=status)
             else:
+                RESUMES.labels("lost_lease").inc()
                 bound.warning("resume_lost_lease")
         finally:
             self.publisher.approval_changed(approval_id)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gc
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import Engine
+from slack_hitl.metrics import ACK_SECONDS
 from slack_hitl.slack.client import kept_alive
 from slack_hitl.slack.endpoint import INTERACTIONS_PATH, InteractionsEndpoint
 from slack_hitl.slack.interactions import InteractionHandler
@@ -140,7 +142,16 @@ class _SlackHitlApp(FastAPI):
         self._interactions = interactions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
             await self._interactions(scope, receive, send)
+            route = INTERACTIONS_PATH
         else:
             await super().__call__(scope, receive, send)
+            # The route's template (/v1/approvals/{approval_id}), not the path: a bounded set of labels.
+            matched = scope.get("route")
+            route = getattr(matched, "path", "unmatched")
+        ACK_SECONDS.labels(route).observe(time.perf_counter() - started)

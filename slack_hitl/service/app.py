@@ -34,6 +34,7 @@ from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
 from slack_hitl.server import SHUTDOWN_ERROR, build_app, release_unfinished_resumes
 from slack_hitl.service.api import api_router
+from slack_hitl.service.health import Readiness, operator_router
 from slack_hitl.service.inputs import CallbackIn
 from slack_hitl.service.settings import ServiceConfig, Settings, SettingsInvalid, load_settings, shown_database_url
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter
@@ -164,6 +165,8 @@ class SlackHitl:
         )
         self.app.description = "Human-in-the-loop approvals in Slack: open approvals, read and cancel them."
         self.handler: InteractionHandler = self.app.state.interactions
+        self.readiness = Readiness(store, self.client, max_attempts=config.max_attempts)
+        self.app.include_router(operator_router(self.readiness))
         self.router = APIRouter()
         self.router.include_router(interactions_router(self.handler, config.signing_secret))
         if config.api_token is not None:

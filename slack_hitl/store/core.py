@@ -338,6 +338,12 @@ class Store:
         ahead: a worker sleeps until then, not a moment more, unless woken first."""
         return await self.database.read(_next_due(max_attempts, utcnow()))
 
+    async def operator_figures(self, *, max_attempts: int) -> tuple[int, float]:
+        """For ``/metrics``: how many approvals are pending, and for how many seconds the oldest resume
+        that is due has been waiting for a worker (0 when none is)."""
+        now = utcnow()
+        return await self.database.read(_operator_figures(max_attempts, now))
+
     async def due_for_expiry(self) -> list[str]:
         return await self.database.read(_scalars(sql.DUE_FOR_EXPIRY, {"now": utcnow()}))
 
@@ -428,6 +434,12 @@ def _next_due(max_attempts: int, now: dt.datetime) -> Work[dt.datetime | None]:
     ]
     due = [aware(time) for time in times if time is not None]
     return min(due, default=None)
+
+
+def _operator_figures(max_attempts: int, now: dt.datetime) -> Work[tuple[int, float]]:
+    pending = (yield sql.PENDING_COUNT, {}).scalar()
+    oldest = (yield sql.OLDEST_DUE_RESUME, {"now": now, "max_attempts": max_attempts}).scalar()
+    return int(pending or 0), max((now - aware(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
 
 
 def _requirements_of(approval_id: str) -> Work[list[dict[str, Any]]]:

@@ -234,6 +234,16 @@ DUE_RESUMES = (
     )
     .limit(bindparam("limit"))
 )
+PENDING_COUNT = select(func.count()).select_from(A).where(A.c.status == "pending")
+OLDEST_DUE_RESUME = (
+    # Since when the longest-waiting due resume has been due (its retry time, or its last change).
+    select(func.min(func.coalesce(A.c.next_attempt_at, A.c.updated_at))).where(
+        A.c.status == "pending",
+        _NO_PENDING_ROW,
+        A.c.attempts < bindparam("max_attempts"),
+        A.c.next_attempt_at.is_(None) | (A.c.next_attempt_at <= _param(A.c.next_attempt_at, "now")),
+    )
+)
 EXPIRED_LEASES = (
     select(A.c.id, A.c.lease_owner)
     .where(A.c.status == "resuming", A.c.lease_expires_at < _param(A.c.lease_expires_at, "now"))
