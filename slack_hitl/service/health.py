@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from slack_hitl.errors import StoreUnavailable
 from slack_hitl.metrics import CONTENT_TYPE, exposition
 from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.slack.client import slack_error
@@ -49,7 +50,7 @@ class Readiness:
             await asyncio.wait_for(self.store.check_schema(), CHECK_TIMEOUT_SECONDS)
         except SchemaMismatch as mismatch:
             problems.append(f"database: {mismatch}")
-        except (SQLAlchemyError, OSError, TimeoutError) as error:
+        except (StoreUnavailable, SQLAlchemyError, OSError, TimeoutError) as error:
             problems.append(f"database: not reachable ({type(error).__name__})")
         if self._auth_ok_at is None or time.monotonic() - self._auth_ok_at > AUTH_FRESH_SECONDS:
             try:
@@ -71,7 +72,7 @@ class Readiness:
             pending, oldest_due = await asyncio.wait_for(
                 self.store.operator_figures(max_attempts=self.max_attempts), CHECK_TIMEOUT_SECONDS
             )
-        except (SQLAlchemyError, OSError, TimeoutError) as error:
+        except (StoreUnavailable, SQLAlchemyError, OSError, TimeoutError) as error:
             log.warning("metrics_without_store_figures", error=f"{type(error).__name__}: {error}")
         else:
             figures["slack_hitl_approvals_pending"] = ("Approvals waiting for decisions or their resume.", pending)
