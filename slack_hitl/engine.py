@@ -32,15 +32,20 @@ from slack_hitl.errors import (
     UnknownRow,
 )
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
+from slack_hitl.metrics import DECISIONS, RESUMES
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
 from slack_hitl.store import DecideCommand, RowState, Store
+from slack_hitl.store.wakeups import Subscription
+from slack_hitl.times import utcnow
 
 log = structlog.get_logger("slack_hitl.engine")
 
 
 FAILED_SWEEP_PAUSE_SECONDS = 1.0
 """A sweeper whose pass failed (the database is away, say) waits at least this long before the next."""
+TIMER_SLACK_SECONDS = 0.005
+"""A sweeper waiting for timed work wakes this much after it is due, so that it is due when it looks."""
 
 
 class ContinuationSink:
@@ -168,6 +173,7 @@ class Engine:
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
+            self.store.wake_workers(timed=expires_at is not None)  # a worker posts it if this process cannot
             await self.publisher.approval_opened(approval)
         return approval
 
@@ -207,9 +213,13 @@ class Engine:
         # (benchmarks/bench_decide.py, "CPU ms").
         if not result.decided:
             if result.repeated:
+                DECISIONS.labels("repeated").inc()
                 log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
-            raise why_not_decided(approval_id, row_id, result.found)
+            refusal = why_not_decided(approval_id, row_id, result.found)
+            DECISIONS.labels("already_decided" if isinstance(refusal, AlreadyDecided) else "closed").inc()
+            raise refusal
+        DECISIONS.labels(decision.outcome).inc()
         log.info("row_decided", approval_id=approval_id, row_id=row_id, slack_user=actor.id, outcome=decision.outcome)
         self.publisher.approval_changed(approval_id)
         await self._notify()
@@ -258,15 +268,19 @@ class Engine:
             retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(
                 seconds=self.retry_backoff_seconds * 2 ** max(approval.attempts - 1, 0)
             )
+            RESUMES.labels("failed").inc()
             if await self.store.release_for_retry(approval_id, message, retry_at=retry_at):
+                self.store.wake_workers(timed=True)  # the retry is due at retry_at: a sweeper keeps that time
                 await self.publisher.resume_failed(await self.store.get(approval_id), message)
         else:
             status = final_status(
                 (r.decision.outcome if r.decision else None for r in approval.rows), expired=approval.expired
             )
             if await self.store.finish(approval_id, status, output=output):
+                RESUMES.labels(status).inc()
                 bound.info("resume_finished", status=status)
             else:
+                RESUMES.labels("lost_lease").inc()
                 bound.warning("resume_lost_lease")
         finally:
             self.publisher.approval_changed(approval_id)
@@ -343,26 +357,36 @@ class Engine:
     async def sweep(self) -> dict[str, int]:
         """One pass of the sweeper: expire due approvals, take over dead resumes, and resume the ones due
         (retries of failed ones, and approvals decided by a process that leaves resuming to others)."""
+        # Due resumes first: a worker woken by the last click of an approval starts its run at once.
+        due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
+        for approval_id in due:
+            self._spawn(self._run_resume(approval_id))
         expired = [a for a in await self.store.due_for_expiry() if await self.expire(a)]
         taken = await self.store.take_over_expired_leases()
         for approval_id in taken:
             log.info("resume_taken_over", approval_id=approval_id)
             self._spawn(self._run_resume(approval_id))
-        due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
-        for approval_id in due:
-            self._spawn(self._run_resume(approval_id))
         return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
 
-    async def run_sweeper(self, interval_seconds: float = 2.0) -> None:
-        """Sweep forever (cancel the task to stop)."""
+    async def run_sweeper(self, interval_seconds: float = 2.0, *, wakeups: Subscription | None = None) -> None:
+        """Sweep forever (cancel the task to stop): at once when ``wakeups`` says another process left
+        work, when the next timed work (an expiry, a retry, a lease's end) falls due, and every
+        ``interval_seconds`` in any case, which catches what a lost wake-up did not announce."""
         while True:
             try:
                 await self.sweep()
+                due = await self.store.next_due(max_attempts=self.max_attempts)
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("sweep_failed", error=str(error))
                 await asyncio.sleep(max(interval_seconds, FAILED_SWEEP_PAUSE_SECONDS))
                 continue
-            await asyncio.sleep(interval_seconds)
+            pause = interval_seconds
+            if due is not None:
+                pause = min(pause, max((due - utcnow()).total_seconds(), 0.0) + TIMER_SLACK_SECONDS)
+            if wakeups is None:
+                await asyncio.sleep(pause)
+            else:
+                await wakeups.wait(pause)
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -390,6 +414,8 @@ class Engine:
         await self._tasks.drain()
 
     async def _notify(self) -> None:
+        # Worker processes may have to act on the change (a re-render, a resume now due).
+        self.store.wake_workers()
         async with self._changed:
             self._changed.notify_all()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import Engine
+from slack_hitl.metrics import ACK_SECONDS
 from slack_hitl.slack.app_home import AppHome
 from slack_hitl.slack.client import kept_alive
 from slack_hitl.slack.endpoint import INTERACTIONS_PATH, EventsEndpoint, InteractionsEndpoint
@@ -80,8 +82,9 @@ def build_app(
         async with kept_alive(publisher.client):
             sweepers = BackgroundTasks()
             if background:
-                sweepers.spawn(engine.run_sweeper(sweep_interval))
-                sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval))
+                wakeups = engine.store.wakeups
+                sweepers.spawn(engine.run_sweeper(sweep_interval, wakeups=wakeups.subscribe()))
+                sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval, wakeups=wakeups.subscribe()))
                 await publisher.rerender_stale()
             if socket_mode is not None:
                 await socket_mode.start()
@@ -172,9 +175,19 @@ class _SlackHitlApp(FastAPI):
         self._events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        started = time.perf_counter()
+        if scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
             await self._interactions(scope, receive, send)
-        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == EVENTS_PATH:
+            route = INTERACTIONS_PATH
+        elif scope["method"] == "POST" and scope["path"] == EVENTS_PATH:
             await self._events(scope, receive, send)
+            route = EVENTS_PATH
         else:
             await super().__call__(scope, receive, send)
+            # The route's template (/v1/approvals/{approval_id}), not the path: a bounded set of labels.
+            matched = scope.get("route")
+            route = getattr(matched, "path", "unmatched")
+        ACK_SECONDS.labels(route).observe(time.perf_counter() - started)

@@ -38,6 +38,7 @@ CORE = (
     "slack_hitl.errors",
     "slack_hitl.events",
     "slack_hitl.inbox",
+    "slack_hitl.metrics",
     "slack_hitl.requirements",
     "slack_hitl.status",
     "slack_hitl.store",

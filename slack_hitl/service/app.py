@@ -36,6 +36,7 @@ from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
 from slack_hitl.server import SHUTDOWN_ERROR, build_app, release_unfinished_resumes
 from slack_hitl.service.api import api_router
+from slack_hitl.service.health import Readiness, operator_router
 from slack_hitl.service.inputs import CallbackIn
 from slack_hitl.service.settings import ServiceConfig, Settings, SettingsInvalid, load_settings, shown_database_url
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter
@@ -56,9 +57,6 @@ Role = Literal["all", "web", "worker"]
 """What a process does. ``all``: everything (a library, or ``serve`` without workers). ``web``:
 acknowledges Slack and serves the API, leaving re-renders and resumes to workers. ``worker``:
 re-renders and resumes what the store says is due, and runs the sweepers; it serves no HTTP."""
-
-WORKER_POLL_SECONDS = 0.1
-"""How often a worker looks in the store for out-of-date messages and resumes that are due."""
 
 EngineFactory = Callable[..., Engine]
 """Builds the engine, called like ``Engine(store, adapters=..., publisher=..., max_attempts=..., ...)``."""
@@ -172,13 +170,15 @@ class SlackHitl:
             publisher=self.publisher,
             **options,
         )
-        polls = role == "worker"
+        # A worker is woken by the web process (store.wake_workers); its sweeps only catch lost wake-ups.
         self.app = build_app(
             engine=self.engine,
             publisher=self.publisher,
             signing_secret=config.signing_secret,
-            sweep_interval=WORKER_POLL_SECONDS if polls else config.sweep_interval_seconds,
-            stale_sweep_interval=WORKER_POLL_SECONDS if polls else config.stale_sweep_interval_seconds,
+            sweep_interval=config.sweep_interval_seconds,
+            stale_sweep_interval=(
+                config.sweep_interval_seconds if role == "worker" else config.stale_sweep_interval_seconds
+            ),
             shutdown_grace_seconds=config.shutdown_grace_seconds,
             background=role != "web",
             # Slack's side of the service: only a process that acknowledges Slack holds a connection.
@@ -187,6 +187,8 @@ class SlackHitl:
         )
         self.app.description = "Human-in-the-loop approvals in Slack: open approvals, read and cancel them."
         self.handler: InteractionHandler = self.app.state.interactions
+        self.readiness = Readiness(store, self.client, max_attempts=config.max_attempts)
+        self.app.include_router(operator_router(self.readiness))
         self.router = APIRouter()
         self.events: EventsHandler = self.app.state.events
         self.socket_mode: SocketModeConnection | None = self.app.state.socket_mode
@@ -301,7 +303,6 @@ class SlackHitl:
 
 __all__ = [
     "SHUTDOWN_ERROR",
-    "WORKER_POLL_SECONDS",
     "EngineFactory",
     "Role",
     "SchemaMismatch",

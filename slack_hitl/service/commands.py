@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -73,12 +79,29 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
     return 0 if server.started else 1
 
 
+@contextlib.contextmanager
+def _metrics_directory() -> Iterator[None]:
+    """Where serve's processes write their figures for /metrics: PROMETHEUS_MULTIPROC_DIR when the
+    operator set it (emptied at start), else a directory of this run's own, removed at exit."""
+    from slack_hitl.metrics import MULTIPROCESS_DIR, share_between_processes
+
+    given = os.environ.get(MULTIPROCESS_DIR)
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="slack-hitl-metrics-"))
+    share_between_processes(directory)
+    try:
+        yield
+    finally:
+        if not given:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         overrides = {"socket_mode": True} if args.socket_mode else {}
         settings = load_settings(**overrides)  # before the heavy imports: a misconfigured start fails at once
         _configure_logging(LOG_LEVELS[settings.log_level])
-        return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
+        with _metrics_directory():
+            return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
     except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
         return _fail("serve", str(error))
     except (SQLAlchemyError, OSError) as error:

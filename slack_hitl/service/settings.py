@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 MIN_API_TOKEN_LENGTH = 16
 DATABASE_URL_VARIABLE = "SLACK_HITL_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///slack_hitl.db"
+SAFETY_SWEEP_SECONDS = 10.0
+"""The default pace of the safety sweep: workers are woken when there is work, so it only catches lost wake-ups."""
 
 
 def database_url_from_env() -> str:
@@ -71,8 +73,9 @@ class ServiceConfig:
     max_concurrent_resumes: int = 32
     webhook_timeout_seconds: float = 30.0
     lease_seconds: float = 60.0
-    sweep_interval_seconds: float = 2.0
-    """Seconds between the sweeper's passes (expiry, retries, take-over) in a process without workers."""
+    sweep_interval_seconds: float = SAFETY_SWEEP_SECONDS
+    """Seconds between the safety sweeps (expiry, retries, take-over, and in a worker out-of-date messages):
+    they catch what a lost wake-up did not announce. Timed work (an expiry, a retry) is done when due."""
     stale_sweep_interval_seconds: float = 30.0
     """Seconds between looks for out-of-date messages other processes left, in a process without workers."""
     shutdown_grace_seconds: float = 10.0
@@ -109,7 +112,9 @@ class Settings(BaseSettings):
     api_token: SecretStr = Field(validation_alias="SLACK_HITL_API_TOKEN")
     max_attempts: int = Field(3, ge=1, le=100, validation_alias="SLACK_HITL_MAX_ATTEMPTS")
     retry_backoff_seconds: float = Field(5.0, gt=0, le=3600, validation_alias="SLACK_HITL_RETRY_BACKOFF_SECONDS")
-    sweep_interval_seconds: float = Field(2.0, gt=0, le=600, validation_alias="SLACK_HITL_SWEEP_INTERVAL_SECONDS")
+    sweep_interval_seconds: float = Field(
+        SAFETY_SWEEP_SECONDS, gt=0, le=600, validation_alias="SLACK_HITL_SWEEP_INTERVAL_SECONDS"
+    )
     lease_seconds: float = Field(60.0, ge=1, le=3600, validation_alias="SLACK_HITL_LEASE_SECONDS")
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_HITL_SHUTDOWN_GRACE_SECONDS")
     webhook_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SLACK_HITL_WEBHOOK_TIMEOUT_SECONDS")

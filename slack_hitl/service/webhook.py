@@ -17,9 +17,11 @@ the resume fail: the approval stays retryable, the engine retries with backoff, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from slack_hitl.approvals import Approval
 from slack_hitl.errors import SlackHitlError
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause, Status, TextDelta, ToolProgress
+from slack_hitl.metrics import CALLBACK_SECONDS
 from slack_hitl.service.inputs import InputProblem, RequirementIn, to_requirements
 
 log = structlog.get_logger("slack_hitl.service.webhook")
@@ -218,6 +221,14 @@ async def _error_snippet(response: httpx.Response) -> str:
     return text[:ERROR_BODY_CHARS]
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every callback, made once: httpx loads its certificate bundle again for each
+    client it makes by default, which cost a resume tens of ms of CPU before its callback left
+    (benchmarks/bench_idle.py, last click -> callback)."""
+    return httpx.create_ssl_context()
+
+
 class WebhookAdapter:
     """The adapter named ``webhook``: resumes by POSTing the decisions to the approval's callback.
 
@@ -250,11 +261,13 @@ class WebhookAdapter:
             ATTEMPT_HEADER: str(approval.attempts),
         }
         relayed = 0
+        asked = time.perf_counter()
         try:
             async with (
-                httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
+                httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=tls_context()) as client,
                 client.stream("POST", callback["url"], content=body, headers=headers) as response,
             ):
+                CALLBACK_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - asked)
                 if not response.is_success:
                     snippet = await _error_snippet(response)
                     bound.warning("webhook_refused", status=response.status_code)
@@ -271,12 +284,16 @@ class WebhookAdapter:
                         relayed += 1
                         yield event
         except httpx.TimeoutException:
+            if not relayed:
+                CALLBACK_SECONDS.labels("timeout").observe(time.perf_counter() - asked)
             bound.warning("webhook_timed_out", relayed=relayed)
             raise WebhookFailed(
                 f"the callback {where} did not answer within {self.timeout.read:g} s"
                 + (f" (after {relayed} events)" if relayed else "")
             ) from None
         except httpx.HTTPError as error:
+            if not relayed:
+                CALLBACK_SECONDS.labels("unreachable").observe(time.perf_counter() - asked)
             bound.warning("webhook_unreachable", error=type(error).__name__, relayed=relayed)
             what = "broke off" if relayed else "failed"
             raise WebhookFailed(f"the call to {where} {what}: {type(error).__name__}: {error}") from None

@@ -16,12 +16,18 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+
+from slack_hitl.metrics import SLACK_API_CALLS
 
 log = structlog.get_logger("slack_hitl.slack.client")
 
@@ -41,11 +47,40 @@ def build_slack_client(
         base_url=base_url or SLACK_API_URL,
         timeout=timeout_seconds,
         retry_handlers=[
+            CountedResponses(),
             AsyncRateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+class CountedResponses(AsyncRetryHandler):
+    """Counts every response of the Web API by method and answer (``metrics.SLACK_API_CALLS``), also the
+    429s and failures that the handlers after it retry, and never retries itself. slack_sdk shows
+    each response to its retry handlers, so this is the one place that sees them all."""
+
+    async def can_retry_async(  # the base class would skip a handler that never retries
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = request.url.rstrip("/").rsplit("/", 1)[-1]
+        if response is None:
+            answer = "unreachable"
+        elif response.status_code == 429:
+            answer = "429"
+        elif response.body is not None and response.body.get("ok") is True:
+            answer = "ok"
+        elif response.body is not None and isinstance(response.body.get("error"), str):
+            answer = str(response.body["error"])
+        else:
+            answer = f"http_{response.status_code}"
+        SLACK_API_CALLS.labels(method, answer).inc()
+        return False
 
 
 @asynccontextmanager

@@ -33,6 +33,7 @@ from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
+from slack_hitl.store.wakeups import Subscription
 
 log = structlog.get_logger("slack_hitl.slack.publisher")
 
@@ -219,11 +220,16 @@ class SlackPublisher(Publisher):
             log.info("stale_messages_scheduled", stale=len(stale))
         return len(stale)
 
-    async def run_stale_sweeper(self, interval_seconds: float = 30.0) -> None:
+    async def run_stale_sweeper(self, interval_seconds: float = 30.0, *, wakeups: Subscription | None = None) -> None:
         """Re-render out-of-date messages and post unposted approvals forever (cancel the task to
-        stop): catches work other processes dropped, and posts what Slack refused while it was down."""
+        stop): at once when ``wakeups`` says another process changed or opened an approval, and every
+        ``interval_seconds`` in any case, which catches work other processes dropped and posts what
+        Slack refused while it was down."""
         while True:
-            await asyncio.sleep(interval_seconds)
+            if wakeups is None:
+                await asyncio.sleep(interval_seconds)
+            else:
+                await wakeups.wait(interval_seconds)
             try:
                 for approval_id in await self._out_of_date():
                     if not self._workers.running(approval_id):

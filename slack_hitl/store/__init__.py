@@ -12,7 +12,8 @@ publisher's records in the same database. The modules, one concept each:
 - ``sqlite_file``: a SQLite file, each transaction one hop to a thread of its own;
 - ``sqlite``: SQLite's connection settings and write lock; ``writers``: urgent writers first;
 - ``cache``: requirements and adapters, which never change; ``records``: records to ``Approval``;
-- ``schema``: the core's tables; ``slack_messages``: where approvals are shown in Slack.
+- ``schema``: the core's tables; ``slack_messages``: where approvals are shown in Slack;
+- ``wakeups``: how a process tells the workers there is work (NOTIFY, a FIFO, or in-process).
 """
 
 from slack_hitl.store.core import RowTarget, Store

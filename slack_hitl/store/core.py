@@ -26,7 +26,7 @@ from slack_hitl.errors import IdempotencyKeyReused, UnknownApproval, UnknownRow
 from slack_hitl.requirements import Requirement
 from slack_hitl.store import statements as sql
 from slack_hitl.store.cache import RequirementCache
-from slack_hitl.store.database import create_engine, open_database
+from slack_hitl.store.database import create_engine, open_database, open_wakeups
 from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
 from slack_hitl.store.records import approval_of, jsonable
 from slack_hitl.store.transactions import ConstraintViolated, Work
@@ -53,6 +53,8 @@ class Store:
     ) -> None:
         self.engine = engine
         self.database = open_database(engine)
+        self.wakeups = open_wakeups(engine)
+        """How this process wakes the workers, and how a worker is woken (``wake_workers``)."""
         self.owner = owner or f"proc-{uuid.uuid4().hex[:12]}"
         self._lease_seconds = lease_seconds
         self._claims_resumes = claims_resumes
@@ -110,6 +112,7 @@ class Store:
             await conn.run_sync(migrations.check)
 
     async def close(self) -> None:
+        await self.wakeups.close()
         await self._decisions.close()
         await self.database.close()
 
@@ -118,6 +121,18 @@ class Store:
         migrations and for extensions with tables of their own. ``urgent`` ones (decisions, which a
         person's click is waiting on) go before queued background writes of this process."""
         return self.database.connection(urgent=urgent)
+
+    def wake_workers(self, *, timed: bool = False) -> None:
+        """Tell the worker processes that something changed that they may have to act on (a message to
+        re-render, a resume due, an approval to post, a new time to keep). Only a process that leaves
+        that work to others (it does not claim resumes: a service's web process) sends it; one that
+        does its own work only wakes its own sweeper, and only when the change set a time (``timed``:
+        a retry's, an expiry's) that the sweeper must now wait for. Returns at once; a lost wake-up is
+        caught by the workers' safety sweep."""
+        if not self._claims_resumes:
+            self.wakeups.wake()
+        elif timed:
+            self.wakeups.wake_here()
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -359,6 +374,17 @@ class Store:
 
     # -- expiring and cancelling -------------------------------------------------------------
 
+    async def next_due(self, *, max_attempts: int) -> dt.datetime | None:
+        """When the next timed work falls due (an expiry, a retry, a lease running out), if any is
+        ahead: a worker sleeps until then, not a moment more, unless woken first."""
+        return await self.database.read(_next_due(max_attempts, utcnow()))
+
+    async def operator_figures(self, *, max_attempts: int) -> tuple[int, float]:
+        """For ``/metrics``: how many approvals are pending, and for how many seconds the oldest resume
+        that is due has been waiting for a worker (0 when none is)."""
+        now = utcnow()
+        return await self.database.read(_operator_figures(max_attempts, now))
+
     async def due_for_expiry(self) -> list[str]:
         return await self.database.read(_scalars(sql.DUE_FOR_EXPIRY, {"now": utcnow()}))
 
@@ -440,6 +466,22 @@ def _page_of(status: str | None, limit: int, offset: int) -> Work[list[Records]]
     for approval_id in ids.scalars():
         found.append((yield from _records_of(approval_id)))
     return found
+
+
+def _next_due(max_attempts: int, now: dt.datetime) -> Work[dt.datetime | None]:
+    times = [
+        (yield sql.NEXT_EXPIRY, {"now": now}).scalar(),
+        (yield sql.NEXT_RETRY, {"now": now, "max_attempts": max_attempts}).scalar(),
+        (yield sql.NEXT_LEASE_END, {"now": now}).scalar(),
+    ]
+    due = [aware(time) for time in times if time is not None]
+    return min(due, default=None)
+
+
+def _operator_figures(max_attempts: int, now: dt.datetime) -> Work[tuple[int, float]]:
+    pending = (yield sql.PENDING_COUNT, {}).scalar()
+    oldest = (yield sql.OLDEST_DUE_RESUME, {"now": now, "max_attempts": max_attempts}).scalar()
+    return int(pending or 0), max((now - aware(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
 
 
 def _requirements_of(approval_id: str) -> Work[list[dict[str, Any]]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
@@ -24,6 +25,7 @@ from slack_hitl.errors import StoreUnavailable
 from slack_hitl.store import sqlite
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from slack_hitl.store.transactions import NO_ROWS, ConstraintViolated, Database, Rows, Work
+from slack_hitl.store.wakeups import FIFO_SUFFIX, FifoWakeups, PostgresWakeups, Wakeups
 from slack_hitl.store.writers import WriterQueue
 
 T = TypeVar("T")
@@ -80,6 +82,17 @@ def open_database(engine: AsyncEngine) -> Database:
             "Store.open(url), which keeps to one connection, or use a SQLite file (sqlite:///path/to/hitl.db)"
         )
     return SqlAlchemyDatabase(engine, writers=WriterQueue())
+
+
+def open_wakeups(engine: AsyncEngine) -> Wakeups:
+    """How processes sharing ``engine``'s database wake each other (``wakeups`` says why each way)."""
+    if engine.dialect.name != "sqlite":
+        return PostgresWakeups(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    file = sqlite.SqliteFile.of(engine.url)
+    if file.in_memory:
+        return Wakeups()
+    path = file.filename.removeprefix("file:").partition("?")[0] if file.uri else file.filename
+    return FifoWakeups(Path(path).resolve().with_name(Path(path).name + FIFO_SUFFIX))
 
 
 class SqlAlchemyDatabase(Database):

@@ -234,6 +234,16 @@ DUE_RESUMES = (
     )
     .limit(bindparam("limit"))
 )
+PENDING_COUNT = select(func.count()).select_from(A).where(A.c.status == "pending")
+OLDEST_DUE_RESUME = (
+    # Since when the longest-waiting due resume has been due (its retry time, or its last change).
+    select(func.min(func.coalesce(A.c.next_attempt_at, A.c.updated_at))).where(
+        A.c.status == "pending",
+        _NO_PENDING_ROW,
+        A.c.attempts < bindparam("max_attempts"),
+        A.c.next_attempt_at.is_(None) | (A.c.next_attempt_at <= _param(A.c.next_attempt_at, "now")),
+    )
+)
 EXPIRED_LEASES = (
     select(A.c.id, A.c.lease_owner)
     .where(A.c.status == "resuming", A.c.lease_expires_at < _param(A.c.lease_expires_at, "now"))
@@ -302,11 +312,25 @@ HAND_BACK = (
 
 # -- expiring and cancelling -------------------------------------------------------------------
 
-DUE_FOR_EXPIRY = select(A.c.id).where(
+_EXPIRES = (
     A.c.status == "pending",
     A.c.expired.is_(False),
     A.c.expires_at.is_not(None),
-    A.c.expires_at <= _param(A.c.expires_at, "now"),
+    # A leave_open approval past its time stays as it is until a person acts: no sweep reads it again.
+    A.c.expiry_policy != "leave_open",
+)
+DUE_FOR_EXPIRY = select(A.c.id).where(*_EXPIRES, A.c.expires_at <= _param(A.c.expires_at, "now"))
+
+# -- when the next timed work is due (a worker sleeps until then) --------------------------------
+
+NEXT_EXPIRY = select(func.min(A.c.expires_at)).where(*_EXPIRES, A.c.expires_at > _param(A.c.expires_at, "now"))
+NEXT_RETRY = select(func.min(A.c.next_attempt_at)).where(
+    A.c.status == "pending",
+    A.c.attempts < bindparam("max_attempts"),
+    A.c.next_attempt_at > _param(A.c.next_attempt_at, "now"),
+)
+NEXT_LEASE_END = select(func.min(A.c.lease_expires_at)).where(
+    A.c.status == "resuming", A.c.lease_expires_at > _param(A.c.lease_expires_at, "now")
 )
 MARK_EXPIRED = (
     update(A)
