@@ -152,6 +152,11 @@ async def test_a_connection_slack_refuses_at_first_comes_up_in_the_background() 
         try:
             assert not connection.connected
             await hub.wait_for_connections(1, timeout=20)
+            # The emulator sees the socket a moment before slack_sdk records its session.
+            for _ in range(100):
+                if connection.connected:
+                    break
+                await asyncio.sleep(0.05)
             assert connection.connected
             refused = [call for call in hitl.emulator.calls_to("apps.connections.open") if not call.response["ok"]]
             assert len(refused) == 3
