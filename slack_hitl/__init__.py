@@ -6,19 +6,21 @@ last row is decided. This module is the public API.
 """
 
 from slack_hitl.adapter import Adapter, ChecksDecisions
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row, Vote
 from slack_hitl.classifier import classify
 from slack_hitl.decisions import Decision, DecisionInput, Outcome, validate_decision
 from slack_hitl.engine import ContinuationSink, DecideOutcome, Engine, Publisher
 from slack_hitl.errors import (
     AdapterNotRegistered,
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
     ClassificationError,
     DecisionInvalid,
     IllegalTransition,
     NotAllowed,
     PauseNotUsable,
+    RequesterRefused,
     ResumeNotPossible,
     SlackHitlError,
     UnknownApproval,
@@ -49,6 +51,7 @@ __all__ = [
     "Adapter",
     "AdapterNotRegistered",
     "AlreadyDecided",
+    "AlreadyVoted",
     "Approval",
     "ApprovalClosed",
     "ApprovalStatus",
@@ -76,6 +79,7 @@ __all__ = [
     "PauseNotUsable",
     "Publisher",
     "Question",
+    "RequesterRefused",
     "Requirement",
     "ResultFormat",
     "ResumeNotPossible",
@@ -88,6 +92,7 @@ __all__ = [
     "ToolState",
     "UnknownApproval",
     "UnknownRow",
+    "Vote",
     "aggregate_outcome",
     "classify",
     "validate_decision",

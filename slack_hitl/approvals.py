@@ -7,11 +7,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from slack_hitl.decisions import Decision
+from slack_hitl.decisions import Decision, Outcome
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import ApprovalStatus, aggregate_outcome
 
 ExpiryPolicy = Literal["reject", "apply_defaults", "leave_open"]
+
+
+class Vote(BaseModel):
+    """One person's vote on a quorum row: each person counts once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    voter: str
+    voter_name: str | None = None
+    outcome: Outcome
+    reason: str | None = None
+    at: dt.datetime
 
 
 class Row(BaseModel):
@@ -25,6 +37,11 @@ class Row(BaseModel):
     decided_by: str | None = None
     decided_by_name: str | None = None
     decided_at: dt.datetime | None = None
+    votes: tuple[Vote, ...] = ()
+    """A quorum row's votes, oldest first (empty for other rows)."""
+
+    def votes_for(self, outcome: Outcome) -> tuple[Vote, ...]:
+        return tuple(vote for vote in self.votes if vote.outcome == outcome)
 
     @property
     def id(self) -> str:
@@ -50,6 +67,8 @@ class Approval(BaseModel):
     thread_ts: str | None = None
     message_ts: str | None = None
     parent_id: str | None = None
+    requested_by: str | None = None
+    """The Slack user id of who asked for the approval: rows with ``Deciders.not_requester`` refuse them."""
     expires_at: dt.datetime | None = None
     expiry_policy: ExpiryPolicy = "reject"
     expired: bool = False

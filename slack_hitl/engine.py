@@ -24,14 +24,17 @@ from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
     AdapterNotRegistered,
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
     DecisionInvalid,
     NotAllowed,
+    RequesterRefused,
     UnknownApproval,
     UnknownRow,
 )
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
-from slack_hitl.requirements import Requirement
+from slack_hitl.policies import is_refused_requester, may_decide
+from slack_hitl.requirements import Confirmation, Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
 from slack_hitl.store import DecideCommand, RowState, Store
 
@@ -84,17 +87,12 @@ class DecideOutcome:
     row_id: str
     resumed: bool
     repeated: bool = False
+    decided: bool = True
+    """False for a vote on a quorum row that was counted without reaching a count."""
 
 
 class ResumeFailed(Exception):
     """An adapter reported a failed continuation."""
-
-
-def may_decide(requirement: Requirement, actor: Actor) -> bool:
-    deciders = requirement.deciders
-    if deciders.anyone or actor.system:
-        return True
-    return actor.id in deciders.user_ids or bool(set(actor.group_ids) & set(deciders.group_ids))
 
 
 class Engine:
@@ -141,8 +139,11 @@ class Engine:
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
         actor: Actor = SYSTEM,
+        requested_by: str | None = None,
     ) -> Approval:
-        """Store an approval with its rows and show it. The same idempotency key returns the same approval."""
+        """Store an approval with its rows and show it. The same idempotency key returns the same approval.
+        ``requested_by`` (a Slack user id) names who asked for it: rows with ``Deciders.not_requester``
+        refuse that person (four-eyes)."""
         if not requirements:
             raise ValueError("an approval needs at least one requirement")
         ids = [r.id for r in requirements]
@@ -164,6 +165,7 @@ class Engine:
             idempotency_key=idempotency_key,
             metadata=metadata,
             actor=actor,
+            requested_by=requested_by,
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
@@ -178,7 +180,11 @@ class Engine:
         """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
         target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
         requirement = target.requirement
-        if not may_decide(requirement, actor):
+        if is_refused_requester(requirement, actor, target.requested_by):
+            raise RequesterRefused(
+                f"{actor.name or actor.id} requested this approval and may not decide {requirement.title!r}"
+            )
+        if not may_decide(requirement, actor, target.requested_by):
             raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
         decision = validate_decision(requirement, submitted)
         # getattr, not isinstance(adapter, ChecksDecisions): a runtime protocol check is a cost on
@@ -200,8 +206,11 @@ class Engine:
     ) -> DecideOutcome:
         """Decide one row. Raises UnknownApproval / UnknownRow / NotAllowed / DecisionInvalid /
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
-        _, decision = await self.check_decision(approval_id, row_id, submitted, actor)
-        result = await self.store.decide(DecideCommand(approval_id, row_id, decision, actor, delivery_key))
+        requirement, decision = await self.check_decision(approval_id, row_id, submitted, actor)
+        command = DecideCommand(approval_id, row_id, decision, actor, delivery_key)
+        if requirement.confirmation is not None and requirement.confirmation.is_quorum and not actor.system:
+            return await self._vote(command, requirement.confirmation)
+        result = await self.store.decide(command)
         # No bound logger: binding one per decision costs more than the log line on the hot path
         # (benchmarks/bench_decide.py, "CPU ms").
         if not result.decided:
@@ -215,6 +224,31 @@ class Engine:
         if result.resume:
             self._spawn(self._run_resume(approval_id))
         return DecideOutcome(approval_id, row_id, resumed=result.resume)
+
+    async def _vote(self, command: DecideCommand, confirmation: Confirmation) -> DecideOutcome:
+        """A person's vote on a quorum row (a system actor, such as an expiry, decides the row outright)."""
+        approval_id, row_id, actor = command.approval_id, command.row_id, command.actor
+        result = await self.store.vote(command, confirmation)
+        if not result.counted:
+            if result.repeated:
+                log.info("vote_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
+                return DecideOutcome(approval_id, row_id, resumed=False, repeated=True, decided=False)
+            if result.earlier is not None:
+                raise AlreadyVoted(row_id, actor.id, result.earlier)
+            raise why_not_decided(approval_id, row_id, result.found)
+        log.info(
+            "vote_counted",
+            approval_id=approval_id,
+            row_id=row_id,
+            slack_user=actor.id,
+            outcome=command.decision.outcome,
+            decided=result.decided,
+        )
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        if result.resume:
+            self._spawn(self._run_resume(approval_id))
+        return DecideOutcome(approval_id, row_id, resumed=result.resume, decided=result.decided)
 
     # -- resuming ----------------------------------------------------------------------------
 

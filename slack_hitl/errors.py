@@ -35,6 +35,20 @@ class NotAllowed(SlackHitlError, PermissionError):
     """The person may not decide this row."""
 
 
+class RequesterRefused(NotAllowed):
+    """Four-eyes: the person requested the approval, and the row may not be decided by its requester."""
+
+
+class AlreadyVoted(SlackHitlError):
+    """The person's vote on this quorum row is already counted; ``outcome`` is the vote."""
+
+    def __init__(self, row_id: str, voter: str, outcome: str) -> None:
+        self.row_id = row_id
+        self.voter = voter
+        self.outcome = outcome
+        super().__init__(f"{voter} already voted {outcome} on row {row_id!r}; each person counts once")
+
+
 class AlreadyDecided(SlackHitlError):
     """The row was decided before; ``decided_by`` says by whom."""
 

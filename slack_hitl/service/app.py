@@ -238,9 +238,11 @@ class SlackHitl:
         expiry_policy: ExpiryPolicy = "reject",
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
+        requested_by: str | None = None,
     ) -> Approval:
         """Open an approval and post it. ``adapter`` resumes the run once every row is decided (your
-        own adapter object, or the webhook one with ``callback``, or nothing to resume at all)."""
+        own adapter object, or the webhook one with ``callback``, or nothing to resume at all).
+        ``requested_by`` (a Slack user id) is who asked: rows with ``Deciders(not_requester=True)`` refuse them."""
         if callback is not None:
             if adapter != ADAPTER_NAME:
                 raise ValueError("a callback is for the webhook adapter; your own adapter resumes the run itself")
@@ -257,6 +259,7 @@ class SlackHitl:
             idempotency_key=idempotency_key,
             metadata=metadata,
             actor=SYSTEM,
+            requested_by=requested_by,
         )
         return await self.store.get(approval.id)
 

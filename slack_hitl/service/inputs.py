@@ -156,6 +156,11 @@ class ApprovalRequest(_Input):
         None, pattern=r"^[0-9]{1,12}\.[0-9]{1,9}$", description="post as a reply in this thread"
     )
     title: str = Field(min_length=1, max_length=TITLE_LIMIT)
+    requested_by: str | None = Field(
+        None,
+        pattern=r"^[UW][A-Z0-9]{2,30}$",
+        description="Slack user id of who asks: rows whose deciders say not_requester refuse them (four-eyes)",
+    )
     requirements: list[RequirementIn] = Field(min_length=1, max_length=ROWS_LIMIT)
     expires_at: AwareDatetime | None = Field(None, description="when undecided rows are settled by expiry_policy")
     expiry_policy: ExpiryPolicy = "reject"

@@ -26,16 +26,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_hitl.approvals import Actor, Approval, Row, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import DecisionInput
-from slack_hitl.engine import Engine, may_decide
+from slack_hitl.engine import Engine
 from slack_hitl.errors import (
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
     DecisionInvalid,
     NotAllowed,
+    RequesterRefused,
     SlackHitlError,
     UnknownApproval,
     UnknownRow,
 )
+from slack_hitl.policies import is_refused_requester, may_decide
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.client import UserGroupDirectory, slack_error
 from slack_hitl.slack.ids import (
@@ -137,6 +140,32 @@ class _Place:
 
 def not_allowed_text(requirement: Requirement) -> str:
     return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
+
+
+def requester_refused_text(requirement: Requirement) -> str:
+    return (
+        f"You requested this approval, so you may not decide *{escape(requirement.title)}*: "
+        "it needs a second pair of eyes (four-eyes)."
+    )
+
+
+def already_voted_text(title: str, outcome: str) -> str:
+    voted = "approved" if outcome == "approved" else "rejected"
+    return f"You already {voted} *{escape(title)}*; each person counts once."
+
+
+def refusal_text(refusal: SlackHitlError, requirement: Requirement, clicker: str) -> str | None:
+    """What to tell a person whose decision of ``requirement`` was refused for a reason about them or
+    the row (``None`` for the refusals whose words need the approval: closed, unknown)."""
+    if isinstance(refusal, AlreadyDecided):
+        return already_decided_text(requirement.title, refusal.decided_by, clicker, refusal.decided_by_name)
+    if isinstance(refusal, AlreadyVoted):
+        return already_voted_text(requirement.title, refusal.outcome)
+    if isinstance(refusal, RequesterRefused):
+        return requester_refused_text(requirement)
+    if isinstance(refusal, NotAllowed):
+        return not_allowed_text(requirement)
+    return None
 
 
 def already_decided_text(title: str, decided_by: str | None, clicker: str, decided_by_name: str | None = None) -> str:
@@ -360,11 +389,8 @@ class InteractionHandler:
             if not errors:
                 return _modal_error(view, f"Not recorded: {invalid}")
             return {"response_action": "errors", "errors": errors}
-        except AlreadyDecided as decided:
-            text = already_decided_text(requirement.title, decided.decided_by, actor.id, decided.decided_by_name)
-            return _modal_error(view, text)
-        except NotAllowed:
-            return _modal_error(view, not_allowed_text(requirement))
+        except (AlreadyDecided, AlreadyVoted, NotAllowed) as refusal:
+            return _modal_error(view, refusal_text(refusal, requirement, actor.id) or str(refusal))
         except ApprovalClosed as closed:
             approval = await self._approval_or_none(ref.approval_id)
             return _modal_error(view, closed_text(approval, closed.status))
@@ -395,11 +421,9 @@ class InteractionHandler:
             slack_user=actor.id,
             refusal=type(refusal).__name__,
         )
-        if isinstance(refusal, AlreadyDecided):
-            text = already_decided_text(requirement.title, refusal.decided_by, actor.id, refusal.decided_by_name)
+        text = refusal_text(refusal, requirement, actor.id)
+        if text is not None:
             self._tell(place, actor.id, text)
-        elif isinstance(refusal, NotAllowed):
-            self._tell(place, actor.id, not_allowed_text(requirement))
         elif isinstance(refusal, ApprovalClosed):
             self._spawn(self._tell_closed(ref.approval_id, refusal.status, actor.id, place))
         elif isinstance(refusal, UnknownApproval | UnknownRow):
@@ -433,6 +457,8 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
     """Why ``actor`` may not open the modal of ``row`` (None when they may)."""
     if row is None:
         return UNKNOWN_TEXT
+    if is_refused_requester(row.requirement, actor, approval.requested_by):
+        return requester_refused_text(row.requirement)
     if not may_decide(row.requirement, actor):
         return not_allowed_text(row.requirement)
     decided_by_person = row.decided and not is_system_actor(row.decided_by)
@@ -440,6 +466,9 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return already_decided_text(row.requirement.title, row.decided_by, actor.id, row.decided_by_name)
     if approval.status != "pending" or row.decided:
         return closed_text(approval, approval.status)
+    earlier = next((vote for vote in row.votes if vote.voter == actor.id), None)
+    if earlier is not None:
+        return already_voted_text(row.requirement.title, earlier.outcome)
     return None
 
 

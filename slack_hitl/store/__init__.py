@@ -5,6 +5,7 @@ publisher's records in the same database. The modules, one concept each:
 
 - ``core``: the ``Store`` (approvals, rows, resumes and leases, expiry, the log);
 - ``decide``: decisions by group commit, the resume CAS the last one wins;
+- ``votes``: a quorum row's votes, each person counted once, the vote that reaches a count deciding;
 - ``statements``: every SQL statement of the core, written once as SQLAlchemy Core;
 - ``transactions``: an operation as one transaction (a generator of statements), and the
   ``Database`` interface that runs it;
@@ -19,6 +20,7 @@ from slack_hitl.store.core import RowTarget, Store
 from slack_hitl.store.database import database_url
 from slack_hitl.store.decide import DecideCommand, DecideResult, RowState
 from slack_hitl.store.slack_messages import PostedPart, SlackMessages
+from slack_hitl.store.votes import VoteResult
 
 __all__ = [
     "DecideCommand",
@@ -28,5 +30,6 @@ __all__ = [
     "RowTarget",
     "SlackMessages",
     "Store",
+    "VoteResult",
     "database_url",
 ]

@@ -1,4 +1,5 @@
-"""What never changes about an approval once stored, kept in memory: its rows' requirements and its adapter."""
+"""What never changes about an approval once stored, kept in memory: its rows' requirements, its adapter
+and who requested it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class RequirementCache:
     """
 
     def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
-        self._approvals: dict[str, tuple[str, dict[str, str]]] = {}
+        self._approvals: dict[str, tuple[str, dict[str, str], str | None]] = {}
         self._parsed: dict[tuple[str, str], Requirement] = {}
         self._parsed_rows = parsed_rows
         self._rows = rows
@@ -32,6 +33,11 @@ class RequirementCache:
         """The name of the adapter that resumes the approval; ``None`` if the approval is not cached."""
         known = self._approvals.get(approval_id)
         return known[0] if known is not None else None
+
+    def requested_by(self, approval_id: str) -> str | None:
+        """Who requested the approval (``None`` if no one is named, or the approval is not cached)."""
+        known = self._approvals.get(approval_id)
+        return known[2] if known is not None else None
 
     def get(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if the approval is not cached or has no such row."""
@@ -55,13 +61,21 @@ class RequirementCache:
             self._keep_parsed(key, found)
         return found
 
-    def add(self, approval_id: str, adapter: str, texts: Mapping[str, str], parsed: Iterable[Requirement] = ()) -> None:
+    def add(
+        self,
+        approval_id: str,
+        adapter: str,
+        texts: Mapping[str, str],
+        parsed: Iterable[Requirement] = (),
+        *,
+        requested_by: str | None = None,
+    ) -> None:
         """Cache every row of an approval: ``texts`` by row id, and those already ``parsed``."""
         if approval_id not in self._approvals:
             if self._row_count + len(texts) > self._rows:
                 self._approvals.clear()
                 self._row_count = 0
-            self._approvals[approval_id] = (adapter, dict(texts))
+            self._approvals[approval_id] = (adapter, dict(texts), requested_by)
             self._row_count += len(texts)
         for requirement in parsed:
             self._keep_parsed((approval_id, requirement.id), requirement)

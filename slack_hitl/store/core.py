@@ -21,21 +21,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy
 from slack_hitl.decisions import Decision
 from slack_hitl.errors import UnknownApproval, UnknownRow
-from slack_hitl.requirements import Requirement
+from slack_hitl.requirements import Confirmation, Requirement
 from slack_hitl.store import statements as sql
 from slack_hitl.store.cache import RequirementCache
 from slack_hitl.store.database import create_engine, open_database
 from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
 from slack_hitl.store.records import approval_of, jsonable
 from slack_hitl.store.transactions import ConstraintViolated, Work
+from slack_hitl.store.votes import VoteResult, count_vote
 from slack_hitl.times import aware, utcnow
 
 
 class RowTarget(NamedTuple):
-    """What deciding a row needs to know before it writes: the row's requirement and the approval's adapter."""
+    """What deciding a row needs to know before it writes: the row's requirement, the approval's
+    adapter and who requested the approval."""
 
     requirement: Requirement
     adapter: str
+    requested_by: str | None = None
 
 
 class Store:
@@ -134,6 +137,7 @@ class Store:
         idempotency_key: str | None,
         actor: Actor,
         metadata: dict[str, Any] | None = None,
+        requested_by: str | None = None,
     ) -> tuple[Approval, bool]:
         """Store a new approval; with a known idempotency key, return the existing one and ``False``
         (also when another request with the same new key stored it first, a moment ago)."""
@@ -153,6 +157,8 @@ class Store:
             "thread_ts": thread_ts,
             "message_ts": None,
             "parent_id": parent_id,
+            "requested_by": requested_by,
+            "votes_cast": 0,
             "idempotency_key": idempotency_key,
             "expires_at": aware(expires_at),
             "expiry_policy": expiry_policy,
@@ -177,20 +183,20 @@ class Store:
                 raise
             return await self.get(existing), False  # another request stored this key first
         texts = {requirement.id: requirement.model_dump_json() for requirement in requirements}
-        self._requirements.add(approval_id, adapter, texts, parsed=requirements)
+        self._requirements.add(approval_id, adapter, texts, parsed=requirements, requested_by=requested_by)
         return await self.get(approval_id), True
 
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, approval_id: str) -> Approval:
-        record, rows = await self.database.read(_records_of(approval_id))
+        record, rows, votes = await self.database.read(_records_of(approval_id))
         # Built here, not where the transaction ran: the cache is the event loop's alone.
-        return approval_of(record, rows, self._requirements)
+        return approval_of(record, rows, self._requirements, votes)
 
     async def list_approvals(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
         """Approvals, newest first; only those with ``status`` when given."""
         found = await self.database.read(_page_of(status, limit, offset))
-        return [approval_of(record, rows, self._requirements) for record, rows in found]
+        return [approval_of(record, rows, self._requirements, votes) for record, rows, votes in found]
 
     async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if approval or row is unknown. Requirements never change,
@@ -215,13 +221,13 @@ class Store:
             raise UnknownApproval(f"no approval with id {approval_id!r}")
         if requirement is None:
             raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        return RowTarget(requirement, adapter)
+        return RowTarget(requirement, adapter, self._requirements.requested_by(approval_id))
 
     async def _load_requirements(self, approval_id: str) -> None:
         found = await self.database.read(_requirements_of(approval_id))
         if found:
-            adapter = found[0]["adapter"]
-            self._requirements.add(approval_id, adapter, {row["row_id"]: row["requirement"] for row in found})
+            texts = {row["row_id"]: row["requirement"] for row in found}
+            self._requirements.add(approval_id, found[0]["adapter"], texts, requested_by=found[0]["requested_by"])
 
     async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
         entries = await self.database.read(_rows_of(sql.LOG_OF, {"approval_id": approval_id}))
@@ -242,6 +248,14 @@ class Store:
         """Decide one pending row with a CAS; when it was the last one, also try to win the resume.
         A decide that decided nothing says why: the row as its transaction found it (``found``)."""
         return await self._decisions.decide(command)
+
+    async def vote(self, command: DecideCommand, confirmation: Confirmation) -> VoteResult:
+        """Count a vote on a quorum row (each person once); the vote that reaches a count decides the
+        row and, when it was the last, tries to win the resume."""
+        owner = self.owner if self.claims_resumes else None
+        return await self.database.write(
+            count_vote(command, confirmation, owner, self.lease_seconds, utcnow()), urgent=True
+        )
 
     async def _write_decisions(self, batch: Batch) -> list[DecideResult]:
         owner = self.owner if self.claims_resumes else None
@@ -376,8 +390,8 @@ def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement]
     yield sql.INSERT_LOG, [entry]
 
 
-Records = tuple[dict[str, Any], list[dict[str, Any]]]
-"""An approval's record and its rows' (``statements.APPROVAL``, ``statements.ROWS``)."""
+Records = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+"""An approval's record, its rows' and its votes' (``statements.APPROVAL``, ``ROWS``, ``VOTES``)."""
 
 
 def _records_of(approval_id: str) -> Work[Records]:
@@ -385,7 +399,9 @@ def _records_of(approval_id: str) -> Work[Records]:
     if record is None:
         raise UnknownApproval(f"no approval with id {approval_id!r}")
     rows = (yield sql.ROWS, {"approval_id": approval_id}).mappings()
-    return record, rows
+    # Most approvals have no quorum row: their read costs no query for votes.
+    votes = (yield sql.VOTES, {"approval_id": approval_id}).mappings() if record["votes_cast"] else []
+    return record, rows, votes
 
 
 def _page_of(status: str | None, limit: int, offset: int) -> Work[list[Records]]:

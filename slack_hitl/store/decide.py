@@ -152,7 +152,7 @@ class Batch:
         for command in self.commands:
             if not self.won_row(command, decided):
                 found = yield sql.ROW_STATE, {"approval_id": command.approval_id, "row_id": command.row_id}
-                refused[id(command)] = _refusal(command, found.first())
+                refused[id(command)] = refusal_of(command, found.first())
         return self._results(decided, won, refused)
 
     def _results(
@@ -171,7 +171,7 @@ class Batch:
         return final[::-1]
 
 
-def _refusal(command: DecideCommand, row: dict[str, Any] | None) -> tuple[RowState | None, bool]:
+def refusal_of(command: DecideCommand, row: dict[str, Any] | None) -> tuple[RowState | None, bool]:
     """The row a decide did not decide, and whether the same delivery had decided it (a repeat)."""
     if row is None:
         return None, False

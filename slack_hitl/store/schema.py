@@ -27,6 +27,10 @@ class ApprovalRecord(SQLModel, table=True):
     thread_ts: str | None = Field(default=None, max_length=32)
     message_ts: str | None = Field(default=None, max_length=32)
     parent_id: str | None = Field(default=None, index=True, max_length=64)
+    requested_by: str | None = Field(default=None, max_length=100)
+    """Who asked for the approval (a Slack user id): four-eyes rows refuse them."""
+    votes_cast: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    """How many quorum votes the approval's rows have counted: a read of an approval with none skips the votes."""
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     expires_at: dt.datetime | None = Field(default=None, index=True)
     expiry_policy: str = Field(default="reject", max_length=16)
@@ -90,6 +94,21 @@ class DecisionLogRecord(SQLModel, table=True):
     at: dt.datetime
 
 
+class VoteRecord(SQLModel, table=True):
+    """One person's vote on a quorum row: the key makes each person count once."""
+
+    __tablename__ = "row_votes"
+
+    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
+    row_id: str = Field(primary_key=True, max_length=200)
+    voter: str = Field(primary_key=True, max_length=100)
+    voter_name: str | None = None
+    outcome: str = Field(max_length=16)
+    decision: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    delivery_key: str | None = Field(default=None, max_length=255)
+    at: dt.datetime
+
+
 def table(model: type[SQLModel]) -> Table:
     """The SQLAlchemy table SQLModel made of ``model`` (it sets ``__table__`` where a type checker cannot see)."""
     found = model.__table__  # type: ignore[attr-defined]
@@ -100,3 +119,4 @@ def table(model: type[SQLModel]) -> Table:
 APPROVALS = table(ApprovalRecord)
 APPROVAL_ROWS = table(RowRecord)
 DECISION_LOG = table(DecisionLogRecord)
+ROW_VOTES = table(VoteRecord)

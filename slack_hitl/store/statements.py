@@ -32,11 +32,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import column
 
 from slack_hitl.approvals import Actor
-from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG
+from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG, ROW_VOTES
 
 A = APPROVALS
 R = APPROVAL_ROWS
 LOG = DECISION_LOG
+V = ROW_VOTES
 
 MAX_BATCH = 256
 """The most decisions one row CAS takes: it stays far below the databases' limits on parameters
@@ -79,7 +80,7 @@ ROWS = (
 )
 REQUIREMENTS = (
     # The adapter's name comes along: the decide that follows a cache miss needs it too.
-    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter)
+    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter, A.c.requested_by)
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"))
 )
@@ -204,6 +205,30 @@ ROW_STATE = (
     )
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
+)
+
+# -- voting (quorum rows) -------------------------------------------------------------------------
+
+ROW_STATE_FOR_VOTE = ROW_STATE.with_for_update(of=R)
+"""The row, locked until commit: a quorum row's votes are counted one transaction at a time, so on
+PostgreSQL (READ COMMITTED) each count that follows sees every vote committed before it. SQLite
+has no row locks; its writes are serialised anyway."""
+VOTE_OF = select(V.c.outcome, V.c.delivery_key).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id"), V.c.voter == bindparam("voter")
+)
+INSERT_VOTE = _insert_of(V, tuple(c.name for c in V.columns))
+VOTE_OUTCOMES = select(V.c.outcome).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id")
+)
+COUNT_VOTE = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"))
+    .values(votes_cast=A.c.votes_cast + 1, version=A.c.version + 1, updated_at=_param(A.c.updated_at, "now"))
+)
+VOTES = (
+    select(V.c.row_id, V.c.voter, V.c.voter_name, V.c.outcome, V.c.decision, V.c.at)
+    .where(V.c.approval_id == bindparam("approval_id"))
+    .order_by(V.c.at, V.c.voter)
 )
 
 # -- resuming ----------------------------------------------------------------------------------

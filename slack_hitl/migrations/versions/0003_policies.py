@@ -1,0 +1,53 @@
+"""Approval policies: who requested an approval (four-eyes) and the votes of quorum rows.
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-06
+
+Plain SQLAlchemy types, never the models of ``slack_hitl.store.schema``: a migration must create
+the same schema forever, whatever the models become later.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    # What exists is left as it is: tables made from the models (stamped 0001 when adopted, see
+    # slack_hitl.migrations.upgrade) may have these already.
+    schema = sa.inspect(op.get_bind())
+    columns = {column["name"] for column in schema.get_columns("approvals")}
+    # Plain ADD COLUMN (SQLite and PostgreSQL both take it, with a constant default): a batch
+    # rebuild of the table would have to recreate its partial index too.
+    if "requested_by" not in columns:
+        op.add_column("approvals", sa.Column("requested_by", sa.String(length=100), nullable=True))
+    if "votes_cast" not in columns:
+        op.add_column("approvals", sa.Column("votes_cast", sa.Integer(), nullable=False, server_default=sa.text("0")))
+    if schema.has_table("row_votes"):
+        return
+    op.create_table(
+        "row_votes",
+        sa.Column("approval_id", sa.String(length=64), nullable=False),
+        sa.Column("row_id", sa.String(length=200), nullable=False),
+        sa.Column("voter", sa.String(length=100), nullable=False),
+        sa.Column("voter_name", sa.String(), nullable=True),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("decision", sa.JSON(), nullable=False),
+        sa.Column("delivery_key", sa.String(length=255), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["approval_id"], ["approvals.id"]),
+        sa.PrimaryKeyConstraint("approval_id", "row_id", "voter"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("row_votes")
+    op.drop_column("approvals", "votes_cast")
+    op.drop_column("approvals", "requested_by")
