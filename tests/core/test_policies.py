@@ -1,0 +1,243 @@
+"""Approval policies in the core: four-eyes (a row refuses its requester) and quorum (N distinct people).
+
+The rules are pure (``slack_hitl.policies``) and tested without a database; the engine and the
+store apply them on a SQLite file and on PostgreSQL, and two stores on one PostgreSQL database
+voting at once count each person once and decide and resume once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import ValidationError
+
+from slack_hitl import (
+    APPROVE,
+    REJECT,
+    SYSTEM,
+    Actor,
+    AlreadyDecided,
+    AlreadyVoted,
+    Choice,
+    Confirmation,
+    Deciders,
+    DecisionInput,
+    Engine,
+    NotAllowed,
+    RequesterRefused,
+    Requirement,
+    Store,
+)
+from slack_hitl.policies import is_refused_requester, may_decide, quorum_outcome
+from tests.core.support import RecordingAdapter
+from tests.support import ALICE, BOB
+
+pytestmark = pytest.mark.anyio
+
+CAROL = Actor(id="U0CAROL", name="carol")
+DAVE = Actor(id="U0DAVE", name="dave")
+APPROVE_IT = DecisionInput(choices=("approve",))
+REJECT_IT = DecisionInput(choices=("reject",), reason="too risky")
+
+
+def quorum_row(approvals: int = 2, rejections: int = 1, **options: object) -> Requirement:
+    confirmation = Confirmation(approvals_needed=approvals, rejections_needed=rejections)
+    return Requirement(id="deploy", kind="confirmation", title="Deploy", confirmation=confirmation, **options)
+
+
+def four_eyes_row() -> Requirement:
+    return Requirement(id="pay", kind="confirmation", title="Pay invoice", deciders=Deciders(not_requester=True))
+
+
+# -- the rules, pure ---------------------------------------------------------------------------
+
+
+def test_four_eyes_refuses_only_the_requester_and_never_the_system() -> None:
+    row = four_eyes_row()
+    assert is_refused_requester(row, ALICE, ALICE.id)
+    assert not may_decide(row, ALICE, ALICE.id)
+    assert may_decide(row, BOB, ALICE.id)
+    assert may_decide(row, ALICE, None)  # nobody named as requester: nobody refused
+    assert may_decide(row, SYSTEM, SYSTEM.id)
+    plain = Requirement(id="plain", kind="confirmation", title="Plain")
+    assert may_decide(plain, ALICE, ALICE.id)  # only rows that ask for four-eyes refuse
+
+
+def test_four_eyes_and_named_deciders_both_hold() -> None:
+    row = Requirement(
+        id="r", kind="confirmation", title="t", deciders=Deciders(user_ids=(ALICE.id, BOB.id), not_requester=True)
+    )
+    assert not may_decide(row, ALICE, ALICE.id)
+    assert may_decide(row, BOB, ALICE.id)
+    assert not may_decide(row, CAROL, ALICE.id)
+
+
+def test_quorum_is_reached_by_n_approvals_or_the_rejections_needed() -> None:
+    two_of = Confirmation(approvals_needed=2)
+    assert quorum_outcome(two_of, ["approved"]) is None
+    assert quorum_outcome(two_of, ["approved", "approved"]) == "approved"
+    assert quorum_outcome(two_of, ["approved", "rejected"]) == "rejected"  # the first rejection, by default
+    patient = Confirmation(approvals_needed=3, rejections_needed=2)
+    assert quorum_outcome(patient, ["rejected", "approved"]) is None
+    assert quorum_outcome(patient, ["rejected", "approved", "rejected"]) == "rejected"
+    assert quorum_outcome(patient, ["approved", "rejected", "approved", "approved"]) == "approved"
+
+
+def test_a_quorum_choice_must_count_for_one_side() -> None:
+    asks = Choice(value="changes", label="Request changes", asks="What should change?")
+    with pytest.raises(ValidationError, match="must each approve or reject"):
+        Confirmation(choices=(APPROVE, REJECT, asks), approvals_needed=2)
+    Confirmation(choices=(APPROVE, REJECT, asks))  # without a quorum, a "request changes" is fine
+    with pytest.raises(ValidationError):
+        Confirmation(approvals_needed=0)
+
+
+# -- the engine and the store ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(database_url: str):
+    opened = await Store.open(database_url)
+    yield opened
+    await opened.close()
+
+
+async def test_the_requester_is_refused_on_a_four_eyes_row_and_someone_else_decides(store: Store) -> None:
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    approval = await engine.open_approval(
+        title="Invoice", requirements=[four_eyes_row()], adapter="recording", requested_by=ALICE.id
+    )
+    assert approval.requested_by == ALICE.id
+    with pytest.raises(RequesterRefused, match="requested this approval"):
+        await engine.decide(approval.id, "pay", APPROVE_IT, ALICE)
+    assert isinstance(RequesterRefused("x"), NotAllowed)  # callers that catch NotAllowed still refuse
+    assert (await store.get(approval.id)).decided_count == 0
+    outcome = await engine.decide(approval.id, "pay", APPROVE_IT, BOB)
+    assert outcome.resumed
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert (final.status, final.row("pay").decided_by) == ("approved", BOB.id)
+
+
+async def test_requested_by_survives_a_new_store_reading_the_approval(store: Store, database_url: str) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(
+        title="Invoice", requirements=[four_eyes_row()], adapter="recording", requested_by=ALICE.id
+    )
+    other = await Store.open(database_url)  # another process: nothing cached
+    try:
+        with pytest.raises(RequesterRefused):
+            await Engine(other, adapters=[RecordingAdapter()]).decide(approval.id, "pay", APPROVE_IT, ALICE)
+        assert (await other.get(approval.id)).requested_by == ALICE.id
+    finally:
+        await other.close()
+
+
+async def test_a_two_of_three_quorum_counts_each_person_once_and_resumes_once(store: Store) -> None:
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    row = quorum_row(2, deciders=Deciders(user_ids=(ALICE.id, BOB.id, CAROL.id)))
+    approval = await engine.open_approval(title="Release", requirements=[row], adapter="recording")
+
+    first = await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    assert (first.decided, first.resumed) == (False, False)
+    with pytest.raises(AlreadyVoted) as again:
+        await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    assert again.value.outcome == "approved"
+    with pytest.raises(NotAllowed):
+        await engine.decide(approval.id, "deploy", APPROVE_IT, DAVE)
+    pending = await store.get(approval.id)
+    assert pending.status == "pending" and not pending.row("deploy").decided
+    assert [(v.voter, v.outcome) for v in pending.row("deploy").votes] == [(ALICE.id, "approved")]
+
+    second = await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)
+    assert (second.decided, second.resumed) == (True, True)
+    with pytest.raises(AlreadyDecided):
+        await engine.decide(approval.id, "deploy", APPROVE_IT, CAROL)
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.status == "approved"
+    assert final.row("deploy").decided_by == BOB.id
+    assert [v.voter for v in final.row("deploy").votes] == [ALICE.id, BOB.id]
+    assert len(adapter.resumes) == 1
+    log = await store.decision_log(approval.id)
+    counted = [e for e in log if e["event"] == "vote_counted"]
+    assert [(e["actor"], e["data"]["approvals"]) for e in counted] == [(ALICE.id, 1), (BOB.id, 2)]
+    assert [e["event"] for e in log].count("decided") == 1
+
+
+async def test_the_first_rejection_decides_a_quorum_row_unless_more_are_needed(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(
+        title="Two rows",
+        requirements=[quorum_row(2), quorum_row(2, 2).model_copy(update={"id": "db"})],
+        adapter="recording",
+    )
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    rejected = await engine.decide(approval.id, "deploy", REJECT_IT, BOB)
+    assert rejected.decided
+    row = (await store.get(approval.id)).row("deploy")
+    assert row.decision.outcome == "rejected" and row.decision.reason == "too risky"
+
+    assert not (await engine.decide(approval.id, "db", REJECT_IT, ALICE)).decided  # 1 of 2 rejections
+    assert (await engine.decide(approval.id, "db", REJECT_IT, CAROL)).resumed
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.status == "rejected"
+    assert [v.voter for v in final.row("db").votes_for("rejected")] == [ALICE.id, CAROL.id]
+
+
+async def test_the_same_delivery_of_a_vote_is_a_repeat_not_a_refusal(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(title="t", requirements=[quorum_row(2)], adapter="recording")
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE, delivery_key="k1")
+    repeated = await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE, delivery_key="k1")
+    assert repeated.repeated
+    assert len((await store.get(approval.id)).row("deploy").votes) == 1
+
+
+async def test_expiry_settles_a_quorum_row_that_did_not_reach_its_count(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(title="t", requirements=[quorum_row(3)], adapter="recording")
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    assert await engine.expire(approval.id)
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.status == "expired" and final.expired
+    assert final.row("deploy").decision.reason == "expired"
+    assert [v.voter for v in final.row("deploy").votes] == [ALICE.id]  # the vote is kept
+
+
+@pytest.mark.postgres
+async def test_five_people_voting_at_once_through_two_stores_count_exactly_and_resume_once(postgres_url: str) -> None:
+    first, second = await Store.open(postgres_url), await Store.open(postgres_url)
+    adapters = RecordingAdapter(), RecordingAdapter()
+    engines = Engine(first, adapters=[adapters[0]]), Engine(second, adapters=[adapters[1]])
+    people = [Actor(id=f"U0P{i}", name=f"p{i}") for i in range(5)]
+    try:
+        approvals = [
+            await engines[0].open_approval(title=f"run {n}", requirements=[quorum_row(3)], adapter="recording")
+            for n in range(20)
+        ]
+
+        async def vote(n: int, i: int) -> bool:
+            try:
+                return (await engines[i % 2].decide(approvals[n].id, "deploy", APPROVE_IT, people[i])).decided
+            except AlreadyDecided:
+                return False
+
+        decided = await asyncio.gather(*(vote(n, i) for n in range(20) for i in range(5)))
+        await asyncio.gather(*(engine.drain() for engine in engines))
+        assert sum(decided) == 20  # one deciding vote per row
+        for approval in approvals:
+            final = await first.get(approval.id)
+            assert final.status == "approved"
+            assert len(final.row("deploy").votes) == 3
+            assert len({v.voter for v in final.row("deploy").votes}) == 3
+        resumed = [resume[0] for adapter in adapters for resume in adapter.resumes]
+        assert sorted(resumed) == sorted(a.id for a in approvals)
+    finally:
+        await first.close()
+        await second.close()
