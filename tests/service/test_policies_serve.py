@@ -1,0 +1,213 @@
+"""Approval policies from the outside: ``slack-hitl serve`` processes, the real slack-sdk client, the
+Slack emulator and the HTTP API. Four-eyes refuses the requester with an ephemeral saying why; a
+2-of-3 quorum row of a user group is decided by the second distinct approval; and 20 approvals
+whose 3-of-5 row five people click at once through two processes on PostgreSQL each count exactly
+three approvals, one decision and one resume."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from slack_hitl.testing.emulator import SlackEmulator
+from slack_hitl.testing.slack_user import SlackTestUser
+from tests.service.support import (
+    CALLBACK_SECRET,
+    CHANNEL,
+    SIGNING_SECRET,
+    SLACK_HITL,
+    CallbackReceiver,
+    ServeProcess,
+    auth,
+    eventually,
+    message_text,
+    service_env,
+    serving,
+)
+
+pytestmark = pytest.mark.anyio
+
+SRE = "S0SRE"
+SRE_PEOPLE = [("U0ANA", "ana"), ("U0BEN", "ben"), ("U0CAT", "cat")]
+
+
+def user(emulator: SlackEmulator, server: ServeProcess, user_id: str, name: str) -> SlackTestUser:
+    return SlackTestUser(emulator, server.interactions_url, SIGNING_SECRET, user_id, name)
+
+
+async def open_approval(server: ServeProcess, receiver: CallbackReceiver, **body: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api:
+        answer = await api.post(
+            "/v1/approvals",
+            json={"channel": CHANNEL, "callback": {"url": receiver.url, "secret": CALLBACK_SECRET}, **body},
+        )
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+async def approval_now(server: ServeProcess, approval_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api:
+        answer = await api.get(f"/v1/approvals/{approval_id}")
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def shown(emulator: SlackEmulator, ts: str) -> str:
+    return message_text(emulator.message(CHANNEL, ts))
+
+
+async def test_the_requester_is_refused_on_their_own_row_with_an_ephemeral_saying_why(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_approval(
+            server,
+            receiver,
+            title="Pay invoice 1142",
+            requested_by="U0ALICE",
+            requirements=[
+                {"id": "pay", "kind": "confirmation", "title": "pay 4,200 EUR", "deciders": {"not_requester": True}}
+            ],
+        )
+        assert created["requested_by"] == "U0ALICE"
+        ts = str(created["message_ts"])
+        assert "Four-eyes: not <@U0ALICE>" in shown(emulator, ts)
+
+        clicked = await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, ts, button_text="Approve")
+        assert clicked.status_code == 200
+        note = await eventually(lambda: emulator.ephemerals("U0ALICE"))
+        assert "You requested this approval" in note[0].text and "four-eyes" in note[0].text
+        assert (await approval_now(server, created["id"]))["rows"][0]["decision"] is None
+
+        await user(emulator, server, "U0BOB", "bob").click(CHANNEL, ts, button_text="Approve")
+
+        async def approved() -> dict[str, Any] | None:
+            current = await approval_now(server, created["id"])
+            return current if current["status"] == "approved" else None
+
+        final = await eventually(approved, timeout=20)
+        assert final["rows"][0]["decided_by"]["id"] == "U0BOB"
+        await eventually(lambda: len(receiver.received()) == 1)
+
+
+async def test_a_two_of_three_quorum_row_of_a_user_group(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    for user_id, name in SRE_PEOPLE:
+        emulator.add_user(user_id, name)
+    emulator.add_user_group(SRE, "sre", [user_id for user_id, _ in SRE_PEOPLE])
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_approval(
+            server,
+            receiver,
+            title="Failover the primary database",
+            requirements=[
+                {
+                    "id": "failover",
+                    "kind": "confirmation",
+                    "title": "fail over db-1",
+                    "deciders": {"group_ids": [SRE]},
+                    "confirmation": {"approvals_needed": 2},
+                }
+            ],
+        )
+        ts = str(created["message_ts"])
+        assert "Needs 2 approvals from different people" in shown(emulator, ts)
+        ana, ben = (user(emulator, server, uid, name) for uid, name in SRE_PEOPLE[:2])
+
+        assert (await ana.click(CHANNEL, ts, button_text="Approve")).status_code == 200
+        await eventually(lambda: "Approvals 1 of 2: <@U0ANA>" in shown(emulator, ts))
+        # The same person again counts once, and is told so.
+        await user(emulator, server, "U0ANA", "ana").click(CHANNEL, ts, button_text="Approve")
+        await eventually(lambda: any("each person counts once" in n.text for n in emulator.ephemerals("U0ANA")))
+        # Someone outside the group is refused.
+        await user(emulator, server, "U0MALLORY", "mallory").click(CHANNEL, ts, button_text="Approve")
+        await eventually(lambda: any("may not decide" in n.text for n in emulator.ephemerals("U0MALLORY")))
+        current = await approval_now(server, created["id"])
+        assert current["status"] == "pending"
+        assert [v["voter"]["id"] for v in current["rows"][0]["votes"]] == ["U0ANA"]
+
+        await ben.click(CHANNEL, ts, button_text="Approve")
+
+        async def approved() -> dict[str, Any] | None:
+            now = await approval_now(server, created["id"])
+            return now if now["status"] == "approved" else None
+
+        final = await eventually(approved, timeout=20)
+        assert [v["voter"]["id"] for v in final["rows"][0]["votes"]] == ["U0ANA", "U0BEN"]
+        await eventually(lambda: "<@U0ANA>, <@U0BEN>" in shown(emulator, ts))
+        await eventually(lambda: len(receiver.received()) == 1)
+        await asyncio.sleep(1.0)  # a few sweeps: still one callback
+        assert len(receiver.received()) == 1
+
+
+@pytest.mark.postgres
+async def test_twenty_approvals_whose_three_of_five_row_five_people_click_at_once_through_two_processes(
+    emulator: SlackEmulator, receiver: CallbackReceiver, postgres_url: str, tmp_path: Path
+) -> None:
+    upgraded = await asyncio.to_thread(
+        subprocess.run,
+        [str(SLACK_HITL), "db", "upgrade", "--database-url", postgres_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    people = [(f"U0P{i}", f"person{i}") for i in range(5)]
+    env = service_env(emulator.base_url, postgres_url)
+    async with serving(env, tmp_path / "a.log") as first, serving(env, tmp_path / "b.log") as second:
+        servers = (first, second)
+        created = [
+            await open_approval(
+                first,
+                receiver,
+                title=f"Change {n}",
+                requirements=[
+                    {
+                        "id": "change",
+                        "kind": "confirmation",
+                        "title": f"change {n}",
+                        "confirmation": {"approvals_needed": 3},
+                    }
+                ],
+            )
+            for n in range(20)
+        ]
+        clicks = [
+            user(emulator, servers[i % 2], user_id, name).click(
+                CHANNEL, str(approval["message_ts"]), button_text="Approve"
+            )
+            for approval in created
+            for i, (user_id, name) in enumerate(people)
+        ]
+        answers = await asyncio.gather(*clicks)
+        assert {answer.status_code for answer in answers} == {200}
+
+        async def all_approved() -> list[dict[str, Any]] | None:
+            now = [await approval_now(second, approval["id"]) for approval in created]
+            return now if all(a["status"] == "approved" for a in now) else None
+
+        finals = await eventually(all_approved, timeout=60)
+        for final in finals:
+            votes = final["rows"][0]["votes"]
+            assert len(votes) == 3 and len({v["voter"]["id"] for v in votes}) == 3
+            assert final["attempts"] == 1  # one resume
+        await asyncio.sleep(1.5)  # several sweeps of both processes: still one callback each
+        called = sorted(call.body for call in receiver.received())
+        assert len(called) == 20
+        assert len({approval["id"] for approval in created}) == 20
+        # The two late clickers of each row were told it was decided.
+        told = sum(
+            1
+            for user_id, _ in people
+            for note in emulator.ephemerals(user_id)
+            if "already decided" in note.text or "takes no more decisions" in note.text
+        )
+        assert told == 40
