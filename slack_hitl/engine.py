@@ -26,6 +26,7 @@ from slack_hitl.errors import (
     AlreadyDecided,
     AlreadyVoted,
     ApprovalClosed,
+    ChangeRefused,
     DecisionInvalid,
     NotAllowed,
     RequesterRefused,
@@ -249,6 +250,23 @@ class Engine:
         if result.resume:
             self._spawn(self._run_resume(approval_id))
         return DecideOutcome(approval_id, row_id, resumed=result.resume, decided=result.decided)
+
+    async def withdraw(self, approval_id: str, row_id: str, actor: Actor) -> bool:
+        """Change of mind: withdraw ``actor``'s decision of a row (or their vote on a quorum row) while
+        the approval is pending and another row is undecided; the row is open again. Returns whether a
+        vote (``True``) or a decision (``False``) was withdrawn. Raises ``ChangeRefused`` (with why),
+        ``ApprovalClosed`` or ``UnknownRow``."""
+        result = await self.store.withdraw(approval_id, row_id, actor)
+        if not result.withdrawn:
+            if result.refusal == "unknown":
+                raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+            if result.refusal == "closed":
+                raise ApprovalClosed(approval_id, result.approval_status or "closed")
+            raise ChangeRefused(row_id, result.refusal or "not_decided", result.decided_by_name or result.decided_by)
+        log.info("decision_withdrawn", approval_id=approval_id, row_id=row_id, slack_user=actor.id, vote=result.vote)
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        return result.vote
 
     # -- resuming ----------------------------------------------------------------------------
 

@@ -49,6 +49,23 @@ class AlreadyVoted(SlackHitlError):
         super().__init__(f"{voter} already voted {outcome} on row {row_id!r}; each person counts once")
 
 
+class ChangeRefused(SlackHitlError):
+    """A decision could not be withdrawn: ``reason`` is ``not_decided`` (nothing of this person's
+    to withdraw), ``not_yours`` (decided by ``decided_by``) or ``last_row`` (every other row is
+    decided, so the run may be resuming). A closed approval raises ``ApprovalClosed`` instead."""
+
+    def __init__(self, row_id: str, reason: str, decided_by: str | None = None) -> None:
+        self.row_id = row_id
+        self.reason = reason
+        self.decided_by = decided_by
+        why = {
+            "not_decided": "you have no decision on it to withdraw",
+            "not_yours": f"it was decided by {decided_by or 'someone else'}; only they may change it",
+            "last_row": "every other row is decided, so the decisions are final",
+        }.get(reason, reason)
+        super().__init__(f"row {row_id!r} cannot be changed: {why}")
+
+
 class AlreadyDecided(SlackHitlError):
     """The row was decided before; ``decided_by`` says by whom."""
 

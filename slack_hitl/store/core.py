@@ -24,6 +24,7 @@ from slack_hitl.errors import UnknownApproval, UnknownRow
 from slack_hitl.requirements import Confirmation, Requirement
 from slack_hitl.store import statements as sql
 from slack_hitl.store.cache import RequirementCache
+from slack_hitl.store.changes import ChangeResult, withdraw_decision
 from slack_hitl.store.database import create_engine, open_database
 from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
 from slack_hitl.store.records import approval_of, jsonable
@@ -256,6 +257,11 @@ class Store:
         return await self.database.write(
             count_vote(command, confirmation, owner, self.lease_seconds, utcnow()), urgent=True
         )
+
+    async def withdraw(self, approval_id: str, row_id: str, actor: Actor) -> ChangeResult:
+        """Withdraw ``actor``'s decision of a row (or vote on a quorum row) while the approval is open
+        and another row is undecided; the row is pending again. ``ChangeResult`` says why not."""
+        return await self.database.write(withdraw_decision(approval_id, row_id, actor, utcnow()), urgent=True)
 
     async def _write_decisions(self, batch: Batch) -> list[DecideResult]:
         owner = self.owner if self.claims_resumes else None

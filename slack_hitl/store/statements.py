@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -229,6 +230,37 @@ VOTES = (
     select(V.c.row_id, V.c.voter, V.c.voter_name, V.c.outcome, V.c.decision, V.c.at)
     .where(V.c.approval_id == bindparam("approval_id"))
     .order_by(V.c.at, V.c.voter)
+)
+
+# -- change of mind -------------------------------------------------------------------------------
+
+APPROVAL_FOR_CHANGE = (
+    # Locked after the row (the order every decide takes: row, then approval), so a change and the
+    # decide of the last other row are serialised: whichever commits second sees the first.
+    select(A.c.status, A.c.expired).where(A.c.id == bindparam("approval_id")).with_for_update()
+)
+ROW_FOR_CHANGE = (
+    select(R.c.status, R.c.outcome, R.c.decision, R.c.decided_by, R.c.decided_by_name)
+    .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
+    .with_for_update()
+)
+OTHER_PENDING_ROWS = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"), R.c.row_id != bindparam("row_id"), R.c.status == "pending"
+)
+REOPEN_ROW = (
+    # Parameters named apart from the columns: an UPDATE reserves those names for its SET clause.
+    update(R)
+    .where(
+        R.c.approval_id == bindparam("approval"),
+        R.c.row_id == bindparam("row"),
+        R.c.status == "decided",
+        R.c.decided_by == bindparam("actor"),
+    )
+    .values(status="pending", outcome=None, decision=null(), decided_by=None, decided_by_name=None, decided_at=None)
+    .values(delivery_key=None)
+)
+DELETE_VOTE = delete(V).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id"), V.c.voter == bindparam("voter")
 )
 
 # -- resuming ----------------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from slack_hitl import (
     Actor,
     AlreadyDecided,
     AlreadyVoted,
+    ApprovalClosed,
+    ChangeRefused,
     Choice,
     Confirmation,
     Deciders,
@@ -208,6 +210,110 @@ async def test_expiry_settles_a_quorum_row_that_did_not_reach_its_count(store: S
     assert final.status == "expired" and final.expired
     assert final.row("deploy").decision.reason == "expired"
     assert [v.voter for v in final.row("deploy").votes] == [ALICE.id]  # the vote is kept
+
+
+def two_rows() -> list[Requirement]:
+    return [
+        Requirement(id="deploy", kind="confirmation", title="Deploy"),
+        Requirement(id="notify", kind="confirmation", title="Notify"),
+    ]
+
+
+async def test_a_decider_changes_their_mind_before_the_last_row_and_the_log_keeps_both(store: Store) -> None:
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    approval = await engine.open_approval(title="t", requirements=two_rows(), adapter="recording")
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    with pytest.raises(ChangeRefused) as not_yours:
+        await engine.withdraw(approval.id, "deploy", BOB)
+    assert not_yours.value.reason == "not_yours"
+    with pytest.raises(ChangeRefused, match="no decision"):
+        await engine.withdraw(approval.id, "notify", ALICE)
+
+    assert await engine.withdraw(approval.id, "deploy", ALICE) is False  # a decision, not a vote
+    reopened = (await store.get(approval.id)).row("deploy")
+    assert (reopened.decided, reopened.decided_by) == (False, None)
+    await engine.decide(approval.id, "deploy", REJECT_IT, ALICE)  # the changed decision
+    assert (await engine.decide(approval.id, "notify", APPROVE_IT, BOB)).resumed
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.row("deploy").decision.outcome == "rejected"
+    assert adapter.resumes[0][2]["deploy"].outcome == "rejected"
+    log = [(e["event"], e["row_id"]) for e in await store.decision_log(approval.id)]
+    assert log[:4] == [("opened", None), ("decided", "deploy"), ("withdrawn", "deploy"), ("decided", "deploy")]
+    withdrawn = next(e for e in await store.decision_log(approval.id) if e["event"] == "withdrawn")
+    assert withdrawn["data"]["withdrawn"]["outcome"] == "approved"
+
+
+async def test_nothing_changes_once_the_last_row_is_decided(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(title="t", requirements=two_rows(), adapter="recording")
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    await engine.decide(approval.id, "notify", APPROVE_IT, BOB)
+    await engine.drain()
+    with pytest.raises(ApprovalClosed):
+        await engine.withdraw(approval.id, "deploy", ALICE)
+    assert (await store.get(approval.id)).row("deploy").decided
+
+
+async def test_the_last_decided_rows_are_final_even_before_a_worker_claims_the_resume(database_url: str) -> None:
+    web = await Store.open(database_url, claims_resumes=False)  # a web process: the resume waits for a worker
+    try:
+        engine = Engine(web, adapters=[RecordingAdapter()])
+        approval = await engine.open_approval(title="t", requirements=two_rows(), adapter="recording")
+        await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+        await engine.decide(approval.id, "notify", APPROVE_IT, BOB)
+        assert (await web.get(approval.id)).status == "pending"
+        with pytest.raises(ChangeRefused) as last:
+            await engine.withdraw(approval.id, "deploy", ALICE)
+        assert last.value.reason == "last_row"
+    finally:
+        await web.close()
+
+
+async def test_a_voter_withdraws_their_vote_while_the_quorum_is_counting(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(title="t", requirements=[quorum_row(2)], adapter="recording")
+    await engine.decide(approval.id, "deploy", APPROVE_IT, ALICE)
+    assert await engine.withdraw(approval.id, "deploy", ALICE) is True
+    assert (await store.get(approval.id)).row("deploy").votes == ()
+    await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)
+    assert not (await store.get(approval.id)).row("deploy").decided  # Alice's vote no longer counts
+    events = [e["event"] for e in await store.decision_log(approval.id)]
+    assert events.count("vote_counted") == 2 and "vote_withdrawn" in events
+
+
+@pytest.mark.postgres
+async def test_a_withdrawal_racing_the_last_decision_never_lets_a_run_resume_with_an_undecided_row(
+    postgres_url: str,
+) -> None:
+    first, second = await Store.open(postgres_url), await Store.open(postgres_url)
+    adapter = RecordingAdapter()
+    engines = Engine(first, adapters=[adapter]), Engine(second, adapters=[adapter])
+    try:
+        for _ in range(15):
+            approval = await engines[0].open_approval(title="t", requirements=two_rows(), adapter="recording")
+            await engines[0].decide(approval.id, "deploy", APPROVE_IT, ALICE)
+
+            async def withdraw() -> bool:
+                try:
+                    await engines[0].withdraw(approval.id, "deploy", ALICE)
+                    return True
+                except (ChangeRefused, ApprovalClosed):
+                    return False
+
+            withdrew, decided = await asyncio.gather(
+                withdraw(), engines[1].decide(approval.id, "notify", APPROVE_IT, BOB)
+            )
+            await asyncio.gather(*(engine.drain() for engine in engines))
+            now = await first.get(approval.id)
+            # Either the change won (nothing resumes, the row is open) or the decision did (it resumes).
+            assert withdrew != decided.resumed
+            assert now.status == ("pending" if withdrew else "approved")
+        assert adapter.undecided_at_resume == []
+    finally:
+        await first.close()
+        await second.close()
 
 
 @pytest.mark.postgres
