@@ -262,7 +262,7 @@ class Engine:
                 raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
             if result.refusal == "closed":
                 raise ApprovalClosed(approval_id, result.approval_status or "closed")
-            raise ChangeRefused(row_id, result.refusal or "not_decided", result.decided_by_name or result.decided_by)
+            raise ChangeRefused(row_id, result.refusal or "not_decided", result.decided_by)
         log.info("decision_withdrawn", approval_id=approval_id, row_id=row_id, slack_user=actor.id, vote=result.vote)
         self.publisher.approval_changed(approval_id)
         await self._notify()

@@ -31,6 +31,7 @@ from slack_hitl.errors import (
     AlreadyDecided,
     AlreadyVoted,
     ApprovalClosed,
+    ChangeRefused,
     DecisionInvalid,
     NotAllowed,
     RequesterRefused,
@@ -154,6 +155,20 @@ def already_voted_text(title: str, outcome: str) -> str:
     return f"You already {voted} *{escape(title)}*; each person counts once."
 
 
+def change_refused_text(requirement: Requirement, refused: ChangeRefused) -> str:
+    title = escape(requirement.title)
+    if refused.reason == "not_yours":
+        who = (
+            user_mention(refused.decided_by)
+            if refused.decided_by and is_user_id(refused.decided_by)
+            else "someone else"
+        )
+        return f"Only the person who decided *{title}* may change it; it was decided by {who}."
+    if refused.reason == "last_row":
+        return f"*{title}* can no longer be changed: every other row is decided, so the decisions are final."
+    return f"You have no decision on *{title}* to change."
+
+
 def refusal_text(refusal: SlackHitlError, requirement: Requirement, clicker: str) -> str | None:
     """What to tell a person whose decision of ``requirement`` was refused for a reason about them or
     the row (``None`` for the refusals whose words need the approval: closed, unknown)."""
@@ -270,6 +285,9 @@ class InteractionHandler:
         if requirement is None:
             self._tell(place, payload.user.id, UNKNOWN_TEXT)
             return None
+        if ref.verb == "withdraw":
+            await self._withdraw(ref, requirement, Actor(id=payload.user.id, name=payload.user.display_name), place)
+            return None
         actor = await self._actor(payload.user, [requirement])
         choice = requirement.confirmation.choice(ref.choice or "") if requirement.confirmation else None
         if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
@@ -306,6 +324,24 @@ class InteractionHandler:
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
         except SlackHitlError as refusal:
             self._explain(refusal, ref, requirement, actor, place)
+
+    async def _withdraw(self, ref: ActionRef, requirement: Requirement, actor: Actor, place: _Place) -> None:
+        """Change of mind: the clicker takes back their decision of the row (or their quorum vote)."""
+        try:
+            vote = await self.engine.withdraw(ref.approval_id, ref.row_id, actor)
+        except ChangeRefused as refused:
+            log.info("change_refused", approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
+            self._tell(place, actor.id, change_refused_text(requirement, refused))
+        except SlackHitlError as refusal:
+            self._explain(refusal, ref, requirement, actor, place)
+        else:
+            what = "vote" if vote else "decision"
+            self._tell(
+                place,
+                actor.id,
+                f"Your {what} on *{escape(requirement.title)}* is withdrawn; the row is open again, "
+                "decide it anew when you are ready.",
+            )
 
     async def _open_modal(
         self, ref: ActionRef, actor: Actor, trigger_id: str | None, place: _Place, *, choice: str | None

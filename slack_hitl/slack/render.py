@@ -31,7 +31,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slack_hitl.approvals import Approval, Row, Vote
+from slack_hitl.approvals import Approval, Row, Vote, is_system_actor
 from slack_hitl.decisions import Decision
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.documented_limits import (
@@ -200,13 +200,18 @@ class _RowLayout:
             if self._quorum:
                 section = blocks[0]["text"]
                 section["text"] = cut_mrkdwn(f"{section['text']}\n{votes_line(row)}", SECTION_TEXT)
+                if row.votes and len(blocks) > 1:
+                    blocks[1]["elements"].append(_change_button(approval.id, row.id, len(blocks[1]["elements"])))
             return blocks
         block_id = f"r{self.position}.v{approval.version}"
         if row.decision is not None:
             text = _decided_text(row, self.position, self.text_weight)
         else:
             text = f"{_title_line(row.requirement, self.position)}\n_Not decided_"
-        return [text_section(block_id, text)]
+        section = text_section(block_id, text)
+        if may_change(approval, row):
+            section["accessory"] = _change_button(approval.id, row.id, 0)
+        return [section]
 
 
 @dataclass
@@ -487,6 +492,28 @@ def _pending_text(requirement: Requirement, position: int, requested_by: str | N
     # Who may decide goes first so a long description cannot cut it off.
     pieces[1:1] = _policy_lines(requirement, requested_by)
     return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
+
+
+CHANGE_LABEL = "Change"
+"""The button on a decided row while its decider may still take the decision back."""
+
+
+def may_change(approval: Approval, row: Row) -> bool:
+    """Whether a decided row offers its decider a change of mind: the approval is pending and another
+    row is undecided (the store's withdrawal decides, this only says when to offer it)."""
+    if approval.status != "pending" or approval.expired or not row.decided or is_system_actor(row.decided_by):
+        return False
+    return any(not other.decided for other in approval.rows if other.id != row.id)
+
+
+def _change_button(approval_id: str, row_id: str, index: int) -> dict[str, Any]:
+    """The button with which a decider (or a quorum row's voter) takes their decision back."""
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": CHANGE_LABEL},
+        "action_id": action_id("withdraw", index),
+        "value": button_value(approval_id, row_id, None),
+    }
 
 
 def _policy_lines(requirement: Requirement, requested_by: str | None) -> list[str]:

@@ -295,15 +295,15 @@ async def test_a_withdrawal_racing_the_last_decision_never_lets_a_run_resume_wit
             approval = await engines[0].open_approval(title="t", requirements=two_rows(), adapter="recording")
             await engines[0].decide(approval.id, "deploy", APPROVE_IT, ALICE)
 
-            async def withdraw() -> bool:
+            async def withdraw(approval_id: str) -> bool:
                 try:
-                    await engines[0].withdraw(approval.id, "deploy", ALICE)
+                    await engines[0].withdraw(approval_id, "deploy", ALICE)
                     return True
                 except (ChangeRefused, ApprovalClosed):
                     return False
 
             withdrew, decided = await asyncio.gather(
-                withdraw(), engines[1].decide(approval.id, "notify", APPROVE_IT, BOB)
+                withdraw(approval.id), engines[1].decide(approval.id, "notify", APPROVE_IT, BOB)
             )
             await asyncio.gather(*(engine.drain() for engine in engines))
             now = await first.get(approval.id)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from slack_hitl.testing.emulator import SlackEmulator
-from slack_hitl.testing.slack_user import SlackTestUser
+from slack_hitl.testing.slack_user import SlackTestUser, rendered_buttons
 from tests.service.support import (
     CALLBACK_SECRET,
     CHANNEL,
@@ -211,3 +211,55 @@ async def test_twenty_approvals_whose_three_of_five_row_five_people_click_at_onc
             if "already decided" in note.text or "takes no more decisions" in note.text
         )
         assert told == 40
+
+
+async def test_a_decision_changed_before_the_last_row_and_a_change_refused_after_it(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_approval(
+            server,
+            receiver,
+            title="Ship 4.1",
+            requirements=[
+                {"id": "ship", "kind": "confirmation", "title": "ship the release"},
+                {"id": "announce", "kind": "confirmation", "title": "announce it"},
+            ],
+        )
+        ts = str(created["message_ts"])
+        alice, bob = user(emulator, server, "U0ALICE", "alice"), user(emulator, server, "U0BOB", "bob")
+        await alice.click(CHANNEL, ts, button_text="Approve", near="ship the release")
+        await eventually(lambda: "Change" in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))])
+
+        # Only the decider may change it.
+        await bob.click(CHANNEL, ts, button_text="Change", near="ship the release")
+        await eventually(lambda: any("Only the person who decided" in n.text for n in emulator.ephemerals("U0BOB")))
+        await alice.click(CHANNEL, ts, button_text="Change", near="ship the release")
+        await eventually(lambda: any("is withdrawn" in n.text for n in emulator.ephemerals("U0ALICE")))
+        await eventually(
+            lambda: any(
+                b.text == "Reject" and "ship the release" in b.near_text
+                for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))
+            )
+        )
+        await alice.click(CHANNEL, ts, button_text="Reject", near="ship the release")
+        await eventually(lambda: "Rejected" in shown(emulator, ts))
+        stale = emulator.message_payload(CHANNEL, ts)  # still offers Alice her change
+
+        await bob.click(CHANNEL, ts, button_text="Approve", near="announce it")
+
+        async def final() -> dict[str, Any] | None:
+            now = await approval_now(server, created["id"])
+            return now if now["status"] == "completed" else None
+
+        done = await eventually(final, timeout=20)
+        assert done["rows"][0]["decision"]["outcome"] == "rejected"
+        # A click on the Change button of the message as it was before the last row: refused, nothing changes.
+        change = next(b for b in rendered_buttons(stale) if b.text == "Change")
+        notes_before = len(emulator.ephemerals("U0ALICE"))
+        assert (await alice.click_rendered(CHANNEL, stale, change)).status_code == 200
+        await eventually(lambda: len(emulator.ephemerals("U0ALICE")) > notes_before)
+        assert "takes no more decisions" in emulator.ephemerals("U0ALICE")[-1].text
+        assert (await approval_now(server, created["id"]))["rows"][0]["decision"]["outcome"] == "rejected"
+        assert "Change" not in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))]
