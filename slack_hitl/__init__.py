@@ -24,6 +24,7 @@ from slack_hitl.errors import (
     RequesterRefused,
     ResumeNotPossible,
     SlackHitlError,
+    StepLocked,
     UnknownApproval,
     UnknownRow,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Row",
     "SlackHitlError",
     "Status",
+    "StepLocked",
     "Store",
     "TextDelta",
     "ToolProgress",

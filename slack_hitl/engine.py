@@ -30,6 +30,7 @@ from slack_hitl.errors import (
     DecisionInvalid,
     NotAllowed,
     RequesterRefused,
+    StepLocked,
     UnknownApproval,
     UnknownRow,
 )
@@ -179,6 +180,12 @@ class Engine:
         self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
     ) -> tuple[Requirement, Decision]:
         """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
+        requirement, decision, _ = await self._checked(approval_id, row_id, submitted, actor)
+        return requirement, decision
+
+    async def _checked(
+        self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
+    ) -> tuple[Requirement, Decision, int]:
         target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
         requirement = target.requirement
         if is_refused_requester(requirement, actor, target.requested_by):
@@ -194,7 +201,7 @@ class Engine:
         if check is not None and not actor.system:
             # A system actor records what was accepted elsewhere; only what people submit is checked.
             check(requirement, decision)
-        return requirement, decision
+        return requirement, decision, target.steps
 
     async def decide(
         self,
@@ -207,8 +214,8 @@ class Engine:
     ) -> DecideOutcome:
         """Decide one row. Raises UnknownApproval / UnknownRow / NotAllowed / DecisionInvalid /
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
-        requirement, decision = await self.check_decision(approval_id, row_id, submitted, actor)
-        command = DecideCommand(approval_id, row_id, decision, actor, delivery_key)
+        requirement, decision, steps = await self._checked(approval_id, row_id, submitted, actor)
+        command = DecideCommand(approval_id, row_id, decision, actor, delivery_key, requirement.step, steps)
         if requirement.confirmation is not None and requirement.confirmation.is_quorum and not actor.system:
             return await self._vote(command, requirement.confirmation)
         result = await self.store.decide(command)
@@ -218,7 +225,7 @@ class Engine:
             if result.repeated:
                 log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
-            raise why_not_decided(approval_id, row_id, result.found)
+            raise why_not_decided(approval_id, row_id, result.found, command.step)
         log.info("row_decided", approval_id=approval_id, row_id=row_id, slack_user=actor.id, outcome=decision.outcome)
         self.publisher.approval_changed(approval_id)
         await self._notify()
@@ -236,7 +243,7 @@ class Engine:
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True, decided=False)
             if result.earlier is not None:
                 raise AlreadyVoted(row_id, actor.id, result.earlier)
-            raise why_not_decided(approval_id, row_id, result.found)
+            raise why_not_decided(approval_id, row_id, result.found, command.step)
         log.info(
             "vote_counted",
             approval_id=approval_id,
@@ -439,10 +446,12 @@ class Engine:
         self._tasks.spawn(coroutine)
 
 
-def why_not_decided(approval_id: str, row_id: str, found: RowState | None) -> Exception:
+def why_not_decided(approval_id: str, row_id: str, found: RowState | None, step: int = 1) -> Exception:
     """The error for a decide that decided nothing, from the row as its transaction found it."""
     if found is None:
         return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+    if found.status == "pending" and found.approval_status == "pending" and not found.approval_expired:
+        return StepLocked(row_id, step)  # the one reason a pending row of a pending approval refuses
     if found.status == "decided" and not is_system_actor(found.decided_by):
         return AlreadyDecided(row_id, found.decided_by, found.decided_by_name)
     if found.approval_expired:

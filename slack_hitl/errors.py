@@ -49,6 +49,15 @@ class AlreadyVoted(SlackHitlError):
         super().__init__(f"{voter} already voted {outcome} on row {row_id!r}; each person counts once")
 
 
+class StepLocked(SlackHitlError):
+    """Staged approvals: the row's step waits until every row of the earlier steps is decided (none rejected)."""
+
+    def __init__(self, row_id: str, step: int) -> None:
+        self.row_id = row_id
+        self.step = step
+        super().__init__(f"row {row_id!r} is in step {step}: it waits until the earlier steps are approved")
+
+
 class ChangeRefused(SlackHitlError):
     """A decision could not be withdrawn: ``reason`` is ``not_decided`` (nothing of this person's
     to withdraw), ``not_yours`` (decided by ``decided_by``) or ``last_row`` (every other row is

@@ -5,6 +5,9 @@ is never checked against a state that another process has changed since.
 
 - Four-eyes: a row whose ``Deciders.not_requester`` is set may not be decided by the approval's
   ``requested_by`` (a system actor, recording a decision made elsewhere, is never refused).
+- Staged steps: a row of step k can be decided once every row of the steps before k is decided
+  and none rejected; in an approval of several steps a rejection ends it (its undecided rows
+  are settled as rejected, no later step is asked).
 - Quorum: a confirmation row with ``approvals_needed`` N is approved once N distinct people
   approved it, and rejected once ``rejections_needed`` distinct people rejected it (the first
   rejection, by default). Each person's vote counts once; the vote that reaches a count decides.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from slack_hitl.approvals import Actor
+from slack_hitl.approvals import Actor, Approval, Row
 from slack_hitl.decisions import Outcome
 from slack_hitl.requirements import Confirmation, Requirement
 
@@ -53,3 +56,15 @@ def quorum_outcome(confirmation: Confirmation, votes: Iterable[Outcome]) -> Outc
     if approvals >= confirmation.approvals_needed:
         return "approved"
     return None
+
+
+def waiting_for_step(approval: Approval, row: Row) -> int | None:
+    """Staged approvals: the earliest step before ``row``'s that is not yet approved (a row of it is
+    undecided or rejected), which ``row`` waits for; ``None`` when ``row`` may be decided."""
+    step = row.requirement.step
+    open_steps = [
+        other.requirement.step
+        for other in approval.rows
+        if other.requirement.step < step and (other.decision is None or other.decision.outcome == "rejected")
+    ]
+    return min(open_steps, default=None)

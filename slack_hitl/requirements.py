@@ -17,6 +17,8 @@ ReasonPolicy = Literal["none", "optional", "required_on_reject", "always"]
 FieldType = Literal["text", "long_text", "number", "integer", "boolean", "single_choice", "multiple_choice", "date"]
 ResultFormat = Literal["text", "json"]
 
+MAX_STEPS = 20
+"""The most steps an approval may have."""
 MAX_QUORUM = 50
 """The most votes a quorum row may need: more people than a Slack message is ever put to."""
 
@@ -151,6 +153,9 @@ class Requirement(_Frozen):
     description: str = ""
     arguments: dict[str, Any] = Field(default_factory=dict)
     deciders: Deciders = Deciders()
+    step: int = Field(default=1, ge=1, le=MAX_STEPS)
+    """Staged approvals: a row of step 2 can be decided only once every row of step 1 is decided and
+    none rejected; in an approval with several steps, a rejection ends it (later rows are not asked)."""
     confirmation: Confirmation | None = None
     fields: tuple[InputField, ...] = ()
     questions: tuple[Question, ...] = ()

@@ -20,6 +20,7 @@ from slack_hitl.classifier import classify
 from slack_hitl.errors import ClassificationError, SlackHitlError
 from slack_hitl.requirements import (
     KINDS,
+    MAX_STEPS,
     Confirmation,
     Deciders,
     InputField,
@@ -69,6 +70,7 @@ class RequirementIn(_Input):
     description: str = Field("", max_length=DESCRIPTION_LIMIT)
     arguments: dict[str, Any] = Field(default_factory=dict)
     deciders: Deciders = Deciders()
+    step: int = Field(1, ge=1, le=MAX_STEPS, description="staged approvals: step 2 waits for every row of step 1")
     confirmation: Confirmation | None = None
     fields: list[InputField] = Field(default_factory=list, max_length=50)
     questions: list[Question] = Field(default_factory=list, max_length=50)

@@ -36,10 +36,11 @@ from slack_hitl.errors import (
     NotAllowed,
     RequesterRefused,
     SlackHitlError,
+    StepLocked,
     UnknownApproval,
     UnknownRow,
 )
-from slack_hitl.policies import is_refused_requester, may_decide
+from slack_hitl.policies import is_refused_requester, may_decide, waiting_for_step
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.client import UserGroupDirectory, slack_error
 from slack_hitl.slack.ids import (
@@ -180,7 +181,16 @@ def refusal_text(refusal: SlackHitlError, requirement: Requirement, clicker: str
         return requester_refused_text(requirement)
     if isinstance(refusal, NotAllowed):
         return not_allowed_text(requirement)
+    if isinstance(refusal, StepLocked):
+        return step_locked_text(requirement)
     return None
+
+
+def step_locked_text(requirement: Requirement) -> str:
+    return (
+        f"*{escape(requirement.title)}* is in step {requirement.step}: it can be decided once every row "
+        "of the earlier steps is approved."
+    )
 
 
 def already_decided_text(title: str, decided_by: str | None, clicker: str, decided_by_name: str | None = None) -> str:
@@ -425,7 +435,7 @@ class InteractionHandler:
             if not errors:
                 return _modal_error(view, f"Not recorded: {invalid}")
             return {"response_action": "errors", "errors": errors}
-        except (AlreadyDecided, AlreadyVoted, NotAllowed) as refusal:
+        except (AlreadyDecided, AlreadyVoted, NotAllowed, StepLocked) as refusal:
             return _modal_error(view, refusal_text(refusal, requirement, actor.id) or str(refusal))
         except ApprovalClosed as closed:
             approval = await self._approval_or_none(ref.approval_id)
@@ -502,6 +512,8 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return already_decided_text(row.requirement.title, row.decided_by, actor.id, row.decided_by_name)
     if approval.status != "pending" or row.decided:
         return closed_text(approval, approval.status)
+    if row.requirement.step > 1 and waiting_for_step(approval, row) is not None:
+        return step_locked_text(row.requirement)
     earlier = next((vote for vote in row.votes if vote.voter == actor.id), None)
     if earlier is not None:
         return already_voted_text(row.requirement.title, earlier.outcome)

@@ -33,6 +33,7 @@ from slack_sdk.models.blocks import (
 
 from slack_hitl.approvals import Approval, Row, Vote, is_system_actor
 from slack_hitl.decisions import Decision
+from slack_hitl.policies import waiting_for_step
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.documented_limits import (
     ACTIONS_ELEMENTS,
@@ -196,6 +197,11 @@ class _RowLayout:
     def blocks_now(self, approval: Approval) -> list[dict[str, Any]]:
         row = approval.rows[self.position]
         if approval.status == "pending" and not row.decided:
+            waits_for = waiting_for_step(approval, row) if row.requirement.step > 1 else None
+            if waits_for is not None:
+                # Shown, not decidable: no buttons, and what it waits for.
+                text = f"{_title_line(row.requirement, self.position)}\n{locked_text(row.requirement.step, waits_for)}"
+                return [text_section(f"r{self.position}.v{approval.version}", text)]
             blocks = self.pending_blocks(approval.version)
             if self._quorum:
                 section = blocks[0]["text"]
@@ -494,6 +500,11 @@ def _pending_text(requirement: Requirement, position: int, requested_by: str | N
     return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
 
 
+def locked_text(step: int, waits_for: int) -> str:
+    """What a row of a later step shows while an earlier step is open."""
+    return f":lock: _Step {step}: waits until step {waits_for} is approved._"
+
+
 CHANGE_LABEL = "Change"
 """The button on a decided row while its decider may still take the decision back."""
 
@@ -519,6 +530,8 @@ def _change_button(approval_id: str, row_id: str, index: int) -> dict[str, Any]:
 def _policy_lines(requirement: Requirement, requested_by: str | None) -> list[str]:
     """Who may decide a pending row, and how many must: its deciders, four-eyes, its quorum."""
     lines = []
+    if requirement.step > 1:
+        lines.append(f"_Step {requirement.step}._")
     if not requirement.deciders.anyone:
         lines.append(f"_Only {deciders_text(requirement.deciders)} may decide._")
     if requirement.deciders.not_requester and requested_by is not None:

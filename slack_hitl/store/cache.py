@@ -20,7 +20,7 @@ class RequirementCache:
     """
 
     def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
-        self._approvals: dict[str, tuple[str, dict[str, str], str | None]] = {}
+        self._approvals: dict[str, tuple[str, dict[str, str], str | None, int]] = {}
         self._parsed: dict[tuple[str, str], Requirement] = {}
         self._parsed_rows = parsed_rows
         self._rows = rows
@@ -34,10 +34,11 @@ class RequirementCache:
         known = self._approvals.get(approval_id)
         return known[0] if known is not None else None
 
-    def requested_by(self, approval_id: str) -> str | None:
-        """Who requested the approval (``None`` if no one is named, or the approval is not cached)."""
+    def policy(self, approval_id: str) -> tuple[str | None, int]:
+        """Who requested the approval (``None`` if no one is named) and how many steps it has
+        (``(None, 1)`` if the approval is not cached)."""
         known = self._approvals.get(approval_id)
-        return known[2] if known is not None else None
+        return (known[2], known[3]) if known is not None else (None, 1)
 
     def get(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if the approval is not cached or has no such row."""
@@ -69,13 +70,14 @@ class RequirementCache:
         parsed: Iterable[Requirement] = (),
         *,
         requested_by: str | None = None,
+        steps: int = 1,
     ) -> None:
         """Cache every row of an approval: ``texts`` by row id, and those already ``parsed``."""
         if approval_id not in self._approvals:
             if self._row_count + len(texts) > self._rows:
                 self._approvals.clear()
                 self._row_count = 0
-            self._approvals[approval_id] = (adapter, dict(texts), requested_by)
+            self._approvals[approval_id] = (adapter, dict(texts), requested_by, steps)
             self._row_count += len(texts)
         for requirement in parsed:
             self._keep_parsed((approval_id, requirement.id), requirement)

@@ -40,6 +40,7 @@ class RowTarget(NamedTuple):
     requirement: Requirement
     adapter: str
     requested_by: str | None = None
+    steps: int = 1
 
 
 class Store:
@@ -148,6 +149,7 @@ class Store:
                 return await self.get(existing), False
         now = utcnow()
         approval_id = uuid.uuid4().hex
+        steps = max(requirement.step for requirement in requirements)
         record = {
             "id": approval_id,
             "title": title,
@@ -159,6 +161,7 @@ class Store:
             "message_ts": None,
             "parent_id": parent_id,
             "requested_by": requested_by,
+            "steps": steps,
             "votes_cast": 0,
             "idempotency_key": idempotency_key,
             "expires_at": aware(expires_at),
@@ -184,7 +187,7 @@ class Store:
                 raise
             return await self.get(existing), False  # another request stored this key first
         texts = {requirement.id: requirement.model_dump_json() for requirement in requirements}
-        self._requirements.add(approval_id, adapter, texts, parsed=requirements, requested_by=requested_by)
+        self._requirements.add(approval_id, adapter, texts, parsed=requirements, requested_by=requested_by, steps=steps)
         return await self.get(approval_id), True
 
     # -- reading ---------------------------------------------------------------------------
@@ -222,13 +225,17 @@ class Store:
             raise UnknownApproval(f"no approval with id {approval_id!r}")
         if requirement is None:
             raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        return RowTarget(requirement, adapter, self._requirements.requested_by(approval_id))
+        requested_by, steps = self._requirements.policy(approval_id)
+        return RowTarget(requirement, adapter, requested_by, steps)
 
     async def _load_requirements(self, approval_id: str) -> None:
         found = await self.database.read(_requirements_of(approval_id))
         if found:
             texts = {row["row_id"]: row["requirement"] for row in found}
-            self._requirements.add(approval_id, found[0]["adapter"], texts, requested_by=found[0]["requested_by"])
+            first = found[0]
+            self._requirements.add(
+                approval_id, first["adapter"], texts, requested_by=first["requested_by"], steps=first["steps"]
+            )
 
     async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
         entries = await self.database.read(_rows_of(sql.LOG_OF, {"approval_id": approval_id}))
@@ -386,6 +393,7 @@ def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement]
                 "approval_id": record["id"],
                 "row_id": requirement.id,
                 "position": position,
+                "step": requirement.step,
                 "requirement": requirement.model_dump(mode="json"),
                 "status": "pending",
             }

@@ -23,7 +23,9 @@ def approval_of(
     approval_id = record["id"]
     if not requirements.knows(approval_id):
         texts = {row["row_id"]: row["requirement"] for row in rows}
-        requirements.add(approval_id, record["adapter"], texts, requested_by=record["requested_by"])
+        requirements.add(
+            approval_id, record["adapter"], texts, requested_by=record["requested_by"], steps=record["steps"]
+        )
     votes_of: dict[str, list[Vote]] = {}
     for vote in votes:
         votes_of.setdefault(vote["row_id"], []).append(

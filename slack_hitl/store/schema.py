@@ -29,6 +29,8 @@ class ApprovalRecord(SQLModel, table=True):
     parent_id: str | None = Field(default=None, index=True, max_length=64)
     requested_by: str | None = Field(default=None, max_length=100)
     """Who asked for the approval (a Slack user id): four-eyes rows refuse them."""
+    steps: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """How many steps its rows are in: an approval of one step decides its rows in any order."""
     votes_cast: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
     """How many quorum votes the approval's rows have counted: a read of an approval with none skips the votes."""
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
@@ -65,6 +67,8 @@ class RowRecord(SQLModel, table=True):
     approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
     row_id: str = Field(primary_key=True, max_length=200)
     position: int
+    step: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """Its requirement's step: the row CAS of a later step's row waits for the earlier steps."""
     requirement: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
     outcome: str | None = Field(default=None, max_length=16)

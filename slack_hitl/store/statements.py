@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import column
 
-from slack_hitl.approvals import Actor
+from slack_hitl.approvals import SYSTEM, Actor
 from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG, ROW_VOTES
 
 A = APPROVALS
@@ -59,7 +59,7 @@ _NO_PENDING_ROW = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pend
 # -- opening -----------------------------------------------------------------------------------
 
 INSERT_APPROVAL = _insert_of(A, tuple(c.name for c in A.columns))
-INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "requirement", "status"))
+INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "step", "requirement", "status"))
 APPROVAL_ID_FOR_KEY = select(A.c.id).where(A.c.idempotency_key == bindparam("key"))
 
 # -- reading -----------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ ROWS = (
 )
 REQUIREMENTS = (
     # The adapter's name comes along: the decide that follows a cache miss needs it too.
-    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter, A.c.requested_by)
+    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter, A.c.requested_by, A.c.steps)
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"))
 )
@@ -171,6 +171,9 @@ def decide_rows(size: int) -> Any:
             R.c.row_id == incoming.c.r,
             R.c.status == "pending",
             exists().where(A.c.id == R.c.approval_id, A.c.status == "pending"),
+            # Staged approvals: a later step's row waits for the earlier steps. A system actor (an
+            # expiry, an answer given in the framework's own UI) records what is settled elsewhere.
+            (R.c.step == 1) | incoming.c.b.startswith(SYSTEM.id) | _EARLIER_STEPS_DONE,
         )
         .values(
             status="decided",
@@ -184,6 +187,14 @@ def decide_rows(size: int) -> Any:
         .returning(R.c.approval_id, R.c.row_id)
     )
 
+
+_EARLIER = R.alias("earlier")
+_EARLIER_STEPS_DONE = ~exists().where(
+    _EARLIER.c.approval_id == R.c.approval_id,
+    _EARLIER.c.step < R.c.step,
+    (_EARLIER.c.status == "pending") | (_EARLIER.c.outcome == "rejected"),
+)
+"""Every row of the earlier steps is decided, and none rejected."""
 
 _INCOMING: dict[str, Any] = {"a": String, "r": String, "o": String, "d": JSON, "b": String, "n": String, "k": String}
 """The types of the row CAS's incoming decisions."""
@@ -206,6 +217,31 @@ ROW_STATE = (
     )
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
+)
+
+# -- steps ---------------------------------------------------------------------------------------
+
+SETTLE_LATER_ROWS = (
+    # A rejection ends a staged approval: its undecided rows are settled as rejected by slack_hitl.
+    update(R)
+    .where(R.c.approval_id == bindparam("approval"), R.c.status == "pending")
+    .values(
+        status="decided",
+        outcome="rejected",
+        decision=bindparam("settled", type_=JSON),
+        decided_by=bindparam("by"),
+        decided_by_name=bindparam("by_name"),
+        decided_at=_param(R.c.decided_at, "now"),
+    )
+    .returning(R.c.row_id)
+)
+OPEN_ROWS_OF_STEP = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"), R.c.step == bindparam("step"), R.c.status == "pending"
+)
+EARLIER_STEPS_OPEN = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"),
+    R.c.step < bindparam("step"),
+    (R.c.status == "pending") | (R.c.outcome == "rejected"),
 )
 
 # -- voting (quorum rows) -------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from slack_hitl.policies import quorum_outcome
 from slack_hitl.requirements import Confirmation
 from slack_hitl.store import statements as sql
 from slack_hitl.store.decide import Batch, DecideCommand, RowState, claim_resumes, refusal_of
+from slack_hitl.store.steps import after_staged_decisions
 from slack_hitl.store.transactions import Work
 
 
@@ -43,6 +44,11 @@ def count_vote(
     found, repeated = refusal_of(command, row)
     if found is None or found.status != "pending" or found.approval_status != "pending":
         return VoteResult(counted=False, repeated=repeated, found=found)
+    if (
+        command.step > 1
+        and (yield sql.EARLIER_STEPS_OPEN, {"approval_id": command.approval_id, "step": command.step}).scalar()
+    ):
+        return VoteResult(counted=False, found=found)  # a pending row of a pending approval: its step waits
     earlier = (yield sql.VOTE_OF, {**key, "voter": command.actor.id}).first()
     if earlier is not None:
         same = command.delivery_key is not None and earlier["delivery_key"] == command.delivery_key
@@ -79,6 +85,8 @@ def count_vote(
         return VoteResult(counted=True)
     # The vote that reached the count decides the row, by the row CAS every decision takes.
     decided = yield from Batch.of([command], now).decide_rows()
+    if decided:
+        yield from after_staged_decisions([command], now)
     won: set[str] = set()
     if decided and owner is not None:
         won = yield from claim_resumes([command.approval_id], owner, lease_seconds, now)

@@ -29,9 +29,10 @@ from slack_hitl import (
     NotAllowed,
     RequesterRefused,
     Requirement,
+    StepLocked,
     Store,
 )
-from slack_hitl.policies import is_refused_requester, may_decide, quorum_outcome
+from slack_hitl.policies import is_refused_requester, may_decide, quorum_outcome, waiting_for_step
 from tests.core.support import RecordingAdapter
 from tests.support import ALICE, BOB
 
@@ -314,6 +315,79 @@ async def test_a_withdrawal_racing_the_last_decision_never_lets_a_run_resume_wit
     finally:
         await first.close()
         await second.close()
+
+
+def purchase() -> list[Requirement]:
+    """Seed 004's multi-step approval: manager, then finance (two rows in step 2)."""
+    return [
+        Requirement(id="manager", kind="confirmation", title="Manager approves", step=1),
+        Requirement(id="finance", kind="confirmation", title="Finance approves", step=2),
+        Requirement(id="budget", kind="confirmation", title="Budget owner approves", step=2),
+    ]
+
+
+async def test_a_later_step_waits_for_the_earlier_one_and_is_unlocked_by_it(store: Store) -> None:
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    approval = await engine.open_approval(title="Purchase", requirements=purchase(), adapter="recording")
+    assert waiting_for_step(approval, approval.row("finance")) == 1
+    with pytest.raises(StepLocked) as locked:
+        await engine.decide(approval.id, "finance", APPROVE_IT, BOB)
+    assert locked.value.step == 2
+    assert (await store.get(approval.id)).decided_count == 0
+
+    await engine.decide(approval.id, "manager", APPROVE_IT, ALICE)
+    unlocked = await store.get(approval.id)
+    assert waiting_for_step(unlocked, unlocked.row("finance")) is None
+    await engine.decide(approval.id, "finance", APPROVE_IT, BOB)
+    assert (await engine.decide(approval.id, "budget", APPROVE_IT, CAROL)).resumed
+    await engine.drain()
+    assert (await store.get(approval.id)).status == "approved"
+    log = await store.decision_log(approval.id)
+    assert [(e["event"], e["data"].get("step")) for e in log if e["event"] == "step_unlocked"] == [("step_unlocked", 2)]
+
+
+async def test_a_rejection_at_step_one_ends_the_approval_without_asking_step_two(store: Store) -> None:
+    adapter = RecordingAdapter()
+    engine = Engine(store, adapters=[adapter])
+    approval = await engine.open_approval(title="Purchase", requirements=purchase(), adapter="recording")
+    assert (await engine.decide(approval.id, "manager", REJECT_IT, ALICE)).resumed
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.status == "rejected"
+    for row_id in ("finance", "budget"):
+        row = final.row(row_id)
+        assert (row.decision.outcome, row.decided_by) == ("rejected", SYSTEM.id)
+        assert row.decision.reason == "an earlier step was rejected"
+    ended = [e for e in await store.decision_log(approval.id) if e["event"] == "approval_ended"]
+    assert sorted(ended[0]["data"]["settled"]) == ["budget", "finance"]
+    assert len(adapter.resumes) == 1
+
+
+async def test_an_expiry_settles_every_step(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    approval = await engine.open_approval(
+        title="Purchase", requirements=purchase(), adapter="recording", expiry_policy="reject"
+    )
+    assert await engine.expire(approval.id)
+    await engine.drain()
+    final = await store.get(approval.id)
+    assert final.all_decided and final.status == "expired"
+
+
+async def test_a_quorum_row_in_a_later_step_waits_too(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    rows = [
+        Requirement(id="manager", kind="confirmation", title="Manager", step=1),
+        quorum_row(2).model_copy(update={"step": 2}),
+    ]
+    approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+    with pytest.raises(StepLocked):
+        await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)
+    assert (await store.get(approval.id)).row("deploy").votes == ()
+    await engine.decide(approval.id, "manager", APPROVE_IT, ALICE)
+    assert not (await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)).decided
+    assert (await engine.decide(approval.id, "deploy", APPROVE_IT, CAROL)).resumed
 
 
 @pytest.mark.postgres

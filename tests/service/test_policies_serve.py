@@ -7,6 +7,7 @@ three approvals, one decision and one resume."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,68 @@ async def test_a_decision_changed_before_the_last_row_and_a_change_refused_after
         assert "takes no more decisions" in emulator.ephemerals("U0ALICE")[-1].text
         assert (await approval_now(server, created["id"]))["rows"][0]["decision"]["outcome"] == "rejected"
         assert "Change" not in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))]
+
+
+def purchase_rows() -> list[dict[str, Any]]:
+    return [
+        {"id": "manager", "kind": "confirmation", "title": "manager approves", "step": 1},
+        {"id": "finance", "kind": "confirmation", "title": "finance approves", "step": 2},
+    ]
+
+
+async def test_a_two_step_approval_step_two_locked_until_step_one(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_approval(server, receiver, title="Purchase 88 laptops", requirements=purchase_rows())
+        ts = str(created["message_ts"])
+        assert "Step 2: waits until step 1 is approved" in shown(emulator, ts)
+        labels = [(b.text, b.near_text) for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))]
+        assert all("finance approves" not in near for _, near in labels)  # a locked row has no buttons
+        # A stale or crafted click on the locked row is refused and changes nothing.
+        manager = rendered_buttons(emulator.message_payload(CHANNEL, ts))[0]
+        assert manager.value is not None
+        crafted = dataclasses.replace(manager, value=manager.value.replace('"r":"manager"', '"r":"finance"'))
+        assert crafted.value != manager.value
+        bob = user(emulator, server, "U0BOB", "bob")
+        await bob.click_rendered(CHANNEL, emulator.message_payload(CHANNEL, ts), crafted)
+        await eventually(lambda: any("is in step 2" in n.text for n in emulator.ephemerals("U0BOB")))
+        assert all(row["decision"] is None for row in (await approval_now(server, created["id"]))["rows"])
+
+        await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, ts, button_text="Approve", near="manager")
+        await eventually(lambda: "waits until step 1" not in shown(emulator, ts))
+        await bob.click(CHANNEL, ts, button_text="Approve", near="finance approves")
+
+        async def approved() -> dict[str, Any] | None:
+            now = await approval_now(server, created["id"])
+            return now if now["status"] == "approved" else None
+
+        final = await eventually(approved, timeout=20)
+        assert [row["decided_by"]["id"] for row in final["rows"]] == ["U0ALICE", "U0BOB"]
+
+
+async def test_a_rejection_at_step_one_ends_a_two_step_approval_with_no_step_two_request(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        created = await open_approval(server, receiver, title="Purchase a yacht", requirements=purchase_rows())
+        ts = str(created["message_ts"])
+        await user(emulator, server, "U0ALICE", "alice").click(CHANNEL, ts, button_text="Reject", near="manager")
+
+        async def rejected() -> dict[str, Any] | None:
+            now = await approval_now(server, created["id"])
+            return now if now["status"] == "rejected" else None
+
+        final = await eventually(rejected, timeout=20)
+        finance = final["rows"][1]
+        assert finance["decision"]["reason"] == "an earlier step was rejected"
+        assert finance["decided_by"]["id"] == "system"
+        await eventually(lambda: len(receiver.received()) == 1)
+        # Step 2 was never put to anyone: no button for it was ever rendered, before or after.
+        assert all(
+            "finance approves" not in button.near_text
+            for button in rendered_buttons(emulator.message_payload(CHANNEL, ts))
+        )
+        assert not any(call.params.get("channel") != CHANNEL for call in emulator.calls_to("chat.postMessage"))

@@ -1,4 +1,4 @@
-"""Approval policies: who requested an approval (four-eyes) and the votes of quorum rows.
+"""Approval policies: who requested an approval (four-eyes), the votes of quorum rows, the steps of rows.
 
 Revision ID: 0003
 Revises: 0002
@@ -30,6 +30,10 @@ def upgrade() -> None:
         op.add_column("approvals", sa.Column("requested_by", sa.String(length=100), nullable=True))
     if "votes_cast" not in columns:
         op.add_column("approvals", sa.Column("votes_cast", sa.Integer(), nullable=False, server_default=sa.text("0")))
+    if "steps" not in columns:
+        op.add_column("approvals", sa.Column("steps", sa.Integer(), nullable=False, server_default=sa.text("1")))
+    if "step" not in {column["name"] for column in schema.get_columns("approval_rows")}:
+        op.add_column("approval_rows", sa.Column("step", sa.Integer(), nullable=False, server_default=sa.text("1")))
     if schema.has_table("row_votes"):
         return
     op.create_table(
@@ -49,5 +53,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("row_votes")
+    op.drop_column("approval_rows", "step")
+    op.drop_column("approvals", "steps")
     op.drop_column("approvals", "votes_cast")
     op.drop_column("approvals", "requested_by")
