@@ -6,7 +6,7 @@ last row is decided. This module is the public API.
 """
 
 from slack_hitl.adapter import Adapter, ChecksDecisions
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row, Vote
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Reminders, Row, Vote
 from slack_hitl.classifier import classify
 from slack_hitl.decisions import Decision, DecisionInput, Outcome, validate_decision
 from slack_hitl.engine import ContinuationSink, DecideOutcome, Engine, Publisher
@@ -82,6 +82,7 @@ __all__ = [
     "PauseNotUsable",
     "Publisher",
     "Question",
+    "Reminders",
     "RequesterRefused",
     "Requirement",
     "ResultFormat",

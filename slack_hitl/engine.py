@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, is_system_actor
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Reminders, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
@@ -68,6 +68,15 @@ class Publisher:
 
     async def resume_failed(self, approval: Approval, error: str) -> None:
         """A resume failed and the approval is retryable: say so where people look."""
+
+    async def remind(self, approval: Approval, number: int) -> bool:
+        """Remind the people who can still decide ``approval``'s pending rows (the ``number``-th
+        reminder). ``False`` when it was not shown (the caller tries again). The default shows nothing."""
+        return True
+
+    async def escalated(self, approval: Approval) -> bool:
+        """Tell the people an escalation added that they may now decide ``approval``'s rows."""
+        return True
 
     async def post_note(self, approval: Approval, text: str) -> bool:
         """Show ``text`` (Markdown) in the approval's thread, all of it: what a row can only show the
@@ -142,6 +151,7 @@ class Engine:
         metadata: dict[str, Any] | None = None,
         actor: Actor = SYSTEM,
         requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Store an approval with its rows and show it. The same idempotency key returns the same approval.
         ``requested_by`` (a Slack user id) names who asked for it: rows with ``Deciders.not_requester``
@@ -168,6 +178,7 @@ class Engine:
             metadata=metadata,
             actor=actor,
             requested_by=requested_by,
+            reminders=reminders,
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
@@ -187,12 +198,16 @@ class Engine:
         self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
     ) -> tuple[Requirement, Decision, int]:
         target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
-        requirement = target.requirement
-        if is_refused_requester(requirement, actor, target.requested_by):
+        requirement, policy = target.requirement, target.policy
+        if is_refused_requester(requirement, actor, policy.requested_by):
             raise RequesterRefused(
                 f"{actor.name or actor.id} requested this approval and may not decide {requirement.title!r}"
             )
-        if not may_decide(requirement, actor, target.requested_by):
+        if not may_decide(requirement, actor, policy.requested_by) and not (
+            # Escalation changes over time, so it is read, but only for a click its rows alone refuse.
+            may_decide(requirement, actor, policy.requested_by, policy.escalate_to)
+            and await self.store.escalated(approval_id)
+        ):
             raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
         decision = validate_decision(requirement, submitted)
         # getattr, not isinstance(adapter, ChecksDecisions): a runtime protocol check is a cost on
@@ -201,7 +216,7 @@ class Engine:
         if check is not None and not actor.system:
             # A system actor records what was accepted elsewhere; only what people submit is checked.
             check(requirement, decision)
-        return requirement, decision, target.steps
+        return requirement, decision, policy.steps
 
     async def decide(
         self,
@@ -400,7 +415,42 @@ class Engine:
         due = await self.store.claim_due_resumes(max_attempts=self.max_attempts)
         for approval_id in due:
             self._spawn(self._run_resume(approval_id))
-        return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
+        escalated = [a for a in await self.store.due_escalations() if await self.escalate(a)]
+        reminded = [a for a, seen in await self.store.due_reminders() if await self.remind(a, seen)]
+        return {
+            "expired": len(expired),
+            "taken_over": len(taken),
+            "resumed": len(due),
+            "escalated": len(escalated),
+            "reminded": len(reminded),
+        }
+
+    async def escalate(self, approval_id: str) -> bool:
+        """Escalate a due approval once across processes (a CAS), then tell the people it adds."""
+        if not await self.store.escalate(approval_id, SYSTEM):
+            return False
+        approval = await self.store.get(approval_id)
+        log.info("approval_escalated", approval_id=approval_id)
+        self.publisher.approval_changed(approval_id)
+        if not await self.publisher.escalated(approval):
+            log.warning("escalation_not_told", approval_id=approval_id)
+        return True
+
+    async def remind(self, approval_id: str, seen: dt.datetime) -> bool:
+        """Send the reminder of the interval ``seen`` once across processes: claimed by a CAS, shown,
+        then recorded. Unshown, it is released and tried again; a process that dies holding it loses
+        its lease, and another sends it."""
+        if not await self.store.claim_reminder(approval_id, seen, lease_seconds=self.store.lease_seconds):
+            return False
+        approval = await self.store.get(approval_id)
+        if approval.reminders is None or approval.status != "pending":
+            return False
+        if not await self.publisher.remind(approval, approval.reminders_sent + 1):
+            log.warning("reminder_not_shown", approval_id=approval_id)
+            return False  # the lease runs out and the next sweep tries again
+        number = await self.store.reminder_sent(approval_id, seen, approval.reminders.every_seconds, SYSTEM)
+        log.info("reminder_sent", approval_id=approval_id, number=number)
+        return number is not None
 
     async def run_sweeper(self, interval_seconds: float = 2.0) -> None:
         """Sweep forever (cancel the task to stop)."""

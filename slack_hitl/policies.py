@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from slack_hitl.approvals import Actor, Approval, Row
 from slack_hitl.decisions import Outcome
-from slack_hitl.requirements import Confirmation, Requirement
+from slack_hitl.requirements import Confirmation, Deciders, Requirement
 
 
 def is_refused_requester(requirement: Requirement, actor: Actor, requested_by: str | None) -> bool:
@@ -32,14 +32,20 @@ def is_refused_requester(requirement: Requirement, actor: Actor, requested_by: s
     )
 
 
-def may_decide(requirement: Requirement, actor: Actor, requested_by: str | None = None) -> bool:
-    """Whether ``actor`` may decide the row: one of its deciders (anyone, if it names none), and not
-    its requester when the row forbids that."""
+def may_decide(
+    requirement: Requirement, actor: Actor, requested_by: str | None = None, escalated_to: Deciders | None = None
+) -> bool:
+    """Whether ``actor`` may decide the row: one of its deciders (anyone, if it names none) or of
+    those an escalation added (``escalated_to``), and not its requester when the row forbids that."""
     if is_refused_requester(requirement, actor, requested_by):
         return False
-    deciders = requirement.deciders
-    if deciders.anyone or actor.system:
+    if requirement.deciders.anyone or actor.system:
         return True
+    return is_one_of(requirement.deciders, actor) or (escalated_to is not None and is_one_of(escalated_to, actor))
+
+
+def is_one_of(deciders: Deciders, actor: Actor) -> bool:
+    """Whether ``actor`` is named by ``deciders``, by user id or by one of their user groups."""
     return actor.id in deciders.user_ids or bool(set(actor.group_ids) & set(deciders.group_ids))
 
 

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Reminders, Row
 from slack_hitl.decisions import Decision, Outcome
 from slack_hitl.engine import Engine
 from slack_hitl.errors import ApprovalClosed, UnknownApproval
@@ -85,6 +85,9 @@ class ApprovalView(BaseModel):
     message_ts: str | None
     parent_id: str | None
     requested_by: str | None
+    reminders: Reminders | None
+    reminders_sent: int
+    escalated: bool
     expires_at: dt.datetime | None
     expiry_policy: ExpiryPolicy
     expired: bool
@@ -133,6 +136,9 @@ def approval_view(approval: Approval) -> ApprovalView:
         message_ts=approval.message_ts,
         parent_id=approval.parent_id,
         requested_by=approval.requested_by,
+        reminders=approval.reminders,
+        reminders_sent=approval.reminders_sent,
+        escalated=approval.escalated,
         expires_at=approval.expires_at,
         expiry_policy=approval.expiry_policy,
         expired=approval.expired,
@@ -247,6 +253,7 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
             "metadata": request.metadata,
             "actor": API_ACTOR,
             "requested_by": request.requested_by,
+            "reminders": request.reminders,
         }
         try:
             # Two requests with one new key may race: the store answers the loser with the winner's approval.

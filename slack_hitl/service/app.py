@@ -28,7 +28,7 @@ from fastapi import APIRouter
 from slack_sdk.errors import SlackApiError
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy
+from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy, Reminders
 from slack_hitl.engine import Engine
 from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
@@ -239,6 +239,7 @@ class SlackHitl:
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
         requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open an approval and post it. ``adapter`` resumes the run once every row is decided (your
         own adapter object, or the webhook one with ``callback``, or nothing to resume at all).
@@ -260,6 +261,7 @@ class SlackHitl:
             metadata=metadata,
             actor=SYSTEM,
             requested_by=requested_by,
+            reminders=reminders,
         )
         return await self.store.get(approval.id)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from slack_hitl.approvals import ExpiryPolicy
+from slack_hitl.approvals import ExpiryPolicy, Reminders
 from slack_hitl.classifier import classify
 from slack_hitl.errors import ClassificationError, SlackHitlError
 from slack_hitl.requirements import (
@@ -162,6 +162,9 @@ class ApprovalRequest(_Input):
         None,
         pattern=r"^[UW][A-Z0-9]{2,30}$",
         description="Slack user id of who asks: rows whose deciders say not_requester refuse them (four-eyes)",
+    )
+    reminders: Reminders | None = Field(
+        None, description="remind the people who can still decide at intervals; escalate after a delay"
     )
     requirements: list[RequirementIn] = Field(min_length=1, max_length=ROWS_LIMIT)
     expires_at: AwareDatetime | None = Field(None, description="when undecided rows are settled by expiry_policy")

@@ -298,7 +298,7 @@ class InteractionHandler:
         if ref.verb == "withdraw":
             await self._withdraw(ref, requirement, Actor(id=payload.user.id, name=payload.user.display_name), place)
             return None
-        actor = await self._actor(payload.user, [requirement])
+        actor = await self._actor(payload.user, [requirement], ref.approval_id)
         choice = requirement.confirmation.choice(ref.choice or "") if requirement.confirmation else None
         if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=None)
@@ -415,7 +415,7 @@ class InteractionHandler:
         requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             return _modal_error(view, UNKNOWN_TEXT)
-        actor = await self._actor(payload.user, [requirement])
+        actor = await self._actor(payload.user, [requirement], ref.approval_id)
         bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
         try:
             submitted = parse_submission(requirement, view.state.values, choice=ref.choice)
@@ -446,8 +446,12 @@ class InteractionHandler:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _actor(self, user: _User, requirements: Iterable[Requirement]) -> Actor:
-        group_ids = sorted({group for r in requirements for group in r.deciders.group_ids})
+    async def _actor(self, user: _User, requirements: Iterable[Requirement], approval_id: str | None = None) -> Actor:
+        wanted = {group for r in requirements for group in r.deciders.group_ids}
+        if approval_id is not None and not all(r.deciders.anyone for r in requirements):
+            # The groups an escalation may add count too (only where the row limits its deciders).
+            wanted.update(self.engine.store.cached_policy(approval_id).escalate_to.group_ids)
+        group_ids = sorted(wanted)
         groups = await self.groups.groups_of(user.id, group_ids) if group_ids else ()
         return Actor(id=user.id, name=user.display_name, group_ids=groups)
 
@@ -505,7 +509,8 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
         return UNKNOWN_TEXT
     if is_refused_requester(row.requirement, actor, approval.requested_by):
         return requester_refused_text(row.requirement)
-    if not may_decide(row.requirement, actor):
+    escalated_to = approval.reminders.escalate_to if approval.reminders and approval.escalated else None
+    if not may_decide(row.requirement, actor, approval.requested_by, escalated_to):
         return not_allowed_text(row.requirement)
     decided_by_person = row.decided and not is_system_actor(row.decided_by)
     if decided_by_person:

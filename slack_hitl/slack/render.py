@@ -500,6 +500,37 @@ def _pending_text(requirement: Requirement, position: int, requested_by: str | N
     return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
 
 
+def reminder_text(approval: Approval, number: int) -> str:
+    """A reminder in the thread: the rows still waiting (not those a step keeps locked) and who may decide them."""
+    waiting = [
+        row
+        for row in approval.rows
+        if not row.decided and (row.requirement.step == 1 or waiting_for_step(approval, row) is None)
+    ]
+    lines = [f":bell: *Reminder {number}*: {len(waiting)} row{'s' if len(waiting) != 1 else ''} still waiting."]
+    escalated = approval.reminders.escalate_to if approval.reminders and approval.escalated else None
+    for row in waiting[:DECIDERS_SHOWN_IN_REMINDER]:
+        who = deciders_text(row.requirement.deciders) or "anyone here"
+        if escalated is not None and not row.requirement.deciders.anyone:
+            who += f", or {deciders_text(escalated)}"
+        lines.append(f"• {_title_text(row.requirement, TITLE_CAP)}: {who}")
+    if len(waiting) > DECIDERS_SHOWN_IN_REMINDER:
+        lines.append(f"…and {len(waiting) - DECIDERS_SHOWN_IN_REMINDER} more.")
+    return cut_mrkdwn("\n".join(lines), SECTION_TEXT)
+
+
+def escalation_text(approval: Approval) -> str:
+    """What an escalation tells the people it adds."""
+    assert approval.reminders is not None
+    return (
+        f":rotating_light: *Escalated*: {deciders_text(approval.reminders.escalate_to)} may now decide every "
+        f"row of *{escape_line(approval.title, TITLE_CAP)}* that is still waiting."
+    )
+
+
+DECIDERS_SHOWN_IN_REMINDER = 10
+
+
 def locked_text(step: int, waits_for: int) -> str:
     """What a row of a later step shows while an earlier step is open."""
     return f":lock: _Step {step}: waits until step {waits_for} is approved._"

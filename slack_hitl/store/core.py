@@ -18,12 +18,12 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from slack_hitl.approvals import Actor, Approval, ExpiryPolicy
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Reminders
 from slack_hitl.decisions import Decision
 from slack_hitl.errors import UnknownApproval, UnknownRow
-from slack_hitl.requirements import Confirmation, Requirement
+from slack_hitl.requirements import Confirmation, Deciders, Requirement
 from slack_hitl.store import statements as sql
-from slack_hitl.store.cache import RequirementCache
+from slack_hitl.store.cache import ApprovalPolicy, RequirementCache
 from slack_hitl.store.changes import ChangeResult, withdraw_decision
 from slack_hitl.store.database import create_engine, open_database
 from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
@@ -39,8 +39,7 @@ class RowTarget(NamedTuple):
 
     requirement: Requirement
     adapter: str
-    requested_by: str | None = None
-    steps: int = 1
+    policy: ApprovalPolicy = ApprovalPolicy()
 
 
 class Store:
@@ -140,6 +139,7 @@ class Store:
         actor: Actor,
         metadata: dict[str, Any] | None = None,
         requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> tuple[Approval, bool]:
         """Store a new approval; with a known idempotency key, return the existing one and ``False``
         (also when another request with the same new key stored it first, a moment ago)."""
@@ -163,6 +163,14 @@ class Store:
             "requested_by": requested_by,
             "steps": steps,
             "votes_cast": 0,
+            "reminders": reminders.model_dump(mode="json") if reminders else None,
+            "next_reminder_at": _after(now, reminders.first_after_seconds or reminders.every_seconds)
+            if reminders
+            else None,
+            "reminder_lease_until": None,
+            "reminders_sent": 0,
+            "escalate_at": _after(now, reminders.escalate_after_seconds) if reminders else None,
+            "escalated": False,
             "idempotency_key": idempotency_key,
             "expires_at": aware(expires_at),
             "expiry_policy": expiry_policy,
@@ -187,7 +195,8 @@ class Store:
                 raise
             return await self.get(existing), False  # another request stored this key first
         texts = {requirement.id: requirement.model_dump_json() for requirement in requirements}
-        self._requirements.add(approval_id, adapter, texts, parsed=requirements, requested_by=requested_by, steps=steps)
+        policy = ApprovalPolicy(requested_by, steps, reminders.escalate_to if reminders else Deciders())
+        self._requirements.add(approval_id, adapter, texts, parsed=requirements, policy=policy)
         return await self.get(approval_id), True
 
     # -- reading ---------------------------------------------------------------------------
@@ -225,17 +234,18 @@ class Store:
             raise UnknownApproval(f"no approval with id {approval_id!r}")
         if requirement is None:
             raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        requested_by, steps = self._requirements.policy(approval_id)
-        return RowTarget(requirement, adapter, requested_by, steps)
+        return RowTarget(requirement, adapter, self._requirements.policy(approval_id))
+
+    def cached_policy(self, approval_id: str) -> ApprovalPolicy:
+        """The approval's policies as cached by a ``requirement`` or ``row_target`` call before (the
+        defaults if it is not cached)."""
+        return self._requirements.policy(approval_id)
 
     async def _load_requirements(self, approval_id: str) -> None:
         found = await self.database.read(_requirements_of(approval_id))
         if found:
             texts = {row["row_id"]: row["requirement"] for row in found}
-            first = found[0]
-            self._requirements.add(
-                approval_id, first["adapter"], texts, requested_by=first["requested_by"], steps=first["steps"]
-            )
+            self._requirements.add(approval_id, found[0]["adapter"], texts, policy=ApprovalPolicy.of_record(found[0]))
 
     async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
         entries = await self.database.read(_rows_of(sql.LOG_OF, {"approval_id": approval_id}))
@@ -368,6 +378,45 @@ class Store:
         entry = sql.log_entry(approval_id, "cancelled", actor, now, reason=reason)
         return await self.database.write(_changed_one(sql.CANCEL, {"approval_id": approval_id, "now": now}, log=entry))
 
+    # -- reminders and escalation -------------------------------------------------------------
+
+    async def due_reminders(self, *, limit: int = 100) -> list[tuple[str, dt.datetime]]:
+        """Pending approvals whose next reminder is due and not being sent: (id, the interval's time)."""
+        found = await self.database.read(_rows_of(sql.DUE_REMINDERS, {"now": utcnow(), "limit": limit}))
+        return [(row["id"], row["next_reminder_at"]) for row in found]
+
+    async def claim_reminder(self, approval_id: str, seen: dt.datetime, *, lease_seconds: float = 60.0) -> bool:
+        """Claim the reminder of the interval ``seen`` for this process (a CAS); ``False`` if another has it."""
+        now = utcnow()
+        params = {
+            "approval_id": approval_id,
+            "seen": seen,
+            "lease": now + dt.timedelta(seconds=lease_seconds),
+            "now": now,
+        }
+        return await self.database.write(_changed_one(sql.CLAIM_REMINDER, params))
+
+    async def reminder_sent(
+        self, approval_id: str, seen: dt.datetime, every_seconds: float, actor: Actor
+    ) -> int | None:
+        """Record the reminder of the interval ``seen`` as sent and schedule the next; its number."""
+        return await self.database.write(_reminder_sent(approval_id, seen, every_seconds, actor, utcnow()))
+
+    async def due_escalations(self, *, limit: int = 100) -> list[str]:
+        return await self.database.read(_scalars(sql.DUE_ESCALATIONS, {"now": utcnow(), "limit": limit}))
+
+    async def escalate(self, approval_id: str, actor: Actor) -> bool:
+        """Escalate a due approval (a CAS): its ``escalate_to`` may decide every row from now on."""
+        now = utcnow()
+        entry = sql.log_entry(approval_id, "escalated", actor, now)
+        return await self.database.write(
+            _changed_one(sql.ESCALATE, {"approval_id": approval_id, "now": now}, log=entry)
+        )
+
+    async def escalated(self, approval_id: str) -> bool:
+        """Whether the approval was escalated (read now: it changes, so it is never cached)."""
+        return bool(await self.database.read(_scalar(sql.ESCALATED, {"approval_id": approval_id})))
+
     # -- the log -----------------------------------------------------------------------------
 
     async def log(self, approval_id: str, event_name: str, actor: Actor | None, **details: Any) -> None:
@@ -436,6 +485,26 @@ def _requirements_of(approval_id: str) -> Work[list[dict[str, Any]]]:
 
 def _rows_of(statement: Any, params: dict[str, Any]) -> Work[list[dict[str, Any]]]:
     return (yield statement, params).mappings()
+
+
+def _scalar(statement: Any, params: dict[str, Any]) -> Work[Any]:
+    return (yield statement, params).scalar()
+
+
+def _after(moment: dt.datetime, seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else moment + dt.timedelta(seconds=seconds)
+
+
+def _reminder_sent(
+    approval_id: str, seen: dt.datetime, every_seconds: float, actor: Actor, now: dt.datetime
+) -> Work[int | None]:
+    # The next interval counts from now, not from the one missed: a process down for a day sends one
+    # reminder when it is back, not a burst.
+    params = {"approval_id": approval_id, "seen": seen, "next": now + dt.timedelta(seconds=every_seconds)}
+    number = (yield sql.REMINDER_SENT, params).scalar()
+    if number is not None:
+        yield sql.INSERT_LOG, [sql.log_entry(approval_id, "reminder_sent", actor, now, data={"number": number})]
+    return number
 
 
 def _scalars(statement: Any, params: dict[str, Any]) -> Work[list[Any]]:

@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from slack_hitl.approvals import Approval, Row, Vote
+from slack_hitl.approvals import Approval, Reminders, Row, Vote
 from slack_hitl.decisions import Decision
-from slack_hitl.store.cache import RequirementCache
+from slack_hitl.store.cache import ApprovalPolicy, RequirementCache
 from slack_hitl.times import aware
 
 
@@ -23,9 +23,7 @@ def approval_of(
     approval_id = record["id"]
     if not requirements.knows(approval_id):
         texts = {row["row_id"]: row["requirement"] for row in rows}
-        requirements.add(
-            approval_id, record["adapter"], texts, requested_by=record["requested_by"], steps=record["steps"]
-        )
+        requirements.add(approval_id, record["adapter"], texts, policy=ApprovalPolicy.of_record(record))
     votes_of: dict[str, list[Vote]] = {}
     for vote in votes:
         votes_of.setdefault(vote["row_id"], []).append(
@@ -60,6 +58,9 @@ def approval_of(
         message_ts=record["message_ts"],
         parent_id=record["parent_id"],
         requested_by=record["requested_by"],
+        reminders=Reminders.model_validate(record["reminders"]) if record["reminders"] else None,
+        reminders_sent=record["reminders_sent"],
+        escalated=bool(record["escalated"]),
         expires_at=aware(record["expires_at"]),
         expiry_policy=record["expiry_policy"],
         expired=bool(record["expired"]),

@@ -32,6 +32,12 @@ class ApprovalRecord(SQLModel, table=True):
     steps: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
     """How many steps its rows are in: an approval of one step decides its rows in any order."""
     votes_cast: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    reminders: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    next_reminder_at: dt.datetime | None = Field(default=None, index=True)
+    reminder_lease_until: dt.datetime | None = None
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    escalate_at: dt.datetime | None = Field(default=None, index=True)
+    escalated: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     """How many quorum votes the approval's rows have counted: a read of an approval with none skips the votes."""
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     expires_at: dt.datetime | None = Field(default=None, index=True)

@@ -81,7 +81,14 @@ ROWS = (
 )
 REQUIREMENTS = (
     # The adapter's name comes along: the decide that follows a cache miss needs it too.
-    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter, A.c.requested_by, A.c.steps)
+    select(
+        R.c.row_id,
+        cast(R.c.requirement, Text).label("requirement"),
+        A.c.adapter,
+        A.c.requested_by,
+        A.c.steps,
+        A.c.reminders,
+    )
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"))
 )
@@ -243,6 +250,61 @@ EARLIER_STEPS_OPEN = select(func.count()).where(
     R.c.step < bindparam("step"),
     (R.c.status == "pending") | (R.c.outcome == "rejected"),
 )
+
+# -- reminders and escalation ------------------------------------------------------------------
+
+_REMINDER_FREE = A.c.reminder_lease_until.is_(None) | (
+    A.c.reminder_lease_until < _param(A.c.reminder_lease_until, "now")
+)
+DUE_REMINDERS = (
+    select(A.c.id, A.c.next_reminder_at)
+    .where(
+        A.c.status == "pending",
+        A.c.expired.is_(False),
+        A.c.next_reminder_at <= _param(A.c.next_reminder_at, "now"),
+        _REMINDER_FREE,
+    )
+    .limit(bindparam("limit"))
+)
+CLAIM_REMINDER = (
+    # The reminder of one interval is this process's to send until its lease runs out: the CAS
+    # names the interval (next_reminder_at as read), so two processes never both claim it.
+    update(A)
+    .where(
+        A.c.id == bindparam("approval_id"),
+        A.c.status == "pending",
+        A.c.next_reminder_at == bindparam("seen"),
+        _REMINDER_FREE,
+    )
+    .values(reminder_lease_until=bindparam("lease"))
+)
+REMINDER_SENT = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"), A.c.next_reminder_at == bindparam("seen"))
+    .values(next_reminder_at=bindparam("next"), reminder_lease_until=None, reminders_sent=A.c.reminders_sent + 1)
+    .returning(A.c.reminders_sent)
+)
+DUE_ESCALATIONS = (
+    select(A.c.id)
+    .where(
+        A.c.status == "pending",
+        A.c.expired.is_(False),
+        A.c.escalated.is_(False),
+        A.c.escalate_at <= _param(A.c.escalate_at, "now"),
+    )
+    .limit(bindparam("limit"))
+)
+ESCALATE = (
+    update(A)
+    .where(
+        A.c.id == bindparam("approval_id"),
+        A.c.status == "pending",
+        A.c.escalated.is_(False),
+        A.c.escalate_at <= _param(A.c.escalate_at, "now"),
+    )
+    .values(escalated=True, version=A.c.version + 1, updated_at=_param(A.c.updated_at, "now"))
+)
+ESCALATED = select(A.c.escalated).where(A.c.id == bindparam("approval_id"))
 
 # -- voting (quorum rows) -------------------------------------------------------------------------
 

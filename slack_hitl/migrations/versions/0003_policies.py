@@ -1,4 +1,5 @@
-"""Approval policies: who requested an approval (four-eyes), the votes of quorum rows, the steps of rows.
+"""Approval policies: who requested an approval (four-eyes), the votes of quorum rows, the steps of
+rows, and reminders and escalation.
 
 Revision ID: 0003
 Revises: 0002
@@ -32,6 +33,19 @@ def upgrade() -> None:
         op.add_column("approvals", sa.Column("votes_cast", sa.Integer(), nullable=False, server_default=sa.text("0")))
     if "steps" not in columns:
         op.add_column("approvals", sa.Column("steps", sa.Integer(), nullable=False, server_default=sa.text("1")))
+    if "reminders" not in columns:
+        op.add_column("approvals", sa.Column("reminders", sa.JSON(), nullable=True))
+        op.add_column("approvals", sa.Column("next_reminder_at", sa.DateTime(timezone=True), nullable=True))
+        op.add_column("approvals", sa.Column("reminder_lease_until", sa.DateTime(timezone=True), nullable=True))
+        op.add_column(
+            "approvals", sa.Column("reminders_sent", sa.Integer(), nullable=False, server_default=sa.text("0"))
+        )
+        op.add_column("approvals", sa.Column("escalate_at", sa.DateTime(timezone=True), nullable=True))
+        op.add_column(
+            "approvals", sa.Column("escalated", sa.Boolean(), nullable=False, server_default=sa.text("false"))
+        )
+        op.create_index("ix_approvals_next_reminder_at", "approvals", ["next_reminder_at"])
+        op.create_index("ix_approvals_escalate_at", "approvals", ["escalate_at"])
     if "step" not in {column["name"] for column in schema.get_columns("approval_rows")}:
         op.add_column("approval_rows", sa.Column("step", sa.Integer(), nullable=False, server_default=sa.text("1")))
     if schema.has_table("row_votes"):
@@ -55,5 +69,9 @@ def downgrade() -> None:
     op.drop_table("row_votes")
     op.drop_column("approval_rows", "step")
     op.drop_column("approvals", "steps")
+    op.drop_index("ix_approvals_escalate_at", table_name="approvals")
+    op.drop_index("ix_approvals_next_reminder_at", table_name="approvals")
+    for name in ("escalated", "escalate_at", "reminders_sent", "reminder_lease_until", "next_reminder_at", "reminders"):
+        op.drop_column("approvals", name)
     op.drop_column("approvals", "votes_cast")
     op.drop_column("approvals", "requested_by")
