@@ -8,9 +8,11 @@ voting at once count each person once and decide and resume once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import update
 
 from slack_hitl import (
     APPROVE,
@@ -27,12 +29,15 @@ from slack_hitl import (
     DecisionInput,
     Engine,
     NotAllowed,
+    Reminders,
     RequesterRefused,
     Requirement,
     StepLocked,
     Store,
 )
 from slack_hitl.policies import is_refused_requester, may_decide, quorum_outcome, waiting_for_step
+from slack_hitl.store.schema import APPROVALS
+from slack_hitl.testing import RecordingPublisher
 from tests.core.support import RecordingAdapter
 from tests.support import ALICE, BOB
 
@@ -421,3 +426,99 @@ async def test_five_people_voting_at_once_through_two_stores_count_exactly_and_r
     finally:
         await first.close()
         await second.close()
+
+
+# -- reminders and escalation --------------------------------------------------------------------
+
+
+class RecordingReminders(RecordingPublisher):
+    """Records each reminder and escalation it is asked to show; can refuse the first reminders."""
+
+    def __init__(self, *, refuse: int = 0) -> None:
+        super().__init__()
+        self.reminders: list[tuple[str, int]] = []
+        self.escalations: list[str] = []
+        self.refuse = refuse
+
+    async def remind(self, approval, number):
+        if self.refuse:
+            self.refuse -= 1
+            return False
+        self.reminders.append((approval.id, number))
+        return True
+
+    async def escalated(self, approval):
+        self.escalations.append(approval.id)
+        return True
+
+
+async def make_due(store: Store, approval_id: str) -> None:
+    """Move the approval's next reminder and its escalation into the past (what waiting would do)."""
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    async with store.write() as conn:
+        await conn.execute(
+            update(APPROVALS).where(APPROVALS.c.id == approval_id).values(next_reminder_at=past, escalate_at=past)
+        )
+
+
+REMIND = Reminders(every_seconds=3600, escalate_after_seconds=7200, escalate_to=Deciders(user_ids=(CAROL.id,)))
+
+
+async def test_a_due_reminder_is_sent_once_across_stores_and_the_next_is_scheduled(
+    store: Store, database_url: str
+) -> None:
+    publishers = RecordingReminders(), RecordingReminders()
+    other = await Store.open(database_url)
+    try:
+        engines = (
+            Engine(store, adapters=[RecordingAdapter()], publisher=publishers[0]),
+            Engine(other, adapters=[RecordingAdapter()], publisher=publishers[1]),
+        )
+        row = Requirement(id="deploy", kind="confirmation", title="Deploy", deciders=Deciders(user_ids=(ALICE.id,)))
+        approval = await engines[0].open_approval(title="t", requirements=[row], adapter="recording", reminders=REMIND)
+        assert await store.due_reminders() == [] and await store.due_escalations() == []  # not yet due
+        await make_due(store, approval.id)
+        swept = await asyncio.gather(engines[0].sweep(), engines[1].sweep(), engines[0].sweep())
+        assert sum(s["reminded"] for s in swept) == 1
+        assert sum(s["escalated"] for s in swept) == 1
+        assert [r for p in publishers for r in p.reminders] == [(approval.id, 1)]
+        assert [e for p in publishers for e in p.escalations] == [approval.id]
+        now = await store.get(approval.id)
+        assert (now.reminders_sent, now.escalated) == (1, True)
+        assert await store.due_reminders() == []  # the next one is an interval away
+        events = [e["event"] for e in await store.decision_log(approval.id)]
+        assert events.count("reminder_sent") == 1 and events.count("escalated") == 1
+        # The escalation let Carol decide a row that named only Alice; Dave is still refused.
+        with pytest.raises(NotAllowed):
+            await engines[1].decide(approval.id, "deploy", APPROVE_IT, DAVE)
+        assert (await engines[1].decide(approval.id, "deploy", APPROVE_IT, CAROL)).resumed
+        await asyncio.gather(*(engine.drain() for engine in engines))
+    finally:
+        await other.close()
+
+
+async def test_an_unshown_reminder_is_tried_again_and_a_held_one_is_not_sent_twice(store: Store) -> None:
+    publisher = RecordingReminders(refuse=1)
+    engine = Engine(store, adapters=[RecordingAdapter()], publisher=publisher)
+    approval = await engine.open_approval(
+        title="t", requirements=two_rows(), adapter="recording", reminders=Reminders(every_seconds=3600)
+    )
+    await make_due(store, approval.id)
+    ((_, seen),) = await store.due_reminders()
+    assert not await engine.remind(approval.id, seen)  # Slack refused: nothing recorded, the lease holds it
+    assert not await store.claim_reminder(approval.id, seen)  # a second process cannot take it meanwhile
+    assert (await store.get(approval.id)).reminders_sent == 0
+    assert await store.claim_reminder(approval.id, seen, lease_seconds=0.5) is False
+    # Once its lease runs out (a restarted or other process), the same interval's reminder is sent once.
+    async with store.write() as conn:
+        await conn.execute(
+            update(APPROVALS).values(reminder_lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert (await engine.sweep())["reminded"] == 1
+    assert (await engine.sweep())["reminded"] == 0
+    assert publisher.reminders == [(approval.id, 1)]
+
+
+def test_an_escalation_must_name_whom_it_adds() -> None:
+    with pytest.raises(ValidationError, match="escalate_to"):
+        Reminders(every_seconds=60, escalate_after_seconds=120)
