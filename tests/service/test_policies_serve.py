@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from slack_hitl.store import Store
 from slack_hitl.testing.emulator import SlackEmulator
 from slack_hitl.testing.slack_user import SlackTestUser, rendered_buttons
 from tests.service.support import (
@@ -29,6 +31,7 @@ from tests.service.support import (
     message_text,
     service_env,
     serving,
+    thread_texts,
 )
 
 pytestmark = pytest.mark.anyio
@@ -329,3 +332,84 @@ async def test_a_rejection_at_step_one_ends_a_two_step_approval_with_no_step_two
             for button in rendered_buttons(emulator.message_payload(CHANNEL, ts))
         )
         assert not any(call.params.get("channel") != CHANNEL for call in emulator.calls_to("chat.postMessage"))
+
+
+def reminder_numbers(emulator: SlackEmulator, ts: str) -> list[int]:
+    found = [re.search(r"Reminder (\d+)", text) for text in thread_texts(emulator, CHANNEL, ts)]
+    return [int(match.group(1)) for match in found if match]
+
+
+def escalations(emulator: SlackEmulator, ts: str) -> int:
+    return sum("Escalated" in text for text in thread_texts(emulator, CHANNEL, ts))
+
+
+@pytest.mark.postgres
+async def test_reminders_and_an_escalation_fire_once_each_across_two_processes_and_after_a_restart(
+    emulator: SlackEmulator, receiver: CallbackReceiver, postgres_url: str, tmp_path: Path
+) -> None:
+    upgraded = await asyncio.to_thread(
+        subprocess.run,
+        [str(SLACK_HITL), "db", "upgrade", "--database-url", postgres_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    env = service_env(emulator.base_url, postgres_url)
+    first, second = ServeProcess(env, tmp_path / "a.log"), ServeProcess(env, tmp_path / "b.log")
+    try:
+        await first.wait_ready()
+        await second.wait_ready()
+        created = await open_approval(
+            first,
+            receiver,
+            title="Rotate the signing key",
+            reminders={
+                "every_seconds": 1.5,
+                "escalate_after_seconds": 2.0,
+                "escalate_to": {"user_ids": ["U0CAROL"]},
+            },
+            requirements=[
+                {"id": "rotate", "kind": "confirmation", "title": "rotate it", "deciders": {"user_ids": ["U0ALICE"]}}
+            ],
+        )
+        ts = str(created["message_ts"])
+        await eventually(
+            lambda: len(reminder_numbers(emulator, ts)) >= 3 and escalations(emulator, ts) == 1, timeout=30
+        )
+        assert "<@U0ALICE>" in next(t for t in thread_texts(emulator, CHANNEL, ts) if "Reminder 1" in t)
+        assert "<@U0CAROL>" in next(t for t in thread_texts(emulator, CHANNEL, ts) if "Escalated" in t)
+        assert await first.stop() == 0 and await second.stop() == 0
+        before = reminder_numbers(emulator, ts)
+        assert before == list(range(1, len(before) + 1))  # each interval's reminder once, none repeated
+
+        # A restart picks up where the last process left off: the next number, no repeat.
+        restarted = ServeProcess(env, tmp_path / "c.log")
+        try:
+            await restarted.wait_ready()
+            await eventually(lambda: len(reminder_numbers(emulator, ts)) >= len(before) + 1, timeout=30)
+            stored = await approval_now(restarted, created["id"])
+            assert stored["escalated"] is True
+            # The escalation let Carol decide the row that named only Alice.
+            await user(emulator, restarted, "U0CAROL", "carol").click(CHANNEL, ts, button_text="Approve")
+
+            async def approved() -> dict[str, Any] | None:
+                now = await approval_now(restarted, created["id"])
+                return now if now["status"] == "approved" else None
+
+            final = await eventually(approved, timeout=20)
+            assert final["rows"][0]["decided_by"]["id"] == "U0CAROL"
+            assert await restarted.stop() == 0
+        finally:
+            restarted.kill()
+        after = reminder_numbers(emulator, ts)
+        assert after == list(range(1, len(after) + 1)) and len(after) > len(before)
+        assert escalations(emulator, ts) == 1
+        store = await Store.open(postgres_url, create=False)
+        try:
+            assert after[-1] == (await store.get(created["id"])).reminders_sent  # every recorded one was shown once
+        finally:
+            await store.close()
+    finally:
+        for server in (first, second):
+            server.kill()
