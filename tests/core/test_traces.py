@@ -84,9 +84,12 @@ async def test_policy_events_are_in_the_trace_in_jsonl_and_markdown(sqlite_url):
     trace = approval_trace(await store.get(approval.id), await store.decision_log(approval.id))
     await store.close()
     events = [entry["event"] for entry in json.loads(json.dumps(trace))["log"]]
-    assert [
-        e for e in events if e in ("step_unlocked", "vote_counted", "vote_withdrawn")
-    ] == ["step_unlocked", "vote_counted", "vote_withdrawn", "vote_counted"]
+    assert [e for e in events if e in ("step_unlocked", "vote_counted", "vote_withdrawn")] == [
+        "step_unlocked",
+        "vote_counted",
+        "vote_withdrawn",
+        "vote_counted",
+    ]
     assert trace["requested_by"] == "U0REQ"
     assert [vote["voter"] for vote in trace["rows"][1]["votes"]] == [BOB.id]
     unlocked = next(entry for entry in trace["log"] if entry["event"] == "step_unlocked")
