@@ -10,6 +10,7 @@ Settings are environment variables (a ``.env`` file in the working directory wor
                                               Airflow's API server and the API user that answers
     SLACK_HITL_DATABASE_URL                   sqlite:///... (default) or postgresql://...
     SLACK_HITL_AIRFLOW_USERS                  JSON: Airflow user id or name -> Slack user id
+    SLACK_HITL_AIRFLOW_FOUR_EYES              true: whoever triggered a run may not decide its rows
     SLACK_HITL_NOTIFY_TOKEN                   shared with the notifier; unset: the endpoint is open
     SLACK_HITL_AIRFLOW_POLL_SECONDS, SLACK_HITL_AIRFLOW_WATCH_SECONDS, SLACK_HITL_AIRFLOW_WATCH_REVIEWS,
     SLACK_HITL_AIRFLOW_SETTLE_SECONDS, SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS (3.1), SLACK_HITL_AIRFLOW_PARK_GRACE_SECONDS
