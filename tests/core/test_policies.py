@@ -393,6 +393,8 @@ async def test_a_quorum_row_in_a_later_step_waits_too(store: Store) -> None:
     await engine.decide(approval.id, "manager", APPROVE_IT, ALICE)
     assert not (await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)).decided
     assert (await engine.decide(approval.id, "deploy", APPROVE_IT, CAROL)).resumed
+    await engine.drain()
+    assert (await store.get(approval.id)).status == "approved"
 
 
 @pytest.mark.postgres
