@@ -1,8 +1,8 @@
 """Approval policies: who requested an approval (four-eyes), the votes of quorum rows, the steps of
 rows, and reminders and escalation.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-06
 
 Plain SQLAlchemy types, never the models of ``slack_hitl.store.schema``: a migration must create
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
