@@ -74,3 +74,17 @@ def waiting_for_step(approval: Approval, row: Row) -> int | None:
         if other.requirement.step < step and (other.decision is None or other.decision.outcome == "rejected")
     ]
     return min(open_steps, default=None)
+
+
+def may_decide_now(approval: Approval, row: Row, actor: Actor) -> bool:
+    """Whether ``actor`` may decide ``row`` as the approval stands: pending and undecided, one of its
+    deciders (or of an escalation's), not its requester under four-eyes, not locked by an earlier
+    step, and without a vote of theirs already counted on it."""
+    if approval.status != "pending" or row.decided:
+        return False
+    escalated_to = approval.reminders.escalate_to if approval.reminders and approval.escalated else None
+    if not may_decide(row.requirement, actor, approval.requested_by, escalated_to):
+        return False
+    if row.requirement.step > 1 and waiting_for_step(approval, row) is not None:
+        return False
+    return all(vote.voter != actor.id for vote in row.votes)

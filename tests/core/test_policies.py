@@ -35,7 +35,7 @@ from slack_hitl import (
     StepLocked,
     Store,
 )
-from slack_hitl.policies import is_refused_requester, may_decide, quorum_outcome, waiting_for_step
+from slack_hitl.policies import is_refused_requester, may_decide, may_decide_now, quorum_outcome, waiting_for_step
 from slack_hitl.store.schema import APPROVALS
 from slack_hitl.testing import RecordingPublisher
 from tests.core.support import RecordingAdapter
@@ -524,3 +524,21 @@ async def test_an_unshown_reminder_is_tried_again_and_a_held_one_is_not_sent_twi
 def test_an_escalation_must_name_whom_it_adds() -> None:
     with pytest.raises(ValidationError, match="escalate_to"):
         Reminders(every_seconds=60, escalate_after_seconds=120)
+
+
+async def test_an_inbox_lists_only_the_rows_a_person_may_decide_now(store: Store) -> None:
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    rows = [
+        Requirement(id="manager", kind="confirmation", title="Manager", deciders=Deciders(not_requester=True)),
+        quorum_row(2).model_copy(update={"step": 2}),
+    ]
+    approval = await engine.open_approval(title="t", requirements=rows, adapter="recording", requested_by=ALICE.id)
+    now = await store.get(approval.id)
+    assert not may_decide_now(now, now.row("manager"), ALICE)  # four-eyes
+    assert may_decide_now(now, now.row("manager"), BOB)
+    assert not may_decide_now(now, now.row("deploy"), BOB)  # step 2 waits
+    await engine.decide(approval.id, "manager", APPROVE_IT, BOB)
+    await engine.decide(approval.id, "deploy", APPROVE_IT, BOB)
+    now = await store.get(approval.id)
+    assert not may_decide_now(now, now.row("deploy"), BOB)  # already voted
+    assert may_decide_now(now, now.row("deploy"), CAROL)
