@@ -239,21 +239,26 @@ async def test_a_decision_changed_before_the_last_row_and_a_change_refused_after
         ts = str(created["message_ts"])
         alice, bob = user(emulator, server, "U0ALICE", "alice"), user(emulator, server, "U0BOB", "bob")
         await alice.click(CHANNEL, ts, button_text="Approve", near="ship the release")
-        await eventually(lambda: "Change" in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))])
+        await eventually(
+            lambda: "Change" in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))], timeout=40
+        )
 
         # Only the decider may change it.
         await bob.click(CHANNEL, ts, button_text="Change", near="ship the release")
-        await eventually(lambda: any("Only the person who decided" in n.text for n in emulator.ephemerals("U0BOB")))
+        await eventually(
+            lambda: any("Only the person who decided" in n.text for n in emulator.ephemerals("U0BOB")), timeout=40
+        )
         await alice.click(CHANNEL, ts, button_text="Change", near="ship the release")
-        await eventually(lambda: any("is withdrawn" in n.text for n in emulator.ephemerals("U0ALICE")))
+        await eventually(lambda: any("is withdrawn" in n.text for n in emulator.ephemerals("U0ALICE")), timeout=40)
         await eventually(
             lambda: any(
                 b.text == "Reject" and "ship the release" in b.near_text
                 for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))
-            )
+            ),
+            timeout=40,
         )
         await alice.click(CHANNEL, ts, button_text="Reject", near="ship the release")
-        await eventually(lambda: "Rejected" in shown(emulator, ts))
+        await eventually(lambda: "Rejected" in shown(emulator, ts), timeout=40)
         stale = emulator.message_payload(CHANNEL, ts)  # still offers Alice her change
 
         await bob.click(CHANNEL, ts, button_text="Approve", near="announce it")
@@ -268,7 +273,7 @@ async def test_a_decision_changed_before_the_last_row_and_a_change_refused_after
         change = next(b for b in rendered_buttons(stale) if b.text == "Change")
         notes_before = len(emulator.ephemerals("U0ALICE"))
         assert (await alice.click_rendered(CHANNEL, stale, change)).status_code == 200
-        await eventually(lambda: len(emulator.ephemerals("U0ALICE")) > notes_before)
+        await eventually(lambda: len(emulator.ephemerals("U0ALICE")) > notes_before, timeout=40)
         assert "takes no more decisions" in emulator.ephemerals("U0ALICE")[-1].text
         assert (await approval_now(server, created["id"]))["rows"][0]["decision"]["outcome"] == "rejected"
         assert "Change" not in [b.text for b in rendered_buttons(emulator.message_payload(CHANNEL, ts))]
