@@ -6,22 +6,26 @@ last row is decided. This module is the public API.
 """
 
 from slack_hitl.adapter import Adapter, ChecksDecisions
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Row
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Reminders, Row, Vote
 from slack_hitl.classifier import classify
 from slack_hitl.decisions import Decision, DecisionInput, Outcome, validate_decision
 from slack_hitl.engine import ContinuationSink, DecideOutcome, Engine, Publisher
 from slack_hitl.errors import (
     AdapterNotRegistered,
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
+    ChangeRefused,
     ClassificationError,
     DecisionInvalid,
     IdempotencyKeyReused,
     IllegalTransition,
     NotAllowed,
     PauseNotUsable,
+    RequesterRefused,
     ResumeNotPossible,
     SlackHitlError,
+    StepLocked,
     StoreUnavailable,
     UnknownApproval,
     UnknownRow,
@@ -51,9 +55,11 @@ __all__ = [
     "Adapter",
     "AdapterNotRegistered",
     "AlreadyDecided",
+    "AlreadyVoted",
     "Approval",
     "ApprovalClosed",
     "ApprovalStatus",
+    "ChangeRefused",
     "ChecksDecisions",
     "Choice",
     "ClassificationError",
@@ -79,12 +85,15 @@ __all__ = [
     "PauseNotUsable",
     "Publisher",
     "Question",
+    "Reminders",
+    "RequesterRefused",
     "Requirement",
     "ResultFormat",
     "ResumeNotPossible",
     "Row",
     "SlackHitlError",
     "Status",
+    "StepLocked",
     "Store",
     "StoreUnavailable",
     "TextDelta",
@@ -92,6 +101,7 @@ __all__ = [
     "ToolState",
     "UnknownApproval",
     "UnknownRow",
+    "Vote",
     "aggregate_outcome",
     "classify",
     "validate_decision",

@@ -5,13 +5,45 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slack_hitl.decisions import Decision
-from slack_hitl.requirements import Requirement
+from slack_hitl.decisions import Decision, Outcome
+from slack_hitl.requirements import Deciders, Requirement
 from slack_hitl.status import ApprovalStatus, aggregate_outcome
 
 ExpiryPolicy = Literal["reject", "apply_defaults", "leave_open"]
+
+
+class Reminders(BaseModel):
+    """Reminders and escalation of an approval: while a row is pending, its possible deciders are
+    reminded in the thread every ``every_seconds`` (the first after ``first_after_seconds``, by
+    default one interval); after ``escalate_after_seconds`` (from opening), ``escalate_to`` may
+    decide every row too, and is told so in the thread."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_seconds: float = Field(ge=0.5, le=30 * 86400)
+    first_after_seconds: float | None = Field(default=None, ge=0.5, le=30 * 86400)
+    escalate_after_seconds: float | None = Field(default=None, ge=0.5, le=90 * 86400)
+    escalate_to: Deciders = Deciders()
+
+    @model_validator(mode="after")
+    def _escalation_names_someone(self) -> Reminders:
+        if self.escalate_after_seconds is not None and self.escalate_to.anyone:
+            raise ValueError("an escalation needs escalate_to: the users or user groups it adds")
+        return self
+
+
+class Vote(BaseModel):
+    """One person's vote on a quorum row: each person counts once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    voter: str
+    voter_name: str | None = None
+    outcome: Outcome
+    reason: str | None = None
+    at: dt.datetime
 
 
 class Row(BaseModel):
@@ -25,6 +57,11 @@ class Row(BaseModel):
     decided_by: str | None = None
     decided_by_name: str | None = None
     decided_at: dt.datetime | None = None
+    votes: tuple[Vote, ...] = ()
+    """A quorum row's votes, oldest first (empty for other rows)."""
+
+    def votes_for(self, outcome: Outcome) -> tuple[Vote, ...]:
+        return tuple(vote for vote in self.votes if vote.outcome == outcome)
 
     @property
     def id(self) -> str:
@@ -50,6 +87,12 @@ class Approval(BaseModel):
     thread_ts: str | None = None
     message_ts: str | None = None
     parent_id: str | None = None
+    requested_by: str | None = None
+    """The Slack user id of who asked for the approval: rows with ``Deciders.not_requester`` refuse them."""
+    reminders: Reminders | None = None
+    reminders_sent: int = 0
+    escalated: bool = False
+    """Its ``reminders.escalate_to`` may decide every row too."""
     expires_at: dt.datetime | None = None
     expiry_policy: ExpiryPolicy = "reject"
     expired: bool = False

@@ -18,22 +18,27 @@ from typing import Any
 import structlog
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, is_system_actor
+from slack_hitl.approvals import EXPIRY, SYSTEM, Actor, Approval, ExpiryPolicy, Reminders, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import Decision, DecisionInput, validate_decision
 from slack_hitl.errors import (
     AdapterNotRegistered,
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
+    ChangeRefused,
     DecisionInvalid,
     IdempotencyKeyReused,
     NotAllowed,
+    RequesterRefused,
+    StepLocked,
     UnknownApproval,
     UnknownRow,
 )
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
 from slack_hitl.metrics import DECISIONS, RESUMES
-from slack_hitl.requirements import Requirement
+from slack_hitl.policies import is_refused_requester, may_decide
+from slack_hitl.requirements import Confirmation, Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
 from slack_hitl.store import DecideCommand, RowState, Store
 from slack_hitl.store.wakeups import Subscription
@@ -70,6 +75,15 @@ class Publisher:
     async def resume_failed(self, approval: Approval, error: str) -> None:
         """A resume failed and the approval is retryable: say so where people look."""
 
+    async def remind(self, approval: Approval, number: int) -> bool:
+        """Remind the people who can still decide ``approval``'s pending rows (the ``number``-th
+        reminder). ``False`` when it was not shown (the caller tries again). The default shows nothing."""
+        return True
+
+    async def escalated(self, approval: Approval) -> bool:
+        """Tell the people an escalation added that they may now decide ``approval``'s rows."""
+        return True
+
     async def post_note(self, approval: Approval, text: str) -> bool:
         """Show ``text`` (Markdown) in the approval's thread, all of it: what a row can only show the
         start of, such as a long model output. ``False`` when it was not shown (no thread yet, or the
@@ -90,17 +104,12 @@ class DecideOutcome:
     row_id: str
     resumed: bool
     repeated: bool = False
+    decided: bool = True
+    """False for a vote on a quorum row that was counted without reaching a count."""
 
 
 class ResumeFailed(Exception):
     """An adapter reported a failed continuation."""
-
-
-def may_decide(requirement: Requirement, actor: Actor) -> bool:
-    deciders = requirement.deciders
-    if deciders.anyone or actor.system:
-        return True
-    return actor.id in deciders.user_ids or bool(set(actor.group_ids) & set(deciders.group_ids))
 
 
 class Engine:
@@ -147,8 +156,12 @@ class Engine:
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
         actor: Actor = SYSTEM,
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
-        """Store an approval with its rows and show it. The same idempotency key returns the same approval."""
+        """Store an approval with its rows and show it. The same idempotency key returns the same approval.
+        ``requested_by`` (a Slack user id) names who asked for it: rows with ``Deciders.not_requester``
+        refuse that person (four-eyes)."""
         if not requirements:
             raise ValueError("an approval needs at least one requirement")
         ids = [r.id for r in requirements]
@@ -170,6 +183,8 @@ class Engine:
             idempotency_key=idempotency_key,
             metadata=metadata,
             actor=actor,
+            requested_by=requested_by,
+            reminders=reminders,
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
@@ -183,9 +198,23 @@ class Engine:
         self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
     ) -> tuple[Requirement, Decision]:
         """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
+        requirement, decision, _ = await self._checked(approval_id, row_id, submitted, actor)
+        return requirement, decision
+
+    async def _checked(
+        self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
+    ) -> tuple[Requirement, Decision, int]:
         target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
-        requirement = target.requirement
-        if not may_decide(requirement, actor):
+        requirement, policy = target.requirement, target.policy
+        if is_refused_requester(requirement, actor, policy.requested_by):
+            raise RequesterRefused(
+                f"{actor.name or actor.id} requested this approval and may not decide {requirement.title!r}"
+            )
+        if not may_decide(requirement, actor, policy.requested_by) and not (
+            # Escalation changes over time, so it is read, but only for a click its rows alone refuse.
+            may_decide(requirement, actor, policy.requested_by, policy.escalate_to)
+            and await self.store.escalated(approval_id)
+        ):
             raise NotAllowed(f"{actor.name or actor.id} may not decide {requirement.title!r}")
         decision = validate_decision(requirement, submitted)
         # getattr, not isinstance(adapter, ChecksDecisions): a runtime protocol check is a cost on
@@ -194,7 +223,7 @@ class Engine:
         if check is not None and not actor.system:
             # A system actor records what was accepted elsewhere; only what people submit is checked.
             check(requirement, decision)
-        return requirement, decision
+        return requirement, decision, policy.steps
 
     async def decide(
         self,
@@ -207,8 +236,11 @@ class Engine:
     ) -> DecideOutcome:
         """Decide one row. Raises UnknownApproval / UnknownRow / NotAllowed / DecisionInvalid /
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
-        _, decision = await self.check_decision(approval_id, row_id, submitted, actor)
-        result = await self.store.decide(DecideCommand(approval_id, row_id, decision, actor, delivery_key))
+        requirement, decision, steps = await self._checked(approval_id, row_id, submitted, actor)
+        command = DecideCommand(approval_id, row_id, decision, actor, delivery_key, requirement.step, steps)
+        if requirement.confirmation is not None and requirement.confirmation.is_quorum and not actor.system:
+            return await self._vote(command, requirement.confirmation)
+        result = await self.store.decide(command)
         # No bound logger: binding one per decision costs more than the log line on the hot path
         # (benchmarks/bench_decide.py, "CPU ms").
         if not result.decided:
@@ -216,7 +248,7 @@ class Engine:
                 DECISIONS.labels("repeated").inc()
                 log.info("decision_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
                 return DecideOutcome(approval_id, row_id, resumed=False, repeated=True)
-            refusal = why_not_decided(approval_id, row_id, result.found)
+            refusal = why_not_decided(approval_id, row_id, result.found, command.step)
             DECISIONS.labels("already_decided" if isinstance(refusal, AlreadyDecided) else "closed").inc()
             raise refusal
         DECISIONS.labels(decision.outcome).inc()
@@ -226,6 +258,48 @@ class Engine:
         if result.resume:
             self._spawn(self._run_resume(approval_id))
         return DecideOutcome(approval_id, row_id, resumed=result.resume)
+
+    async def _vote(self, command: DecideCommand, confirmation: Confirmation) -> DecideOutcome:
+        """A person's vote on a quorum row (a system actor, such as an expiry, decides the row outright)."""
+        approval_id, row_id, actor = command.approval_id, command.row_id, command.actor
+        result = await self.store.vote(command, confirmation)
+        if not result.counted:
+            if result.repeated:
+                log.info("vote_repeated", approval_id=approval_id, row_id=row_id, slack_user=actor.id)
+                return DecideOutcome(approval_id, row_id, resumed=False, repeated=True, decided=False)
+            if result.earlier is not None:
+                raise AlreadyVoted(row_id, actor.id, result.earlier)
+            raise why_not_decided(approval_id, row_id, result.found, command.step)
+        log.info(
+            "vote_counted",
+            approval_id=approval_id,
+            row_id=row_id,
+            slack_user=actor.id,
+            outcome=command.decision.outcome,
+            decided=result.decided,
+        )
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        if result.resume:
+            self._spawn(self._run_resume(approval_id))
+        return DecideOutcome(approval_id, row_id, resumed=result.resume, decided=result.decided)
+
+    async def withdraw(self, approval_id: str, row_id: str, actor: Actor) -> bool:
+        """Change of mind: withdraw ``actor``'s decision of a row (or their vote on a quorum row) while
+        the approval is pending and another row is undecided; the row is open again. Returns whether a
+        vote (``True``) or a decision (``False``) was withdrawn. Raises ``ChangeRefused`` (with why),
+        ``ApprovalClosed`` or ``UnknownRow``."""
+        result = await self.store.withdraw(approval_id, row_id, actor)
+        if not result.withdrawn:
+            if result.refusal == "unknown":
+                raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+            if result.refusal == "closed":
+                raise ApprovalClosed(approval_id, result.approval_status or "closed")
+            raise ChangeRefused(row_id, result.refusal or "not_decided", result.decided_by)
+        log.info("decision_withdrawn", approval_id=approval_id, row_id=row_id, slack_user=actor.id, vote=result.vote)
+        self.publisher.approval_changed(approval_id)
+        await self._notify()
+        return result.vote
 
     # -- resuming ----------------------------------------------------------------------------
 
@@ -366,7 +440,42 @@ class Engine:
         for approval_id in taken:
             log.info("resume_taken_over", approval_id=approval_id)
             self._spawn(self._run_resume(approval_id))
-        return {"expired": len(expired), "taken_over": len(taken), "resumed": len(due)}
+        escalated = [a for a in await self.store.due_escalations() if await self.escalate(a)]
+        reminded = [a for a, seen in await self.store.due_reminders() if await self.remind(a, seen)]
+        return {
+            "expired": len(expired),
+            "taken_over": len(taken),
+            "resumed": len(due),
+            "escalated": len(escalated),
+            "reminded": len(reminded),
+        }
+
+    async def escalate(self, approval_id: str) -> bool:
+        """Escalate a due approval once across processes (a CAS), then tell the people it adds."""
+        if not await self.store.escalate(approval_id, SYSTEM):
+            return False
+        approval = await self.store.get(approval_id)
+        log.info("approval_escalated", approval_id=approval_id)
+        self.publisher.approval_changed(approval_id)
+        if not await self.publisher.escalated(approval):
+            log.warning("escalation_not_told", approval_id=approval_id)
+        return True
+
+    async def remind(self, approval_id: str, seen: dt.datetime) -> bool:
+        """Send the reminder of the interval ``seen`` once across processes: claimed by a CAS, shown,
+        then recorded. Unshown, it is released and tried again; a process that dies holding it loses
+        its lease, and another sends it."""
+        if not await self.store.claim_reminder(approval_id, seen, lease_seconds=self.store.lease_seconds):
+            return False
+        approval = await self.store.get(approval_id)
+        if approval.reminders is None or approval.status != "pending":
+            return False
+        if not await self.publisher.remind(approval, approval.reminders_sent + 1):
+            log.warning("reminder_not_shown", approval_id=approval_id)
+            return False  # the lease runs out and the next sweep tries again
+        number = await self.store.reminder_sent(approval_id, seen, approval.reminders.every_seconds, SYSTEM)
+        log.info("reminder_sent", approval_id=approval_id, number=number)
+        return number is not None
 
     async def run_sweeper(self, interval_seconds: float = 2.0, *, wakeups: Subscription | None = None) -> None:
         """Sweep forever (cancel the task to stop): at once when ``wakeups`` says another process left
@@ -423,10 +532,12 @@ class Engine:
         self._tasks.spawn(coroutine)
 
 
-def why_not_decided(approval_id: str, row_id: str, found: RowState | None) -> Exception:
+def why_not_decided(approval_id: str, row_id: str, found: RowState | None, step: int = 1) -> Exception:
     """The error for a decide that decided nothing, from the row as its transaction found it."""
     if found is None:
         return UnknownRow(f"approval {approval_id} has no row {row_id!r}")
+    if found.status == "pending" and found.approval_status == "pending" and not found.approval_expired:
+        return StepLocked(row_id, step)  # the one reason a pending row of a pending approval refuses
     if found.status == "decided" and not is_system_actor(found.decided_by):
         return AlreadyDecided(row_id, found.decided_by, found.decided_by_name)
     if found.approval_expired:

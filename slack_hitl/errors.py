@@ -35,6 +35,46 @@ class NotAllowed(SlackHitlError, PermissionError):
     """The person may not decide this row."""
 
 
+class RequesterRefused(NotAllowed):
+    """Four-eyes: the person requested the approval, and the row may not be decided by its requester."""
+
+
+class AlreadyVoted(SlackHitlError):
+    """The person's vote on this quorum row is already counted; ``outcome`` is the vote."""
+
+    def __init__(self, row_id: str, voter: str, outcome: str) -> None:
+        self.row_id = row_id
+        self.voter = voter
+        self.outcome = outcome
+        super().__init__(f"{voter} already voted {outcome} on row {row_id!r}; each person counts once")
+
+
+class StepLocked(SlackHitlError):
+    """Staged approvals: the row's step waits until every row of the earlier steps is decided (none rejected)."""
+
+    def __init__(self, row_id: str, step: int) -> None:
+        self.row_id = row_id
+        self.step = step
+        super().__init__(f"row {row_id!r} is in step {step}: it waits until the earlier steps are approved")
+
+
+class ChangeRefused(SlackHitlError):
+    """A decision could not be withdrawn: ``reason`` is ``not_decided`` (nothing of this person's
+    to withdraw), ``not_yours`` (decided by ``decided_by``) or ``last_row`` (every other row is
+    decided, so the run may be resuming). A closed approval raises ``ApprovalClosed`` instead."""
+
+    def __init__(self, row_id: str, reason: str, decided_by: str | None = None) -> None:
+        self.row_id = row_id
+        self.reason = reason
+        self.decided_by = decided_by
+        why = {
+            "not_decided": "you have no decision on it to withdraw",
+            "not_yours": f"it was decided by {decided_by or 'someone else'}; only they may change it",
+            "last_row": "every other row is decided, so the decisions are final",
+        }.get(reason, reason)
+        super().__init__(f"row {row_id!r} cannot be changed: {why}")
+
+
 class AlreadyDecided(SlackHitlError):
     """The row was decided before; ``decided_by`` says by whom."""
 

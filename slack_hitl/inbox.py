@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slack_hitl.approvals import Actor, Approval, Row
-from slack_hitl.engine import may_decide
+from slack_hitl.policies import may_decide_now
 from slack_hitl.store import Store
 
 INBOX_APPROVALS = 200
@@ -32,7 +32,7 @@ def decidable_rows(approvals: list[Approval], actor: Actor) -> list[InboxRow]:
         for approval in approvals
         if approval.status == "pending"
         for row in approval.rows
-        if not row.decided and may_decide(row.requirement, actor)
+        if may_decide_now(approval, row, actor)
     ]
 
 

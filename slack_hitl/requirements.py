@@ -17,6 +17,11 @@ ReasonPolicy = Literal["none", "optional", "required_on_reject", "always"]
 FieldType = Literal["text", "long_text", "number", "integer", "boolean", "single_choice", "multiple_choice", "date"]
 ResultFormat = Literal["text", "json"]
 
+MAX_STEPS = 20
+"""The most steps an approval may have."""
+MAX_QUORUM = 50
+"""The most votes a quorum row may need: more people than a Slack message is ever put to."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -47,6 +52,10 @@ class Confirmation(_Frozen):
     choices: tuple[Choice, ...] = (APPROVE, REJECT)
     multiple: bool = False
     reason: ReasonPolicy = "optional"
+    approvals_needed: int = Field(default=1, ge=1, le=MAX_QUORUM)
+    """Quorum: the row is approved once this many distinct people approved it."""
+    rejections_needed: int = Field(default=1, ge=1, le=MAX_QUORUM)
+    """Quorum: the row is rejected once this many distinct people rejected it (the first, by default)."""
 
     @model_validator(mode="after")
     def _choices_are_unique(self) -> Confirmation:
@@ -55,7 +64,15 @@ class Confirmation(_Frozen):
         values = [c.value for c in self.choices]
         if len(set(values)) != len(values):
             raise ValueError(f"choice values must be unique, got {values}")
+        if self.is_quorum and any(c.asks and not c.rejects for c in self.choices):
+            # A vote must count for one side: "request changes" is neither an approval nor a rejection.
+            raise ValueError("a quorum row's choices must each approve or reject; a choice that asks must also reject")
         return self
+
+    @property
+    def is_quorum(self) -> bool:
+        """Whether the row is decided by a count of distinct people's votes rather than by its first decision."""
+        return self.approvals_needed > 1 or self.rejections_needed > 1
 
     def choice(self, value: str) -> Choice | None:
         return next((c for c in self.choices if c.value == value), None)
@@ -119,6 +136,8 @@ class Deciders(_Frozen):
 
     user_ids: tuple[str, ...] = ()
     group_ids: tuple[str, ...] = ()
+    not_requester: bool = False
+    """Four-eyes: the person who requested the approval (its ``requested_by``) may not decide the row."""
 
     @property
     def anyone(self) -> bool:
@@ -134,6 +153,9 @@ class Requirement(_Frozen):
     description: str = ""
     arguments: dict[str, Any] = Field(default_factory=dict)
     deciders: Deciders = Deciders()
+    step: int = Field(default=1, ge=1, le=MAX_STEPS)
+    """Staged approvals: a row of step 2 can be decided only once every row of step 1 is decided and
+    none rejected; in an approval with several steps, a rejection ends it (later rows are not asked)."""
     confirmation: Confirmation | None = None
     fields: tuple[InputField, ...] = ()
     questions: tuple[Question, ...] = ()

@@ -24,6 +24,7 @@ def approval_trace(approval: Approval, log: list[dict[str, Any]]) -> dict[str, A
         "status": approval.status,
         "adapter": approval.adapter,
         "parent_id": approval.parent_id,
+        "requested_by": approval.requested_by,
         "channel": approval.channel,
         "message_ts": approval.message_ts,
         "created_at": approval.created_at.isoformat(),
@@ -39,6 +40,8 @@ def approval_trace(approval: Approval, log: list[dict[str, Any]]) -> dict[str, A
                 "decided_by": row.decided_by,
                 "decided_by_name": row.decided_by_name,
                 "decided_at": row.decided_at.isoformat() if row.decided_at else None,
+                "step": row.requirement.step,
+                "votes": [vote.model_dump(mode="json") for vote in row.votes],
             }
             for row in approval.rows
         ],
@@ -49,6 +52,7 @@ def approval_trace(approval: Approval, log: list[dict[str, Any]]) -> dict[str, A
                 "actor": entry["actor"],
                 "actor_name": entry["actor_name"],
                 "reason": entry["reason"],
+                "data": entry["data"],
                 "at": entry["at"].isoformat(),
             }
             for entry in log
@@ -82,7 +86,21 @@ def trace_markdown(trace: dict[str, Any]) -> str:
             )
             + " |"
         )
+    events = [entry for entry in trace["log"] if entry["event"] in POLICY_EVENTS]
+    if events:
+        lines += ["", "Policy events:", ""]
+        for entry in events:
+            who = entry["actor_name"] or entry["actor"] or ""
+            row = f" row `{entry['row_id']}`" if entry["row_id"] else ""
+            details = json.dumps(entry.get("data") or {}, ensure_ascii=False, sort_keys=True)
+            lines.append(f"- {entry['at']} **{entry['event']}**{row} by {who} {details}".rstrip())
     return "\n".join(lines) + "\n"
+
+
+POLICY_EVENTS = frozenset(
+    {"vote_counted", "vote_withdrawn", "withdrawn", "step_unlocked", "approval_ended", "reminder_sent", "escalated"}
+)
+"""The decision log's entries of approval policies, listed in a trace's Markdown."""
 
 
 def _decision_text(decision: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ CORE = (
     "slack_hitl.events",
     "slack_hitl.inbox",
     "slack_hitl.metrics",
+    "slack_hitl.policies",
     "slack_hitl.requirements",
     "slack_hitl.status",
     "slack_hitl.store",

@@ -53,6 +53,8 @@ def continuation_steps(approval: Approval) -> list[Step]:
         return _release_steps(approval)
     if sample == "large":
         return _large_steps(approval)
+    if sample == "purchase":
+        return _purchase_steps(approval)
     raise ValueError(f"approval {approval.id} was not opened by the demo (resume_state {approval.resume_state!r})")
 
 
@@ -201,3 +203,21 @@ def _large_steps(approval: Approval) -> list[Step]:
     steps.append(Step(0.2, TextDelta(text=f"\n{summary}\n")))
     steps.append(Step(0.1, Done(summary=summary, output={"sample": "large", "deleted": deleted})))
     return steps
+
+
+# -- the purchase sample ---------------------------------------------------------------------------
+
+
+def _purchase_steps(approval: Approval) -> list[Step]:
+    finance = approval.row("finance")
+    if not _approved(approval.row("manager")) or not _approved(finance):
+        summary = "Not ordered: the purchase was rejected."
+        return [Step(0.5, TextDelta(text=f"{summary}\n")), Step(0.1, Done(summary=summary, output={"ordered": False}))]
+    approvers = ", ".join(vote.voter_name or vote.voter for vote in finance.votes_for("approved")) if finance else ""
+    summary = f"Ordered: {approval.title.split('order ', 1)[-1]}, budget released by {approvers}."
+    return [
+        Step(0.6, ToolProgress(name="place_order", detail="CDW")),
+        Step(0.4, ToolProgress(name="place_order", state="finished", detail="PO-7731")),
+        Step(0.2, TextDelta(text=f"{summary}\n")),
+        Step(0.1, Done(summary=summary, output={"ordered": True})),
+    ]

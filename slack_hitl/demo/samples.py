@@ -1,4 +1,5 @@
-"""The pauses the demo opens: a release agent's pause with rows of all four kinds, and a large one.
+"""The pauses the demo opens: a release agent's pause with rows of all four kinds, a large one,
+and a purchase in two steps whose second is a quorum.
 
 Pure values: each sample is a title plus requirements, built fresh so dates are relative to today.
 The release sample asks for every input a slack_hitl modal can show (text, multi-line text,
@@ -13,8 +14,8 @@ from typing import Literal
 
 from slack_hitl.requirements import Choice, Confirmation, Deciders, InputField, Question, Requirement
 
-SampleKind = Literal["release", "large"]
-SAMPLE_KINDS: tuple[SampleKind, ...] = ("release", "large")
+SampleKind = Literal["release", "large", "purchase"]
+SAMPLE_KINDS: tuple[SampleKind, ...] = ("release", "large", "purchase")
 LARGE_ROWS = 57
 
 REGIONS = ("eu-west-1", "eu-central-1", "eu-north-1", "us-east-1", "us-east-2", "us-west-2", "ap-southeast-1")
@@ -53,6 +54,8 @@ def build_sample(kind: SampleKind, *, number: int = 1, announcer: str, today: dt
         return release_sample(number=number, announcer=announcer, today=today)
     if kind == "large":
         return large_sample(number=number)
+    if kind == "purchase":
+        return purchase_sample(number=number)
     raise ValueError(f"unknown sample {kind!r}; choose one of {', '.join(SAMPLE_KINDS)}")
 
 
@@ -108,6 +111,32 @@ def release_sample(*, number: int = 1, announcer: str, today: dt.date | None = N
         ),
     )
     return Sample("release", f"Release agent: ship billing-api v{version}", rows)
+
+
+def purchase_sample(*, number: int = 1) -> Sample:
+    """Seed 004's multi-step approval: a manager approves (step 1), then two of three finance people
+    (step 2, a quorum row), then the agent places the order."""
+    laptops = 80 + 8 * number
+    rows = (
+        Requirement(
+            id="manager",
+            kind="confirmation",
+            title=f"Manager: buy {laptops} laptops for the new hires",
+            description=f"{laptops} ThinkPad T14, quoted at 1,180 EUR each.",
+            arguments={"supplier": "Lenovo via CDW", "total": f"{laptops * 1180:,} EUR"},
+            step=1,
+        ),
+        Requirement(
+            id="finance",
+            kind="confirmation",
+            title="Finance: release the budget",
+            description="Two people of finance must approve; one rejection stops the purchase.",
+            arguments={"cost centre": "4410 Engineering"},
+            step=2,
+            confirmation=Confirmation(approvals_needed=2),
+        ),
+    )
+    return Sample("purchase", f"Purchase agent: order {laptops} laptops", rows)
 
 
 def _deploy_fields(window: dt.date) -> tuple[InputField, ...]:

@@ -20,10 +20,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
-from slack_hitl.decisions import Decision
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Reminders, Row
+from slack_hitl.decisions import Decision, Outcome
 from slack_hitl.engine import Engine
 from slack_hitl.errors import ApprovalClosed, IdempotencyKeyReused, UnknownApproval
 from slack_hitl.inbox import decidable_rows as inbox_rows
@@ -54,6 +54,15 @@ class Person(BaseModel):
     name: str | None = None
 
 
+class VoteView(BaseModel):
+    """One person's vote on a quorum row."""
+
+    voter: Person
+    outcome: Outcome
+    reason: str | None
+    at: dt.datetime
+
+
 class RowView(BaseModel):
     """One row: its requirement's id, kind and title, and its decision once there is one."""
 
@@ -64,6 +73,7 @@ class RowView(BaseModel):
     decision: Decision | None
     decided_by: Person | None
     decided_at: dt.datetime | None
+    votes: list[VoteView] = Field(default_factory=list, description="a quorum row's votes, oldest first")
 
 
 class ApprovalView(BaseModel):
@@ -77,6 +87,10 @@ class ApprovalView(BaseModel):
     thread_ts: str | None
     message_ts: str | None
     parent_id: str | None
+    requested_by: str | None
+    reminders: Reminders | None
+    reminders_sent: int
+    escalated: bool
     expires_at: dt.datetime | None
     expiry_policy: ExpiryPolicy
     expired: bool
@@ -106,6 +120,10 @@ def _row_view(row: Row) -> RowView:
         decision=row.decision,
         decided_by=Person(id=row.decided_by, name=row.decided_by_name) if row.decided_by else None,
         decided_at=row.decided_at,
+        votes=[
+            VoteView(voter=Person(id=v.voter, name=v.voter_name), outcome=v.outcome, reason=v.reason, at=v.at)
+            for v in row.votes
+        ],
     )
 
 
@@ -120,6 +138,10 @@ def approval_view(approval: Approval) -> ApprovalView:
         thread_ts=approval.thread_ts,
         message_ts=approval.message_ts,
         parent_id=approval.parent_id,
+        requested_by=approval.requested_by,
+        reminders=approval.reminders,
+        reminders_sent=approval.reminders_sent,
+        escalated=approval.escalated,
         expires_at=approval.expires_at,
         expiry_policy=approval.expiry_policy,
         expired=approval.expired,
@@ -240,6 +262,8 @@ def api_router(engine: Engine, *, api_token: str, user_groups: UserGroupDirector
             "idempotency_key": key,
             "metadata": request.metadata,
             "actor": API_ACTOR,
+            "requested_by": request.requested_by,
+            "reminders": request.reminders,
         }
         try:
             # The store answers a key given before for this same request with its approval, also

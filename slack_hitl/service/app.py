@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 from slack_sdk.errors import SlackApiError
 
 from slack_hitl.adapter import Adapter
-from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy
+from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy, Reminders
 from slack_hitl.engine import Engine
 from slack_hitl.errors import StoreUnavailable
 from slack_hitl.migrations import SchemaMismatch
@@ -265,9 +265,12 @@ class SlackHitl:
         expiry_policy: ExpiryPolicy = "reject",
         idempotency_key: str | None = None,
         metadata: dict[str, Any] | None = None,
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open an approval and post it. ``adapter`` resumes the run once every row is decided (your
-        own adapter object, or the webhook one with ``callback``, or nothing to resume at all)."""
+        own adapter object, or the webhook one with ``callback``, or nothing to resume at all).
+        ``requested_by`` (a Slack user id) is who asked: rows with ``Deciders(not_requester=True)`` refuse them."""
         if callback is not None:
             if adapter != ADAPTER_NAME:
                 raise ValueError("a callback is for the webhook adapter; your own adapter resumes the run itself")
@@ -284,6 +287,8 @@ class SlackHitl:
             idempotency_key=idempotency_key,
             metadata=metadata,
             actor=SYSTEM,
+            requested_by=requested_by,
+            reminders=reminders,
         )
         return await self.store.get(approval.id)
 

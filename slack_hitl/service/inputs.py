@@ -15,11 +15,12 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from slack_hitl.approvals import ExpiryPolicy
+from slack_hitl.approvals import ExpiryPolicy, Reminders
 from slack_hitl.classifier import classify
 from slack_hitl.errors import ClassificationError, SlackHitlError
 from slack_hitl.requirements import (
     KINDS,
+    MAX_STEPS,
     Confirmation,
     Deciders,
     InputField,
@@ -69,6 +70,7 @@ class RequirementIn(_Input):
     description: str = Field("", max_length=DESCRIPTION_LIMIT)
     arguments: dict[str, Any] = Field(default_factory=dict)
     deciders: Deciders = Deciders()
+    step: int = Field(1, ge=1, le=MAX_STEPS, description="staged approvals: step 2 waits for every row of step 1")
     confirmation: Confirmation | None = None
     fields: list[InputField] = Field(default_factory=list, max_length=50)
     questions: list[Question] = Field(default_factory=list, max_length=50)
@@ -156,6 +158,14 @@ class ApprovalRequest(_Input):
         None, pattern=r"^[0-9]{1,12}\.[0-9]{1,9}$", description="post as a reply in this thread"
     )
     title: str = Field(min_length=1, max_length=TITLE_LIMIT)
+    requested_by: str | None = Field(
+        None,
+        pattern=r"^[UW][A-Z0-9]{2,30}$",
+        description="Slack user id of who asks: rows whose deciders say not_requester refuse them (four-eyes)",
+    )
+    reminders: Reminders | None = Field(
+        None, description="remind the people who can still decide at intervals; escalate after a delay"
+    )
     requirements: list[RequirementIn] = Field(min_length=1, max_length=ROWS_LIMIT)
     expires_at: AwareDatetime | None = Field(None, description="when undecided rows are settled by expiry_policy")
     expiry_policy: ExpiryPolicy = "reject"

@@ -22,8 +22,8 @@ MODAL_CALLBACK_ID = f"{ACTION_PREFIX}:decide"
 VALUE_ACTION_ID = f"{ACTION_PREFIX}:value"
 """action_id of every input element in our modals (one per input block, so it is unique there)."""
 
-Verb = Literal["choose", "open", "retry"]
-VERBS: tuple[Verb, ...] = ("choose", "open", "retry")
+Verb = Literal["choose", "open", "retry", "withdraw"]
+VERBS: tuple[Verb, ...] = ("choose", "open", "retry", "withdraw")
 
 
 class MalformedAction(ValueError):
@@ -32,9 +32,10 @@ class MalformedAction(ValueError):
 
 @dataclass(frozen=True)
 class ActionRef:
-    """What a clicked row button stands for: the row, and for ``choose`` the choice."""
+    """What a clicked row button stands for: the row, and for ``choose`` the choice (``withdraw``:
+    the clicker takes back their decision of the row)."""
 
-    verb: Literal["choose", "open"]
+    verb: Literal["choose", "open", "withdraw"]
     approval_id: str
     row_id: str
     choice: str | None
@@ -60,7 +61,7 @@ class ModalRef:
 
 
 def action_id(verb: str, index: int) -> str:
-    """The action_id of the ``index``-th element of a block, for ``verb`` (choose, open or retry)."""
+    """The action_id of the ``index``-th element of a block, for ``verb`` (choose, open, retry or withdraw)."""
     if verb not in VERBS:
         raise ValueError(f"unknown action verb {verb!r}; expected one of {', '.join(VERBS)}")
     if index < 0:

@@ -28,17 +28,22 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_hitl.approvals import Actor, Approval, Row, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.decisions import DecisionInput
-from slack_hitl.engine import Engine, may_decide
+from slack_hitl.engine import Engine
 from slack_hitl.errors import (
     AlreadyDecided,
+    AlreadyVoted,
     ApprovalClosed,
+    ChangeRefused,
     DecisionInvalid,
     NotAllowed,
+    RequesterRefused,
     SlackHitlError,
+    StepLocked,
     StoreUnavailable,
     UnknownApproval,
     UnknownRow,
 )
+from slack_hitl.policies import is_refused_requester, may_decide, waiting_for_step
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.client import UserGroupDirectory, slack_error
 from slack_hitl.slack.ids import (
@@ -148,6 +153,55 @@ class _Place:
 
 def not_allowed_text(requirement: Requirement) -> str:
     return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
+
+
+def requester_refused_text(requirement: Requirement) -> str:
+    return (
+        f"You requested this approval, so you may not decide *{escape(requirement.title)}*: "
+        "it needs a second pair of eyes (four-eyes)."
+    )
+
+
+def already_voted_text(title: str, outcome: str) -> str:
+    voted = "approved" if outcome == "approved" else "rejected"
+    return f"You already {voted} *{escape(title)}*; each person counts once."
+
+
+def change_refused_text(requirement: Requirement, refused: ChangeRefused) -> str:
+    title = escape(requirement.title)
+    if refused.reason == "not_yours":
+        who = (
+            user_mention(refused.decided_by)
+            if refused.decided_by and is_user_id(refused.decided_by)
+            else "someone else"
+        )
+        return f"Only the person who decided *{title}* may change it; it was decided by {who}."
+    if refused.reason == "last_row":
+        return f"*{title}* can no longer be changed: every other row is decided, so the decisions are final."
+    return f"You have no decision on *{title}* to change."
+
+
+def refusal_text(refusal: SlackHitlError, requirement: Requirement, clicker: str) -> str | None:
+    """What to tell a person whose decision of ``requirement`` was refused for a reason about them or
+    the row (``None`` for the refusals whose words need the approval: closed, unknown)."""
+    if isinstance(refusal, AlreadyDecided):
+        return already_decided_text(requirement.title, refusal.decided_by, clicker, refusal.decided_by_name)
+    if isinstance(refusal, AlreadyVoted):
+        return already_voted_text(requirement.title, refusal.outcome)
+    if isinstance(refusal, RequesterRefused):
+        return requester_refused_text(requirement)
+    if isinstance(refusal, NotAllowed):
+        return not_allowed_text(requirement)
+    if isinstance(refusal, StepLocked):
+        return step_locked_text(requirement)
+    return None
+
+
+def step_locked_text(requirement: Requirement) -> str:
+    return (
+        f"*{escape(requirement.title)}* is in step {requirement.step}: it can be decided once every row "
+        "of the earlier steps is approved."
+    )
 
 
 def already_decided_text(title: str, decided_by: str | None, clicker: str, decided_by_name: str | None = None) -> str:
@@ -266,7 +320,10 @@ class InteractionHandler:
         if requirement is None:
             self._tell(place, payload.user.id, UNKNOWN_TEXT)
             return None
-        actor = await self._actor(payload.user, [requirement])
+        if ref.verb == "withdraw":
+            await self._withdraw(ref, requirement, Actor(id=payload.user.id, name=payload.user.display_name), place)
+            return None
+        actor = await self._actor(payload.user, [requirement], ref.approval_id)
         choice = requirement.confirmation.choice(ref.choice or "") if requirement.confirmation else None
         if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=None)
@@ -302,6 +359,24 @@ class InteractionHandler:
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
         except SlackHitlError as refusal:
             self._explain(refusal, ref, requirement, actor, place)
+
+    async def _withdraw(self, ref: ActionRef, requirement: Requirement, actor: Actor, place: _Place) -> None:
+        """Change of mind: the clicker takes back their decision of the row (or their quorum vote)."""
+        try:
+            vote = await self.engine.withdraw(ref.approval_id, ref.row_id, actor)
+        except ChangeRefused as refused:
+            log.info("change_refused", approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
+            self._tell(place, actor.id, change_refused_text(requirement, refused))
+        except SlackHitlError as refusal:
+            self._explain(refusal, ref, requirement, actor, place)
+        else:
+            what = "vote" if vote else "decision"
+            self._tell(
+                place,
+                actor.id,
+                f"Your {what} on *{escape(requirement.title)}* is withdrawn; the row is open again, "
+                "decide it anew when you are ready.",
+            )
 
     async def _open_modal(
         self, ref: ActionRef, actor: Actor, trigger_id: str | None, place: _Place, *, choice: str | None
@@ -370,7 +445,7 @@ class InteractionHandler:
         requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             return _modal_error(view, UNKNOWN_TEXT)
-        actor = await self._actor(payload.user, [requirement])
+        actor = await self._actor(payload.user, [requirement], ref.approval_id)
         bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
         try:
             submitted = parse_submission(requirement, view.state.values, choice=ref.choice)
@@ -390,11 +465,8 @@ class InteractionHandler:
             if not errors:
                 return _modal_error(view, f"Not recorded: {invalid}")
             return {"response_action": "errors", "errors": errors}
-        except AlreadyDecided as decided:
-            text = already_decided_text(requirement.title, decided.decided_by, actor.id, decided.decided_by_name)
-            return _modal_error(view, text)
-        except NotAllowed:
-            return _modal_error(view, not_allowed_text(requirement))
+        except (AlreadyDecided, AlreadyVoted, NotAllowed, StepLocked) as refusal:
+            return _modal_error(view, refusal_text(refusal, requirement, actor.id) or str(refusal))
         except ApprovalClosed as closed:
             approval = await self._approval_or_none(ref.approval_id)
             return _modal_error(view, closed_text(approval, closed.status))
@@ -404,8 +476,12 @@ class InteractionHandler:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    async def _actor(self, user: _User, requirements: Iterable[Requirement]) -> Actor:
-        group_ids = sorted({group for r in requirements for group in r.deciders.group_ids})
+    async def _actor(self, user: _User, requirements: Iterable[Requirement], approval_id: str | None = None) -> Actor:
+        wanted = {group for r in requirements for group in r.deciders.group_ids}
+        if approval_id is not None and not all(r.deciders.anyone for r in requirements):
+            # The groups an escalation may add count too (only where the row limits its deciders).
+            wanted.update(self.engine.store.cached_policy(approval_id).escalate_to.group_ids)
+        group_ids = sorted(wanted)
         groups = await self.groups.groups_of(user.id, group_ids) if group_ids else ()
         return Actor(id=user.id, name=user.display_name, group_ids=groups)
 
@@ -425,11 +501,9 @@ class InteractionHandler:
             slack_user=actor.id,
             refusal=type(refusal).__name__,
         )
-        if isinstance(refusal, AlreadyDecided):
-            text = already_decided_text(requirement.title, refusal.decided_by, actor.id, refusal.decided_by_name)
+        text = refusal_text(refusal, requirement, actor.id)
+        if text is not None:
             self._tell(place, actor.id, text)
-        elif isinstance(refusal, NotAllowed):
-            self._tell(place, actor.id, not_allowed_text(requirement))
         elif isinstance(refusal, ApprovalClosed):
             self._spawn(self._tell_closed(ref.approval_id, refusal.status, actor.id, place))
         elif isinstance(refusal, UnknownApproval | UnknownRow):
@@ -468,13 +542,21 @@ def _why_not(approval: Approval, row: Row | None, actor: Actor) -> str | None:
     """Why ``actor`` may not open the modal of ``row`` (None when they may)."""
     if row is None:
         return UNKNOWN_TEXT
-    if not may_decide(row.requirement, actor):
+    if is_refused_requester(row.requirement, actor, approval.requested_by):
+        return requester_refused_text(row.requirement)
+    escalated_to = approval.reminders.escalate_to if approval.reminders and approval.escalated else None
+    if not may_decide(row.requirement, actor, approval.requested_by, escalated_to):
         return not_allowed_text(row.requirement)
     decided_by_person = row.decided and not is_system_actor(row.decided_by)
     if decided_by_person:
         return already_decided_text(row.requirement.title, row.decided_by, actor.id, row.decided_by_name)
     if approval.status != "pending" or row.decided:
         return closed_text(approval, approval.status)
+    if row.requirement.step > 1 and waiting_for_step(approval, row) is not None:
+        return step_locked_text(row.requirement)
+    earlier = next((vote for vote in row.votes if vote.voter == actor.id), None)
+    if earlier is not None:
+        return already_voted_text(row.requirement.title, earlier.outcome)
     return None
 
 

@@ -30,7 +30,7 @@ from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
 from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
-from slack_hitl.slack.render import MessagePart, render_approval
+from slack_hitl.slack.render import MessagePart, escalation_text, reminder_text, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
 from slack_hitl.store.wakeups import Subscription
@@ -183,6 +183,25 @@ class SlackPublisher(Publisher):
             await self.client.chat_postMessage(channel=target[0], thread_ts=target[1], text=text)
         except SlackApiError as failure:
             log.warning("resume_failure_not_posted", approval_id=approval.id, error=slack_error(failure))
+
+    async def remind(self, approval: Approval, number: int) -> bool:
+        return await self._post_in_thread(approval, reminder_text(approval, number), "reminder")
+
+    async def escalated(self, approval: Approval) -> bool:
+        return await self._post_in_thread(approval, escalation_text(approval), "escalation")
+
+    async def _post_in_thread(self, approval: Approval, text: str, what: str) -> bool:
+        """One reply of ready mrkdwn (its mentions notify) in the approval's thread."""
+        target = _thread_of(approval)
+        if target is None:
+            return False
+        try:
+            await self.client.chat_postMessage(channel=target[0], thread_ts=target[1], text=text)
+        except SlackApiError as failure:
+            log.warning(f"{what}_not_posted", approval_id=approval.id, error=slack_error(failure))
+            return False
+        log.info(f"{what}_posted", approval_id=approval.id)
+        return True
 
     async def post_note(self, approval: Approval, text: str) -> bool:
         """Post ``text`` in the approval's thread, in as many numbered replies as it takes (none is cut)."""

@@ -31,8 +31,9 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from slack_hitl.approvals import Approval, Row
+from slack_hitl.approvals import Approval, Row, Vote, is_system_actor
 from slack_hitl.decisions import Decision
+from slack_hitl.policies import waiting_for_step
 from slack_hitl.requirements import Choice, Requirement
 from slack_hitl.slack.documented_limits import (
     ACTIONS_ELEMENTS,
@@ -72,6 +73,8 @@ REASON_CAP = 250
 SUMMARY_CAP = 200
 ERROR_CAP = 1000
 DECIDED_ROOM = 450
+_VOTE_ROOM = 20
+"""What one vote adds to a quorum row's votes line at most (a mention, a comma and a space)."""
 """Characters a decided row may always use beside its title (outcome, who, when, then reason and summary)."""
 LAYOUT_CACHE_SIZE = 256
 """Approvals whose measured rows are kept; a re-render of one of them skips measuring its rows."""
@@ -171,10 +174,15 @@ class _RowLayout:
         self.position = position
         self._pending = _PendingRow.of(approval, position)
         self.block_count = self._pending.block_count
-        room = min(
-            SECTION_TEXT, slack_length(_title_line(approval.rows[position].requirement, position)) + DECIDED_ROOM
-        )
-        self.text_weight = max(self._pending.text_length, room)
+        requirement = approval.rows[position].requirement
+        room = min(SECTION_TEXT, slack_length(_title_line(requirement, position)) + DECIDED_ROOM)
+        confirmation = requirement.confirmation
+        self._quorum = confirmation is not None and confirmation.is_quorum
+        votes_room = 0
+        if confirmation is not None and self._quorum:
+            # A quorum row's votes line grows with its votes: room for every vote it may count.
+            votes_room = _VOTE_ROOM * (confirmation.approvals_needed + confirmation.rejections_needed)
+        self.text_weight = max(self._pending.text_length + votes_room, room)
         self._pending_json: str | None = None
 
     def pending_blocks(self, version: int) -> list[dict[str, Any]]:
@@ -189,13 +197,27 @@ class _RowLayout:
     def blocks_now(self, approval: Approval) -> list[dict[str, Any]]:
         row = approval.rows[self.position]
         if approval.status == "pending" and not row.decided:
-            return self.pending_blocks(approval.version)
+            waits_for = waiting_for_step(approval, row) if row.requirement.step > 1 else None
+            if waits_for is not None:
+                # Shown, not decidable: no buttons, and what it waits for.
+                text = f"{_title_line(row.requirement, self.position)}\n{locked_text(row.requirement.step, waits_for)}"
+                return [text_section(f"r{self.position}.v{approval.version}", text)]
+            blocks = self.pending_blocks(approval.version)
+            if self._quorum:
+                section = blocks[0]["text"]
+                section["text"] = cut_mrkdwn(f"{section['text']}\n{votes_line(row)}", SECTION_TEXT)
+                if row.votes and len(blocks) > 1:
+                    blocks[1]["elements"].append(_change_button(approval.id, row.id, len(blocks[1]["elements"])))
+            return blocks
         block_id = f"r{self.position}.v{approval.version}"
         if row.decision is not None:
             text = _decided_text(row, self.position, self.text_weight)
         else:
             text = f"{_title_line(row.requirement, self.position)}\n_Not decided_"
-        return [text_section(block_id, text)]
+        section = text_section(block_id, text)
+        if may_change(approval, row):
+            section["accessory"] = _change_button(approval.id, row.id, 0)
+        return [section]
 
 
 @dataclass
@@ -389,7 +411,7 @@ class _PendingRow:
             approval_id=approval.id,
             row_id=row.id,
             kind=requirement.kind,
-            text=_pending_text(requirement, position),
+            text=_pending_text(requirement, position, approval.requested_by),
             fields=tuple(argument_texts(requirement.arguments)),
             choices=_inline_choices(requirement),
         )
@@ -469,14 +491,108 @@ def button_label(choice: Choice, index: int) -> str:
     return plain_line(choice.text, BUTTON_TEXT) or f"Choice {index + 1}"
 
 
-def _pending_text(requirement: Requirement, position: int) -> str:
+def _pending_text(requirement: Requirement, position: int, requested_by: str | None = None) -> str:
     pieces = [_title_line(requirement, position)]
     if requirement.description.strip():
         pieces.append(to_mrkdwn(clip_source(requirement.description.strip(), SECTION_TEXT)))
-    if not requirement.deciders.anyone:
-        # Who may decide goes first so a long description cannot cut it off.
-        pieces.insert(1, f"_Only {deciders_text(requirement.deciders)} may decide._")
+    # Who may decide goes first so a long description cannot cut it off.
+    pieces[1:1] = _policy_lines(requirement, requested_by)
     return cut_mrkdwn("\n".join(pieces), SECTION_TEXT)
+
+
+def reminder_text(approval: Approval, number: int) -> str:
+    """A reminder in the thread: the rows still waiting (not those a step keeps locked) and who may decide them."""
+    waiting = [
+        row
+        for row in approval.rows
+        if not row.decided and (row.requirement.step == 1 or waiting_for_step(approval, row) is None)
+    ]
+    lines = [f":bell: *Reminder {number}*: {len(waiting)} row{'s' if len(waiting) != 1 else ''} still waiting."]
+    escalated = approval.reminders.escalate_to if approval.reminders and approval.escalated else None
+    for row in waiting[:DECIDERS_SHOWN_IN_REMINDER]:
+        who = deciders_text(row.requirement.deciders) or "anyone here"
+        if escalated is not None and not row.requirement.deciders.anyone:
+            who += f", or {deciders_text(escalated)}"
+        lines.append(f"• {_title_text(row.requirement, TITLE_CAP)}: {who}")
+    if len(waiting) > DECIDERS_SHOWN_IN_REMINDER:
+        lines.append(f"…and {len(waiting) - DECIDERS_SHOWN_IN_REMINDER} more.")
+    return cut_mrkdwn("\n".join(lines), SECTION_TEXT)
+
+
+def escalation_text(approval: Approval) -> str:
+    """What an escalation tells the people it adds."""
+    assert approval.reminders is not None
+    return (
+        f":rotating_light: *Escalated*: {deciders_text(approval.reminders.escalate_to)} may now decide every "
+        f"row of *{escape_line(approval.title, TITLE_CAP)}* that is still waiting."
+    )
+
+
+DECIDERS_SHOWN_IN_REMINDER = 10
+
+
+def locked_text(step: int, waits_for: int) -> str:
+    """What a row of a later step shows while an earlier step is open."""
+    return f":lock: _Step {step}: waits until step {waits_for} is approved._"
+
+
+CHANGE_LABEL = "Change"
+"""The button on a decided row while its decider may still take the decision back."""
+
+
+def may_change(approval: Approval, row: Row) -> bool:
+    """Whether a decided row offers its decider a change of mind: the approval is pending and another
+    row is undecided (the store's withdrawal decides, this only says when to offer it)."""
+    if approval.status != "pending" or approval.expired or not row.decided or is_system_actor(row.decided_by):
+        return False
+    return any(not other.decided for other in approval.rows if other.id != row.id)
+
+
+def _change_button(approval_id: str, row_id: str, index: int) -> dict[str, Any]:
+    """The button with which a decider (or a quorum row's voter) takes their decision back."""
+    return {
+        "type": "button",
+        "text": {"type": "plain_text", "text": CHANGE_LABEL},
+        "action_id": action_id("withdraw", index),
+        "value": button_value(approval_id, row_id, None),
+    }
+
+
+def _policy_lines(requirement: Requirement, requested_by: str | None) -> list[str]:
+    """Who may decide a pending row, and how many must: its deciders, four-eyes, its quorum."""
+    lines = []
+    if requirement.step > 1:
+        lines.append(f"_Step {requirement.step}._")
+    if not requirement.deciders.anyone:
+        lines.append(f"_Only {deciders_text(requirement.deciders)} may decide._")
+    if requirement.deciders.not_requester and requested_by is not None:
+        lines.append(f"_Four-eyes: not {user_mention(requested_by) if is_user_id(requested_by) else 'its requester'}._")
+    confirmation = requirement.confirmation
+    if confirmation is not None and confirmation.is_quorum:
+        rejections = confirmation.rejections_needed
+        rejecting = "the first rejection rejects" if rejections == 1 else f"{rejections} rejections reject"
+        lines.append(f"_Needs {confirmation.approvals_needed} approvals from different people; {rejecting}._")
+    return lines
+
+
+def votes_line(row: Row) -> str:
+    """A quorum row's votes so far: how many of how many, and who (each person once)."""
+    confirmation = row.requirement.confirmation
+    assert confirmation is not None and confirmation.is_quorum
+    approvals, rejections = row.votes_for("approved"), row.votes_for("rejected")
+    line = f"Approvals {len(approvals)} of {confirmation.approvals_needed}"
+    if approvals:
+        line += ": " + ", ".join(_voter(vote) for vote in approvals)
+    if rejections:
+        line += f" · Rejections {len(rejections)} of {confirmation.rejections_needed}: "
+        line += ", ".join(_voter(vote) for vote in rejections)
+    return line
+
+
+def _voter(vote: Vote) -> str:
+    if is_user_id(vote.voter):
+        return user_mention(vote.voter)
+    return escape_line(vote.voter_name or vote.voter, NAME_CAP)
 
 
 def argument_fields(arguments: dict[str, Any]) -> list[MarkdownTextObject]:
@@ -540,6 +656,10 @@ def _choice_labels(requirement: Requirement, decision: Decision) -> str:
 
 
 def _who(row: Row) -> str:
+    if row.votes and row.decision is not None:
+        voters = row.votes_for(row.decision.outcome)
+        if voters:
+            return ", ".join(_voter(vote) for vote in voters)
     name = escape_line(row.decided_by_name or "", NAME_CAP)
     if row.decided_by and is_user_id(row.decided_by):
         return user_mention(row.decided_by) + (f" ({name})" if name else "")

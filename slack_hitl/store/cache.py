@@ -1,11 +1,28 @@
-"""What never changes about an approval once stored, kept in memory: its rows' requirements and its adapter."""
+"""What never changes about an approval once stored, kept in memory: its rows' requirements, its adapter
+and who requested it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from slack_hitl.requirements import Requirement
+from slack_hitl.requirements import Deciders, Requirement
+
+
+class ApprovalPolicy(NamedTuple):
+    """What never changes of an approval's policies: who requested it, how many steps it has, and
+    whom an escalation adds as deciders."""
+
+    requested_by: str | None = None
+    steps: int = 1
+    escalate_to: Deciders = Deciders()
+
+    @classmethod
+    def of_record(cls, record: Mapping[str, Any]) -> ApprovalPolicy:
+        """Of a stored approval's ``requested_by``, ``steps`` and ``reminders`` columns."""
+        reminders = record["reminders"] or {}
+        escalate_to = Deciders.model_validate(reminders.get("escalate_to") or {})
+        return cls(record["requested_by"], record["steps"], escalate_to)
 
 
 class RequirementCache:
@@ -19,7 +36,7 @@ class RequirementCache:
     """
 
     def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
-        self._approvals: dict[str, tuple[str, dict[str, str]]] = {}
+        self._approvals: dict[str, tuple[str, dict[str, str], ApprovalPolicy]] = {}
         self._parsed: dict[tuple[str, str], Requirement] = {}
         self._parsed_rows = parsed_rows
         self._rows = rows
@@ -32,6 +49,11 @@ class RequirementCache:
         """The name of the adapter that resumes the approval; ``None`` if the approval is not cached."""
         known = self._approvals.get(approval_id)
         return known[0] if known is not None else None
+
+    def policy(self, approval_id: str) -> ApprovalPolicy:
+        """The approval's policies (the defaults if the approval is not cached)."""
+        known = self._approvals.get(approval_id)
+        return known[2] if known is not None else ApprovalPolicy()
 
     def get(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if the approval is not cached or has no such row."""
@@ -55,13 +77,21 @@ class RequirementCache:
             self._keep_parsed(key, found)
         return found
 
-    def add(self, approval_id: str, adapter: str, texts: Mapping[str, str], parsed: Iterable[Requirement] = ()) -> None:
+    def add(
+        self,
+        approval_id: str,
+        adapter: str,
+        texts: Mapping[str, str],
+        parsed: Iterable[Requirement] = (),
+        *,
+        policy: ApprovalPolicy | None = None,
+    ) -> None:
         """Cache every row of an approval: ``texts`` by row id, and those already ``parsed``."""
         if approval_id not in self._approvals:
             if self._row_count + len(texts) > self._rows:
                 self._approvals.clear()
                 self._row_count = 0
-            self._approvals[approval_id] = (adapter, dict(texts))
+            self._approvals[approval_id] = (adapter, dict(texts), policy or ApprovalPolicy())
             self._row_count += len(texts)
         for requirement in parsed:
             self._keep_parsed((approval_id, requirement.id), requirement)

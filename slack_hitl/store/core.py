@@ -20,24 +20,28 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from slack_hitl.approvals import Actor, Approval, ExpiryPolicy
+from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Reminders
 from slack_hitl.decisions import Decision
 from slack_hitl.errors import IdempotencyKeyReused, UnknownApproval, UnknownRow
-from slack_hitl.requirements import Requirement
+from slack_hitl.requirements import Confirmation, Deciders, Requirement
 from slack_hitl.store import statements as sql
-from slack_hitl.store.cache import RequirementCache
+from slack_hitl.store.cache import ApprovalPolicy, RequirementCache
+from slack_hitl.store.changes import ChangeResult, withdraw_decision
 from slack_hitl.store.database import create_engine, open_database, open_wakeups
 from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
 from slack_hitl.store.records import approval_of, jsonable
 from slack_hitl.store.transactions import ConstraintViolated, Work
+from slack_hitl.store.votes import VoteResult, count_vote
 from slack_hitl.times import aware, utcnow
 
 
 class RowTarget(NamedTuple):
-    """What deciding a row needs to know before it writes: the row's requirement and the approval's adapter."""
+    """What deciding a row needs to know before it writes: the row's requirement, the approval's
+    adapter and who requested the approval."""
 
     requirement: Requirement
     adapter: str
+    policy: ApprovalPolicy = ApprovalPolicy()
 
 
 class Store:
@@ -151,6 +155,8 @@ class Store:
         idempotency_key: str | None,
         actor: Actor,
         metadata: dict[str, Any] | None = None,
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> tuple[Approval, bool]:
         """Store a new approval and return it with ``True``. With an idempotency key already given
         for the same request, return that request's approval itself and ``False`` (also when
@@ -167,6 +173,9 @@ class Store:
             expires_at=aware(expires_at).isoformat() if expires_at else None,
             expiry_policy=expiry_policy,
             metadata=metadata or {},
+            # Policies only when given: the fingerprint of a request without them stays what it was.
+            **({"requested_by": requested_by} if requested_by else {}),
+            **({"reminders": reminders.model_dump(mode="json")} if reminders else {}),
         )
         if idempotency_key is not None:
             existing = await self._approval_for_key(idempotency_key, fingerprint)
@@ -174,6 +183,7 @@ class Store:
                 return existing, False
         now = utcnow()
         approval_id = uuid.uuid4().hex
+        steps = max(requirement.step for requirement in requirements)
         record = {
             "id": approval_id,
             "title": title,
@@ -184,6 +194,17 @@ class Store:
             "thread_ts": thread_ts,
             "message_ts": None,
             "parent_id": parent_id,
+            "requested_by": requested_by,
+            "steps": steps,
+            "votes_cast": 0,
+            "reminders": reminders.model_dump(mode="json") if reminders else None,
+            "next_reminder_at": _after(now, reminders.first_after_seconds or reminders.every_seconds)
+            if reminders
+            else None,
+            "reminder_lease_until": None,
+            "reminders_sent": 0,
+            "escalate_at": _after(now, reminders.escalate_after_seconds) if reminders else None,
+            "escalated": False,
             "idempotency_key": idempotency_key,
             "request_fingerprint": fingerprint,
             "expires_at": aware(expires_at),
@@ -216,7 +237,8 @@ class Store:
                 raise
             return existing, False  # another request stored this key first
         texts = {requirement.id: requirement.model_dump_json() for requirement in requirements}
-        self._requirements.add(approval_id, adapter, texts, parsed=requirements)
+        policy = ApprovalPolicy(requested_by, steps, reminders.escalate_to if reminders else Deciders())
+        self._requirements.add(approval_id, adapter, texts, parsed=requirements, policy=policy)
         return await self.get(approval_id), True
 
     async def _approval_for_key(self, key: str, fingerprint: str) -> Approval | None:
@@ -231,14 +253,14 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, approval_id: str) -> Approval:
-        record, rows = await self.database.read(_records_of(approval_id))
+        record, rows, votes = await self.database.read(_records_of(approval_id))
         # Built here, not where the transaction ran: the cache is the event loop's alone.
-        return approval_of(record, rows, self._requirements)
+        return approval_of(record, rows, self._requirements, votes)
 
     async def list_approvals(self, *, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Approval]:
         """Approvals, newest first; only those with ``status`` when given."""
         found = await self.database.read(_page_of(status, limit, offset))
-        return [approval_of(record, rows, self._requirements) for record, rows in found]
+        return [approval_of(record, rows, self._requirements, votes) for record, rows, votes in found]
 
     async def requirement(self, approval_id: str, row_id: str) -> Requirement | None:
         """The row's requirement; ``None`` if approval or row is unknown. Requirements never change,
@@ -263,13 +285,18 @@ class Store:
             raise UnknownApproval(f"no approval with id {approval_id!r}")
         if requirement is None:
             raise UnknownRow(f"approval {approval_id} has no row {row_id!r}")
-        return RowTarget(requirement, adapter)
+        return RowTarget(requirement, adapter, self._requirements.policy(approval_id))
+
+    def cached_policy(self, approval_id: str) -> ApprovalPolicy:
+        """The approval's policies as cached by a ``requirement`` or ``row_target`` call before (the
+        defaults if it is not cached)."""
+        return self._requirements.policy(approval_id)
 
     async def _load_requirements(self, approval_id: str) -> None:
         found = await self.database.read(_requirements_of(approval_id))
         if found:
-            adapter = found[0]["adapter"]
-            self._requirements.add(approval_id, adapter, {row["row_id"]: row["requirement"] for row in found})
+            texts = {row["row_id"]: row["requirement"] for row in found}
+            self._requirements.add(approval_id, found[0]["adapter"], texts, policy=ApprovalPolicy.of_record(found[0]))
 
     async def decision_log(self, approval_id: str) -> list[dict[str, Any]]:
         entries = await self.database.read(_rows_of(sql.LOG_OF, {"approval_id": approval_id}))
@@ -290,6 +317,19 @@ class Store:
         """Decide one pending row with a CAS; when it was the last one, also try to win the resume.
         A decide that decided nothing says why: the row as its transaction found it (``found``)."""
         return await self._decisions.decide(command)
+
+    async def vote(self, command: DecideCommand, confirmation: Confirmation) -> VoteResult:
+        """Count a vote on a quorum row (each person once); the vote that reaches a count decides the
+        row and, when it was the last, tries to win the resume."""
+        owner = self.owner if self.claims_resumes else None
+        return await self.database.write(
+            count_vote(command, confirmation, owner, self.lease_seconds, utcnow()), urgent=True
+        )
+
+    async def withdraw(self, approval_id: str, row_id: str, actor: Actor) -> ChangeResult:
+        """Withdraw ``actor``'s decision of a row (or vote on a quorum row) while the approval is open
+        and another row is undecided; the row is pending again. ``ChangeResult`` says why not."""
+        return await self.database.write(withdraw_decision(approval_id, row_id, actor, utcnow()), urgent=True)
 
     async def _write_decisions(self, batch: Batch) -> list[DecideResult]:
         owner = self.owner if self.claims_resumes else None
@@ -375,8 +415,8 @@ class Store:
     # -- expiring and cancelling -------------------------------------------------------------
 
     async def next_due(self, *, max_attempts: int) -> dt.datetime | None:
-        """When the next timed work falls due (an expiry, a retry, a lease running out), if any is
-        ahead: a worker sleeps until then, not a moment more, unless woken first."""
+        """When the next timed work falls due (an expiry, a retry, a lease running out, a reminder or an
+        escalation), if any is ahead: a worker sleeps until then, not a moment more, unless woken first."""
         return await self.database.read(_next_due(max_attempts, utcnow()))
 
     async def operator_figures(self, *, max_attempts: int) -> tuple[int, float]:
@@ -408,6 +448,45 @@ class Store:
         entry = sql.log_entry(approval_id, "cancelled", actor, now, reason=reason)
         return await self.database.write(_changed_one(sql.CANCEL, {"approval_id": approval_id, "now": now}, log=entry))
 
+    # -- reminders and escalation -------------------------------------------------------------
+
+    async def due_reminders(self, *, limit: int = 100) -> list[tuple[str, dt.datetime]]:
+        """Pending approvals whose next reminder is due and not being sent: (id, the interval's time)."""
+        found = await self.database.read(_rows_of(sql.DUE_REMINDERS, {"now": utcnow(), "limit": limit}))
+        return [(row["id"], row["next_reminder_at"]) for row in found]
+
+    async def claim_reminder(self, approval_id: str, seen: dt.datetime, *, lease_seconds: float = 60.0) -> bool:
+        """Claim the reminder of the interval ``seen`` for this process (a CAS); ``False`` if another has it."""
+        now = utcnow()
+        params = {
+            "approval_id": approval_id,
+            "seen": seen,
+            "lease": now + dt.timedelta(seconds=lease_seconds),
+            "now": now,
+        }
+        return await self.database.write(_changed_one(sql.CLAIM_REMINDER, params))
+
+    async def reminder_sent(
+        self, approval_id: str, seen: dt.datetime, every_seconds: float, actor: Actor
+    ) -> int | None:
+        """Record the reminder of the interval ``seen`` as sent and schedule the next; its number."""
+        return await self.database.write(_reminder_sent(approval_id, seen, every_seconds, actor, utcnow()))
+
+    async def due_escalations(self, *, limit: int = 100) -> list[str]:
+        return await self.database.read(_scalars(sql.DUE_ESCALATIONS, {"now": utcnow(), "limit": limit}))
+
+    async def escalate(self, approval_id: str, actor: Actor) -> bool:
+        """Escalate a due approval (a CAS): its ``escalate_to`` may decide every row from now on."""
+        now = utcnow()
+        entry = sql.log_entry(approval_id, "escalated", actor, now)
+        return await self.database.write(
+            _changed_one(sql.ESCALATE, {"approval_id": approval_id, "now": now}, log=entry)
+        )
+
+    async def escalated(self, approval_id: str) -> bool:
+        """Whether the approval was escalated (read now: it changes, so it is never cached)."""
+        return bool(await self.database.read(_scalar(sql.ESCALATED, {"approval_id": approval_id})))
+
     # -- the log -----------------------------------------------------------------------------
 
     async def log(self, approval_id: str, event_name: str, actor: Actor | None, **details: Any) -> None:
@@ -434,6 +513,7 @@ def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement]
                 "approval_id": record["id"],
                 "row_id": requirement.id,
                 "position": position,
+                "step": requirement.step,
                 "requirement": requirement.model_dump(mode="json"),
                 "status": "pending",
             }
@@ -444,8 +524,8 @@ def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement]
     yield sql.INSERT_LOG, [entry]
 
 
-Records = tuple[dict[str, Any], list[dict[str, Any]]]
-"""An approval's record and its rows' (``statements.APPROVAL``, ``statements.ROWS``)."""
+Records = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+"""An approval's record, its rows' and its votes' (``statements.APPROVAL``, ``ROWS``, ``VOTES``)."""
 
 
 def _records_of(approval_id: str) -> Work[Records]:
@@ -453,7 +533,9 @@ def _records_of(approval_id: str) -> Work[Records]:
     if record is None:
         raise UnknownApproval(f"no approval with id {approval_id!r}")
     rows = (yield sql.ROWS, {"approval_id": approval_id}).mappings()
-    return record, rows
+    # Most approvals have no quorum row: their read costs no query for votes.
+    votes = (yield sql.VOTES, {"approval_id": approval_id}).mappings() if record["votes_cast"] else []
+    return record, rows, votes
 
 
 def _page_of(status: str | None, limit: int, offset: int) -> Work[list[Records]]:
@@ -473,6 +555,9 @@ def _next_due(max_attempts: int, now: dt.datetime) -> Work[dt.datetime | None]:
         (yield sql.NEXT_EXPIRY, {"now": now}).scalar(),
         (yield sql.NEXT_RETRY, {"now": now, "max_attempts": max_attempts}).scalar(),
         (yield sql.NEXT_LEASE_END, {"now": now}).scalar(),
+        (yield sql.NEXT_REMINDER, {"now": now}).scalar(),
+        (yield sql.NEXT_REMINDER_LEASE_END, {"now": now}).scalar(),
+        (yield sql.NEXT_ESCALATION, {"now": now}).scalar(),
     ]
     due = [aware(time) for time in times if time is not None]
     return min(due, default=None)
@@ -490,6 +575,26 @@ def _requirements_of(approval_id: str) -> Work[list[dict[str, Any]]]:
 
 def _rows_of(statement: Any, params: dict[str, Any]) -> Work[list[dict[str, Any]]]:
     return (yield statement, params).mappings()
+
+
+def _scalar(statement: Any, params: dict[str, Any]) -> Work[Any]:
+    return (yield statement, params).scalar()
+
+
+def _after(moment: dt.datetime, seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else moment + dt.timedelta(seconds=seconds)
+
+
+def _reminder_sent(
+    approval_id: str, seen: dt.datetime, every_seconds: float, actor: Actor, now: dt.datetime
+) -> Work[int | None]:
+    # The next interval counts from now, not from the one missed: a process down for a day sends one
+    # reminder when it is back, not a burst.
+    params = {"approval_id": approval_id, "seen": seen, "next": now + dt.timedelta(seconds=every_seconds)}
+    number = (yield sql.REMINDER_SENT, params).scalar()
+    if number is not None:
+        yield sql.INSERT_LOG, [sql.log_entry(approval_id, "reminder_sent", actor, now, data={"number": number})]
+    return number
 
 
 def _scalars(statement: Any, params: dict[str, Any]) -> Work[list[Any]]:

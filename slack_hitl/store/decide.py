@@ -19,6 +19,7 @@ from typing import Any
 from slack_hitl.approvals import Actor
 from slack_hitl.decisions import Decision
 from slack_hitl.store import statements as sql
+from slack_hitl.store.steps import after_staged_decisions
 from slack_hitl.store.transactions import Work
 
 
@@ -29,6 +30,9 @@ class DecideCommand:
     decision: Decision
     actor: Actor
     delivery_key: str | None = None
+    step: int = 1
+    """The row's step, and how many steps its approval has (``steps`` > 1: a staged approval)."""
+    steps: int = 1
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,9 @@ class Batch:
         """Decide the batch; with an ``owner``, also claim the resumes of the approvals it completed."""
         decided = yield from self.decide_rows()
         won: set[str] = set()
+        staged = [c for c in self.firsts if c.steps > 1 and (c.approval_id, c.row_id) in decided]
+        if staged:
+            yield from after_staged_decisions(staged, self.now)
         if decided:
             touched = sorted({approval_id for approval_id, _ in decided})
             # The bump locks each touched approval's row until commit, and the resume CAS is a
@@ -152,7 +159,7 @@ class Batch:
         for command in self.commands:
             if not self.won_row(command, decided):
                 found = yield sql.ROW_STATE, {"approval_id": command.approval_id, "row_id": command.row_id}
-                refused[id(command)] = _refusal(command, found.first())
+                refused[id(command)] = refusal_of(command, found.first())
         return self._results(decided, won, refused)
 
     def _results(
@@ -171,7 +178,7 @@ class Batch:
         return final[::-1]
 
 
-def _refusal(command: DecideCommand, row: dict[str, Any] | None) -> tuple[RowState | None, bool]:
+def refusal_of(command: DecideCommand, row: dict[str, Any] | None) -> tuple[RowState | None, bool]:
     """The row a decide did not decide, and whether the same delivery had decided it (a repeat)."""
     if row is None:
         return None, False

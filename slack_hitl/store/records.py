@@ -6,20 +6,35 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from slack_hitl.approvals import Approval, Row
+from slack_hitl.approvals import Approval, Reminders, Row, Vote
 from slack_hitl.decisions import Decision
-from slack_hitl.store.cache import RequirementCache
+from slack_hitl.store.cache import ApprovalPolicy, RequirementCache
 from slack_hitl.times import aware
 
 
 def approval_of(
-    record: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], requirements: RequirementCache
+    record: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    requirements: RequirementCache,
+    votes: Sequence[Mapping[str, Any]] = (),
 ) -> Approval:
-    """The approval of its stored record and rows (``statements.APPROVAL``, ``statements.ROWS``);
+    """The approval of its stored record, rows and votes (``statements.APPROVAL``, ``ROWS``, ``VOTES``);
     requirements already parsed are reused, as they never change."""
     approval_id = record["id"]
     if not requirements.knows(approval_id):
-        requirements.add(approval_id, record["adapter"], {row["row_id"]: row["requirement"] for row in rows})
+        texts = {row["row_id"]: row["requirement"] for row in rows}
+        requirements.add(approval_id, record["adapter"], texts, policy=ApprovalPolicy.of_record(record))
+    votes_of: dict[str, list[Vote]] = {}
+    for vote in votes:
+        votes_of.setdefault(vote["row_id"], []).append(
+            Vote(
+                voter=vote["voter"],
+                voter_name=vote["voter_name"],
+                outcome=vote["outcome"],
+                reason=(vote["decision"] or {}).get("reason"),
+                at=aware(vote["at"]),
+            )
+        )
     return Approval(
         id=approval_id,
         title=record["title"],
@@ -34,6 +49,7 @@ def approval_of(
                 decided_by=row["decided_by"],
                 decided_by_name=row["decided_by_name"],
                 decided_at=aware(row["decided_at"]),
+                votes=tuple(votes_of.get(row["row_id"], ())),
             )
             for row in rows
         ),
@@ -41,6 +57,10 @@ def approval_of(
         thread_ts=record["thread_ts"],
         message_ts=record["message_ts"],
         parent_id=record["parent_id"],
+        requested_by=record["requested_by"],
+        reminders=Reminders.model_validate(record["reminders"]) if record["reminders"] else None,
+        reminders_sent=record["reminders_sent"],
+        escalated=bool(record["escalated"]),
         expires_at=aware(record["expires_at"]),
         expiry_policy=record["expiry_policy"],
         expired=bool(record["expired"]),

@@ -27,6 +27,18 @@ class ApprovalRecord(SQLModel, table=True):
     thread_ts: str | None = Field(default=None, max_length=32)
     message_ts: str | None = Field(default=None, max_length=32)
     parent_id: str | None = Field(default=None, index=True, max_length=64)
+    requested_by: str | None = Field(default=None, max_length=100)
+    """Who asked for the approval (a Slack user id): four-eyes rows refuse them."""
+    steps: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """How many steps its rows are in: an approval of one step decides its rows in any order."""
+    votes_cast: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    reminders: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    next_reminder_at: dt.datetime | None = Field(default=None, index=True)
+    reminder_lease_until: dt.datetime | None = None
+    reminders_sent: int = Field(default=0, sa_column_kwargs={"server_default": text("0")})
+    escalate_at: dt.datetime | None = Field(default=None, index=True)
+    escalated: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    """How many quorum votes the approval's rows have counted: a read of an approval with none skips the votes."""
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
     request_fingerprint: str | None = Field(default=None, max_length=64)
     """A hash of the whole request that opened the approval: its idempotency key names this request only."""
@@ -68,6 +80,8 @@ class RowRecord(SQLModel, table=True):
     approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
     row_id: str = Field(primary_key=True, max_length=200)
     position: int
+    step: int = Field(default=1, sa_column_kwargs={"server_default": text("1")})
+    """Its requirement's step: the row CAS of a later step's row waits for the earlier steps."""
     requirement: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     status: str = Field(default="pending", max_length=16)
     outcome: str | None = Field(default=None, max_length=16)
@@ -97,6 +111,21 @@ class DecisionLogRecord(SQLModel, table=True):
     at: dt.datetime
 
 
+class VoteRecord(SQLModel, table=True):
+    """One person's vote on a quorum row: the key makes each person count once."""
+
+    __tablename__ = "row_votes"
+
+    approval_id: str = Field(primary_key=True, foreign_key="approvals.id", max_length=64)
+    row_id: str = Field(primary_key=True, max_length=200)
+    voter: str = Field(primary_key=True, max_length=100)
+    voter_name: str | None = None
+    outcome: str = Field(max_length=16)
+    decision: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    delivery_key: str | None = Field(default=None, max_length=255)
+    at: dt.datetime
+
+
 def table(model: type[SQLModel]) -> Table:
     """The SQLAlchemy table SQLModel made of ``model`` (it sets ``__table__`` where a type checker cannot see)."""
     found = model.__table__  # type: ignore[attr-defined]
@@ -107,3 +136,4 @@ def table(model: type[SQLModel]) -> Table:
 APPROVALS = table(ApprovalRecord)
 APPROVAL_ROWS = table(RowRecord)
 DECISION_LOG = table(DecisionLogRecord)
+ROW_VOTES = table(VoteRecord)

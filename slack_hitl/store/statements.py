@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     cast,
+    delete,
     exists,
     func,
     insert,
@@ -31,12 +32,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import column
 
-from slack_hitl.approvals import Actor
-from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG
+from slack_hitl.approvals import SYSTEM, Actor
+from slack_hitl.store.schema import APPROVAL_ROWS, APPROVALS, DECISION_LOG, ROW_VOTES
 
 A = APPROVALS
 R = APPROVAL_ROWS
 LOG = DECISION_LOG
+V = ROW_VOTES
 
 MAX_BATCH = 256
 """The most decisions one row CAS takes: it stays far below the databases' limits on parameters
@@ -57,7 +59,7 @@ _NO_PENDING_ROW = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pend
 # -- opening -----------------------------------------------------------------------------------
 
 INSERT_APPROVAL = _insert_of(A, tuple(c.name for c in A.columns))
-INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "requirement", "status"))
+INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "step", "requirement", "status"))
 APPROVAL_FOR_KEY = select(A.c.id, A.c.request_fingerprint).where(A.c.idempotency_key == bindparam("key"))
 
 # -- reading -----------------------------------------------------------------------------------
@@ -79,7 +81,14 @@ ROWS = (
 )
 REQUIREMENTS = (
     # The adapter's name comes along: the decide that follows a cache miss needs it too.
-    select(R.c.row_id, cast(R.c.requirement, Text).label("requirement"), A.c.adapter)
+    select(
+        R.c.row_id,
+        cast(R.c.requirement, Text).label("requirement"),
+        A.c.adapter,
+        A.c.requested_by,
+        A.c.steps,
+        A.c.reminders,
+    )
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"))
 )
@@ -169,6 +178,9 @@ def decide_rows(size: int) -> Any:
             R.c.row_id == incoming.c.r,
             R.c.status == "pending",
             exists().where(A.c.id == R.c.approval_id, A.c.status == "pending"),
+            # Staged approvals: a later step's row waits for the earlier steps. A system actor (an
+            # expiry, an answer given in the framework's own UI) records what is settled elsewhere.
+            (R.c.step == 1) | incoming.c.b.startswith(SYSTEM.id) | _EARLIER_STEPS_DONE,
         )
         .values(
             status="decided",
@@ -182,6 +194,14 @@ def decide_rows(size: int) -> Any:
         .returning(R.c.approval_id, R.c.row_id)
     )
 
+
+_EARLIER = R.alias("earlier")
+_EARLIER_STEPS_DONE = ~exists().where(
+    _EARLIER.c.approval_id == R.c.approval_id,
+    _EARLIER.c.step < R.c.step,
+    (_EARLIER.c.status == "pending") | (_EARLIER.c.outcome == "rejected"),
+)
+"""Every row of the earlier steps is decided, and none rejected."""
 
 _INCOMING: dict[str, Any] = {"a": String, "r": String, "o": String, "d": JSON, "b": String, "n": String, "k": String}
 """The types of the row CAS's incoming decisions."""
@@ -204,6 +224,141 @@ ROW_STATE = (
     )
     .join(A, A.c.id == R.c.approval_id)
     .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
+)
+
+# -- steps ---------------------------------------------------------------------------------------
+
+SETTLE_LATER_ROWS = (
+    # A rejection ends a staged approval: its undecided rows are settled as rejected by slack_hitl.
+    update(R)
+    .where(R.c.approval_id == bindparam("approval"), R.c.status == "pending")
+    .values(
+        status="decided",
+        outcome="rejected",
+        decision=bindparam("settled", type_=JSON),
+        decided_by=bindparam("by"),
+        decided_by_name=bindparam("by_name"),
+        decided_at=_param(R.c.decided_at, "now"),
+    )
+    .returning(R.c.row_id)
+)
+OPEN_ROWS_OF_STEP = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"), R.c.step == bindparam("step"), R.c.status == "pending"
+)
+EARLIER_STEPS_OPEN = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"),
+    R.c.step < bindparam("step"),
+    (R.c.status == "pending") | (R.c.outcome == "rejected"),
+)
+
+# -- reminders and escalation ------------------------------------------------------------------
+
+_REMINDER_FREE = A.c.reminder_lease_until.is_(None) | (
+    A.c.reminder_lease_until < _param(A.c.reminder_lease_until, "now")
+)
+DUE_REMINDERS = (
+    select(A.c.id, A.c.next_reminder_at)
+    .where(
+        A.c.status == "pending",
+        A.c.expired.is_(False),
+        A.c.next_reminder_at <= _param(A.c.next_reminder_at, "now"),
+        _REMINDER_FREE,
+    )
+    .limit(bindparam("limit"))
+)
+CLAIM_REMINDER = (
+    # The reminder of one interval is this process's to send until its lease runs out: the CAS
+    # names the interval (next_reminder_at as read), so two processes never both claim it.
+    update(A)
+    .where(
+        A.c.id == bindparam("approval_id"),
+        A.c.status == "pending",
+        A.c.next_reminder_at == bindparam("seen"),
+        _REMINDER_FREE,
+    )
+    .values(reminder_lease_until=bindparam("lease"))
+)
+REMINDER_SENT = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"), A.c.next_reminder_at == bindparam("seen"))
+    .values(next_reminder_at=bindparam("next"), reminder_lease_until=None, reminders_sent=A.c.reminders_sent + 1)
+    .returning(A.c.reminders_sent)
+)
+DUE_ESCALATIONS = (
+    select(A.c.id)
+    .where(
+        A.c.status == "pending",
+        A.c.expired.is_(False),
+        A.c.escalated.is_(False),
+        A.c.escalate_at <= _param(A.c.escalate_at, "now"),
+    )
+    .limit(bindparam("limit"))
+)
+ESCALATE = (
+    update(A)
+    .where(
+        A.c.id == bindparam("approval_id"),
+        A.c.status == "pending",
+        A.c.escalated.is_(False),
+        A.c.escalate_at <= _param(A.c.escalate_at, "now"),
+    )
+    .values(escalated=True, version=A.c.version + 1, updated_at=_param(A.c.updated_at, "now"))
+)
+ESCALATED = select(A.c.escalated).where(A.c.id == bindparam("approval_id"))
+
+# -- voting (quorum rows) -------------------------------------------------------------------------
+
+ROW_STATE_FOR_VOTE = ROW_STATE.with_for_update(of=R)
+"""The row, locked until commit: a quorum row's votes are counted one transaction at a time, so on
+PostgreSQL (READ COMMITTED) each count that follows sees every vote committed before it. SQLite
+has no row locks; its writes are serialised anyway."""
+VOTE_OF = select(V.c.outcome, V.c.delivery_key).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id"), V.c.voter == bindparam("voter")
+)
+INSERT_VOTE = _insert_of(V, tuple(c.name for c in V.columns))
+VOTE_OUTCOMES = select(V.c.outcome).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id")
+)
+COUNT_VOTE = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"))
+    .values(votes_cast=A.c.votes_cast + 1, version=A.c.version + 1, updated_at=_param(A.c.updated_at, "now"))
+)
+VOTES = (
+    select(V.c.row_id, V.c.voter, V.c.voter_name, V.c.outcome, V.c.decision, V.c.at)
+    .where(V.c.approval_id == bindparam("approval_id"))
+    .order_by(V.c.at, V.c.voter)
+)
+
+# -- change of mind -------------------------------------------------------------------------------
+
+APPROVAL_FOR_CHANGE = (
+    # Locked after the row (the order every decide takes: row, then approval), so a change and the
+    # decide of the last other row are serialised: whichever commits second sees the first.
+    select(A.c.status, A.c.expired).where(A.c.id == bindparam("approval_id")).with_for_update()
+)
+ROW_FOR_CHANGE = (
+    select(R.c.status, R.c.outcome, R.c.decision, R.c.decided_by, R.c.decided_by_name)
+    .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
+    .with_for_update()
+)
+OTHER_PENDING_ROWS = select(func.count()).where(
+    R.c.approval_id == bindparam("approval_id"), R.c.row_id != bindparam("row_id"), R.c.status == "pending"
+)
+REOPEN_ROW = (
+    # Parameters named apart from the columns: an UPDATE reserves those names for its SET clause.
+    update(R)
+    .where(
+        R.c.approval_id == bindparam("approval"),
+        R.c.row_id == bindparam("row"),
+        R.c.status == "decided",
+        R.c.decided_by == bindparam("actor"),
+    )
+    .values(status="pending", outcome=None, decision=null(), decided_by=None, decided_by_name=None, decided_at=None)
+    .values(delivery_key=None)
+)
+DELETE_VOTE = delete(V).where(
+    V.c.approval_id == bindparam("approval_id"), V.c.row_id == bindparam("row_id"), V.c.voter == bindparam("voter")
 )
 
 # -- resuming ----------------------------------------------------------------------------------
@@ -331,6 +486,18 @@ NEXT_RETRY = select(func.min(A.c.next_attempt_at)).where(
 )
 NEXT_LEASE_END = select(func.min(A.c.lease_expires_at)).where(
     A.c.status == "resuming", A.c.lease_expires_at > _param(A.c.lease_expires_at, "now")
+)
+NEXT_REMINDER = select(func.min(A.c.next_reminder_at)).where(
+    A.c.status == "pending", A.c.expired.is_(False), A.c.next_reminder_at > _param(A.c.next_reminder_at, "now")
+)
+NEXT_REMINDER_LEASE_END = select(func.min(A.c.reminder_lease_until)).where(
+    A.c.status == "pending", A.c.reminder_lease_until > _param(A.c.reminder_lease_until, "now")
+)
+NEXT_ESCALATION = select(func.min(A.c.escalate_at)).where(
+    A.c.status == "pending",
+    A.c.expired.is_(False),
+    A.c.escalated.is_(False),
+    A.c.escalate_at > _param(A.c.escalate_at, "now"),
 )
 MARK_EXPIRED = (
     update(A)

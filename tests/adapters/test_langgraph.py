@@ -37,10 +37,12 @@ from typing_extensions import TypedDict
 
 from slack_hitl import (
     Approval,
+    Deciders,
     DecisionInput,
     Done,
     Engine,
     NestedPause,
+    RequesterRefused,
     TextDelta,
     ToolProgress,
 )
@@ -750,3 +752,22 @@ async def test_the_cookbook_example_runs_offline_and_prints_the_decided_thread(c
     assert "- update_address: order A-17 now goes to 9 Rue Neuve, Lyon" in printed
     assert "- ask_user: DHL" in printed and "- warehouse_stock: 3 in stock, aisle 12" in printed
     assert "- send_email: emailed bob@example.com: 'Your refund and replacement'" in printed
+
+
+async def test_a_pause_names_its_requester_and_four_eyes_keeps_them_from_deciding(tmp_path):
+    log = ToolLog()
+    async with running(tmp_path, lambda saver: order_agent(saver, log, "batched")) as (engine, adapter, _):
+        paused = await adapter.graph.ainvoke(FIX_ORDER_42, THREAD, version="v2")
+        approval = await adapter.pause_to_approval(
+            engine,
+            paused,
+            config=THREAD,
+            channel="C1",
+            title="Order 42",
+            deciders=Deciders(not_requester=True),
+            requested_by=ALICE.id,
+        )
+        assert approval.requested_by == ALICE.id
+        with pytest.raises(RequesterRefused):
+            await engine.decide(approval.id, "call_refund", ORDER_DECISIONS["call_refund"], ALICE)
+        assert log.calls == []

@@ -50,6 +50,8 @@ class FakeAirflow:
     """HITL details by task instance id."""
     instances: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: dict[tuple[str, str], str] = field(default_factory=dict)
+    triggering_users: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Who triggered each run (Airflow user name); a run missing here was scheduled."""
     tokens: set[str] = field(default_factory=set)
     patch_failures: dict[str, int] = field(default_factory=dict)
     """task_id -> HTTP status the next PATCHes of it get."""
@@ -462,6 +464,7 @@ class FakeAirflow:
                 "dag_run_id": key[1],
                 "state": self.runs[key],
                 "last_scheduling_decision": iso(decided) if decided else None,
+                "triggering_user_name": self.triggering_users.get(key),
             }
         )
 

@@ -15,6 +15,7 @@ from slack_hitl import (
     Done,
     Engine,
     NotAllowed,
+    RequesterRefused,
     TextDelta,
     ToolProgress,
     validate_decision,
@@ -369,3 +370,29 @@ async def test_a_write_airflow_failed_on_its_database_lock_is_tried_again_and_la
     assert final.status == "approved" and final.attempts == 1  # no retry of the whole resume was needed
     written = sorted(fake_airflow.requests[ti]["task_instance"]["task_id"] for ti, _ in fake_airflow.patches)
     assert written == ["task_0", "task_1", "task_2"]
+
+
+async def test_the_run_s_trigger_user_is_the_requester_and_four_eyes_refuses_them(fake_airflow, make_bridge, engine):
+    fake_airflow.add(approval_request())
+    fake_airflow.triggering_users[("release", RUN_ID)] = "alice.airflow"
+    users = UserMap(slack_ids={"alice.airflow": ALICE.id})
+    bridge = make_bridge(policy=MappingPolicy(users=users, forbid_requester=True))
+    (approval_id,) = (await bridge.poll_once()).opened
+    approval = await engine.store.get(approval_id)
+    assert approval.requested_by == ALICE.id
+    row = approval.rows[0]
+    assert row.requirement.deciders.not_requester
+    with pytest.raises(RequesterRefused):
+        await engine.decide(
+            approval_id, row.id, DecisionInput(choices=(row.requirement.confirmation.choices[0].value,)), ALICE
+        )
+
+
+async def test_a_scheduled_run_or_an_unmapped_trigger_user_names_no_requester(fake_airflow, make_bridge, engine):
+    fake_airflow.add(approval_request())
+    fake_airflow.triggering_users[("release", RUN_ID)] = "nobody.we.know"
+    bridge = make_bridge(policy=MappingPolicy(users=UserMap(slack_ids={"alice.airflow": ALICE.id})))
+    (approval_id,) = (await bridge.poll_once()).opened
+    approval = await engine.store.get(approval_id)
+    assert approval.requested_by is None
+    assert not approval.rows[0].requirement.deciders.not_requester  # four-eyes is off unless asked for

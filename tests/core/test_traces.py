@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from slack_hitl import DecisionInput, Engine, Store
-from slack_hitl.traces import export_traces
+from slack_hitl import Confirmation, DecisionInput, Engine, Requirement, Store
+from slack_hitl.traces import approval_trace, export_traces, trace_markdown
 from tests.core.support import RecordingAdapter
-from tests.support import ALICE, four_kinds
+from tests.support import ALICE, BOB, four_kinds
 
 pytestmark = pytest.mark.anyio
 
@@ -64,3 +64,37 @@ def test_cli_prints_markdown_an_agent_can_read(sqlite_url, tmp_path):
     )
     assert missing.returncode == 2
     assert "no approval with id 'nope'" in missing.stderr
+
+
+async def test_policy_events_are_in_the_trace_in_jsonl_and_markdown(sqlite_url):
+    store = await Store.open(sqlite_url)
+    engine = Engine(store, adapters=[RecordingAdapter()])
+    rows = [
+        Requirement(id="manager", kind="confirmation", title="Manager", step=1),
+        Requirement(
+            id="board", kind="confirmation", title="Board", step=2, confirmation=Confirmation(approvals_needed=2)
+        ),
+    ]
+    approval = await engine.open_approval(title="Buy", requirements=rows, adapter="recording", requested_by="U0REQ")
+    approve = DecisionInput(choices=("approve",))
+    await engine.decide(approval.id, "manager", approve, ALICE)
+    await engine.decide(approval.id, "board", approve, ALICE)
+    await engine.withdraw(approval.id, "board", ALICE)
+    await engine.decide(approval.id, "board", approve, BOB)
+    trace = approval_trace(await store.get(approval.id), await store.decision_log(approval.id))
+    await store.close()
+    events = [entry["event"] for entry in json.loads(json.dumps(trace))["log"]]
+    assert [e for e in events if e in ("step_unlocked", "vote_counted", "vote_withdrawn")] == [
+        "step_unlocked",
+        "vote_counted",
+        "vote_withdrawn",
+        "vote_counted",
+    ]
+    assert trace["requested_by"] == "U0REQ"
+    assert [vote["voter"] for vote in trace["rows"][1]["votes"]] == [BOB.id]
+    unlocked = next(entry for entry in trace["log"] if entry["event"] == "step_unlocked")
+    assert unlocked["data"] == {"step": 2}
+    markdown = trace_markdown(trace)
+    assert "Policy events:" in markdown
+    assert '**step_unlocked** by slack_hitl {"step": 2}' in markdown
+    assert "**vote_withdrawn** row `board` by alice" in markdown

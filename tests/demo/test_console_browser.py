@@ -95,6 +95,7 @@ async def decide_and_watch(page: Page, url: str) -> None:
         await decide_the_sample(page)
         await watch_the_resume(page)
         await open_a_large_pause(page)
+        await decide_a_purchase_in_two_steps(page)
     except Exception:
         await shoot(page, "failed")  # what the person saw when the test gave up
         raise
@@ -259,6 +260,36 @@ async def open_a_large_pause(page: Page) -> None:
     await expect(large).to_have_attribute("data-seen", "before the new sample")
 
 
+async def decide_a_purchase_in_two_steps(page: Page) -> None:
+    """The approval policies: step 2 locked until step 1, then a 2-of-3 quorum of distinct people."""
+    await page.get_by_role("button", name="Open a purchase (2 steps)").click()
+    purchase = page.locator("#messages .message", has_text="order 88 laptops")
+    await expect(row(purchase, "Finance: release the budget")).to_contain_text("Step 2: waits until step 1 is approved")
+    await expect(row_button(purchase, "Finance: release the budget", "Approve")).to_have_count(0)
+    await shoot(page, "10-purchase-step-two-locked")
+
+    await act_as(page, "Alice Chen (@alice)")
+    await row_button(purchase, "Manager: buy 88 laptops", "Approve").click()
+    finance = row(purchase, "Finance: release the budget")
+    await expect(finance).to_contain_text("Needs 2 approvals from different people")
+    await row_button(purchase, "Finance: release the budget", "Approve").click()
+    await expect(finance).to_contain_text("Approvals 1 of 2: @Alice Chen")
+    # The same person again counts once, and is told so, only them.
+    await row_button(purchase, "Finance: release the budget", "Approve").click()
+    await expect(page.locator(".message.ephemeral", has_text="each person counts once")).to_contain_text(
+        "You already approved Finance: release the budget"
+    )
+    await shoot(page, "11-purchase-quorum-one-of-two")
+
+    await act_as(page, "Carol Diaz (@carol)")
+    await row_button(purchase, "Finance: release the budget", "Approve").click()
+    await expect(finance).to_contain_text("Approved (Approve) by @Alice Chen, @Carol Diaz")
+    await expect(purchase.locator(".bk-context").first).to_contain_text("2 of 2 decided")
+    await purchase.locator(".replies-bar").click()
+    await expect(page.locator("#thread-messages")).to_contain_text("budget released by alice, carol")
+    await shoot(page, "12-purchase-approved-by-two")
+
+
 async def check_what_was_stored(database: Path) -> None:
     store = await Store.open(f"sqlite:///{database}", create=False)
     try:
@@ -277,5 +308,8 @@ async def check_what_was_stored(database: Path) -> None:
         assert {r.decided_by for r in release.rows} == {"U0ALICE", "U0BOB", "U0CAROL"}
         large = next(a for title, a in approvals.items() if "57 stale branches" in title)
         assert [r.id for r in large.rows if r.decided] == ["b24"]
+        purchase = approvals["Purchase agent: order 88 laptops"]
+        assert purchase.status == "approved"
+        assert [v.voter for v in purchase.row("finance").votes] == ["U0ALICE", "U0CAROL"]
     finally:
         await store.close()

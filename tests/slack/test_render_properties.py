@@ -29,7 +29,7 @@ from slack_hitl.slack.documented_limits import blocks_text_length
 from slack_hitl.slack.ids import ActionRef, parse_action
 from slack_hitl.slack.limits import validate_message, validate_view
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required
-from slack_hitl.slack.render import MessagePart, _PendingRow, opens_modal, render_approval
+from slack_hitl.slack.render import MessagePart, _PendingRow, may_change, opens_modal, render_approval
 from slack_hitl.testing import SlackEmulator
 from slack_hitl.testing.slack_user import view_state_values
 
@@ -279,14 +279,20 @@ def assert_parts_accepted(approval: Approval, parts: list[MessagePart], client: 
 
 def assert_every_row_decidable(approval: Approval, parts: list[MessagePart]) -> None:
     clicked: dict[str, set[str | None]] = {}
+    changes: set[str] = set()
     for part in parts:
         for button in buttons_of(part):
             ref = parse_action(button["action_id"], button["value"])
             assert ref.approval_id == approval.id
-            if isinstance(ref, ActionRef):
+            if isinstance(ref, ActionRef) and ref.verb == "withdraw":
+                changes.add(ref.row_id)
+            elif isinstance(ref, ActionRef):
                 clicked.setdefault(ref.row_id, set()).add(ref.choice)
+    # A decided row offers its decider a change exactly while the approval is open and another row is not.
+    assert changes == {row.id for row in approval.rows if may_change(approval, row)}
     if approval.status != "pending":
         assert clicked == {}
+        assert changes == set()
         return
     for row in approval.rows:
         if row.decided:

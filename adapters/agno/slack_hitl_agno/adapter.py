@@ -23,6 +23,7 @@ from slack_hitl import (
     ExpiryPolicy,
     NestedPause,
     PauseNotUsable,
+    Reminders,
     Requirement,
     ResumeNotPossible,
     Status,
@@ -73,6 +74,8 @@ class AgnoAdapter:
         thread_ts: str | None = None,
         expires_at: dt.datetime | None = None,
         expiry_policy: ExpiryPolicy = "reject",
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open the approval for a paused run (what ``agent.arun`` returned); one row per open requirement.
 
@@ -88,6 +91,8 @@ class AgnoAdapter:
             thread_ts=thread_ts,
             expires_at=expires_at,
             expiry_policy=expiry_policy,
+            requested_by=requested_by,
+            reminders=reminders,
             idempotency_key=self._pause_key(run, requirements),
         )
 

@@ -357,6 +357,7 @@ class AirflowBridge:
     ) -> Approval:
         """Open (or, with the same claimed ``key``, find again) an approval of a run, and keep it in view."""
         link = run_url(self.settings.ui_base_url or self.client.base_url, dag_id, run_id)
+        requested_by = await self._requester(dag_id, run_id)
         approval = await self.engine.open_approval(
             title=title,
             requirements=requirements,
@@ -367,11 +368,22 @@ class AirflowBridge:
             channel=place.channel,
             thread_ts=place.thread_ts,
             parent_id=place.parent_id,
+            requested_by=requested_by,
         )
         await self.claims.set_approval(key, approval.id)
         self._track(approval)
         await self.notes.add(approval)
         return approval
+
+    async def _requester(self, dag_id: str, run_id: str) -> str | None:
+        """The Slack user of whoever triggered the run (Airflow's ``triggering_user_name`` through the
+        user map); ``None`` for a scheduled run, an unmapped user, or a run Airflow cannot show now."""
+        try:
+            run = await self.client.dag_run(dag_id, run_id)
+        except AirflowError as error:
+            log.warning("airflow_requester_unknown", dag_id=dag_id, run_id=run_id, error=str(error))
+            return None
+        return self.settings.policy.users.slack_id(run.triggering_user_name)
 
     # -- answers given in Airflow ------------------------------------------------------------------
 

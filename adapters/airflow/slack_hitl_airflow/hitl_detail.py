@@ -140,6 +140,8 @@ class DagRun(_Model):
     end_date: dt.datetime | None = None
     last_scheduling_decision: dt.datetime | None = None
     """When Airflow's scheduler last started looking at the run (it does so about once per loop)."""
+    triggering_user_name: str | None = None
+    """The Airflow user who triggered the run (none for a scheduled run): the approval's requester."""
 
     @property
     def finished(self) -> bool:

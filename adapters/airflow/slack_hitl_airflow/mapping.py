@@ -53,6 +53,8 @@ class MappingPolicy:
     reviewer_params: tuple[str, ...] = ("reviewer", "slack_user", "approved_by")
     reason_params: tuple[str, ...] = ("reason", "rationale", "justification")
     users: UserMap = field(default_factory=UserMap)
+    forbid_requester: bool = False
+    """Four-eyes: the Slack user of whoever triggered the DAG run (through ``users``) may not decide its rows."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ def requirement_for(request: HITLRequest, policy: MappingPolicy | None = None) -
         title=request.subject.strip() or request.task_instance.label,
         description=_description(request, entry, kept),
         arguments=tool_calls(request) or {},
-        deciders=policy.users.deciders(request.assigned_users),
+        deciders=policy.users.deciders(request.assigned_users).model_copy(
+            update={"not_requester": policy.forbid_requester}
+        ),
         confirmation=None
         if entry
         else Confirmation(choices=_choices(request), multiple=request.multiple, reason=_reason_policy(request, policy)),

@@ -10,6 +10,7 @@ Settings are environment variables (a ``.env`` file in the working directory wor
                                               Airflow's API server and the API user that answers
     SLACK_HITL_DATABASE_URL                   sqlite:///... (default) or postgresql://...
     SLACK_HITL_AIRFLOW_USERS                  JSON: Airflow user id or name -> Slack user id
+    SLACK_HITL_AIRFLOW_FOUR_EYES              true: whoever triggered a run may not decide its rows
     SLACK_HITL_NOTIFY_TOKEN                   shared with the notifier; unset: the endpoint is open
     SLACK_HITL_AIRFLOW_POLL_SECONDS, SLACK_HITL_AIRFLOW_WATCH_SECONDS, SLACK_HITL_AIRFLOW_WATCH_REVIEWS,
     SLACK_HITL_AIRFLOW_SETTLE_SECONDS, SLACK_HITL_AIRFLOW_MIN_AGE_SECONDS (3.1), SLACK_HITL_AIRFLOW_PARK_GRACE_SECONDS
@@ -66,6 +67,8 @@ class AirflowServiceSettings(BaseSettings):
     park_grace_seconds: float = Field(10.0, ge=0, validation_alias="SLACK_HITL_AIRFLOW_PARK_GRACE_SECONDS")
     follow_seconds: float = Field(600.0, gt=0, validation_alias="SLACK_HITL_AIRFLOW_FOLLOW_SECONDS")
     dag_id_pattern: str | None = Field(None, validation_alias="SLACK_HITL_AIRFLOW_DAG_ID_PATTERN")
+    four_eyes: bool = Field(False, validation_alias="SLACK_HITL_AIRFLOW_FOUR_EYES")
+    """Whoever triggered a DAG run (mapped to Slack by SLACK_HITL_AIRFLOW_USERS) may not decide its rows."""
     host: str = Field("127.0.0.1", validation_alias="HOST")
     port: int = Field(8000, validation_alias="PORT")
 
@@ -90,7 +93,7 @@ class AirflowServiceSettings(BaseSettings):
             watch_reviews=self.watch_reviews,
             dag_id_pattern=self.dag_id_pattern,
             ui_base_url=self.airflow_ui_url,
-            policy=MappingPolicy(users=UserMap(self.users)),
+            policy=MappingPolicy(users=UserMap(self.users), forbid_requester=self.four_eyes),
         )
 
 

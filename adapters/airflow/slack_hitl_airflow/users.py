@@ -26,6 +26,10 @@ class UserMap:
     slack_ids: Mapping[str, str] = field(default_factory=dict)
     unmapped: Literal["nobody", "anyone"] = "nobody"
 
+    def slack_id(self, airflow_user: str | None) -> str | None:
+        """The Slack user id of one Airflow user (by name or id), if this map has one."""
+        return self.slack_ids.get(airflow_user) if airflow_user else None
+
     def slack_users(self, assigned: Iterable[HITLUser]) -> tuple[str, ...]:
         found = (self.slack_ids.get(user.id) or self.slack_ids.get(user.name) for user in assigned)
         return tuple(dict.fromkeys(user for user in found if user))

@@ -28,6 +28,7 @@ from slack_hitl import (
     ExpiryPolicy,
     NestedPause,
     PauseNotUsable,
+    Reminders,
     Row,
 )
 from slack_hitl_langgraph.answers import middleware_decision, resume_values
@@ -78,6 +79,8 @@ class LangGraphAdapter:
         deciders: Deciders | None = None,
         expires_at: dt.datetime | None = None,
         expiry_policy: ExpiryPolicy = "reject",
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open one approval for every interrupt of a paused run.
 
@@ -107,6 +110,8 @@ class LangGraphAdapter:
             thread_ts=thread_ts,
             expires_at=expires_at,
             expiry_policy=expiry_policy,
+            requested_by=requested_by,
+            reminders=reminders,
             idempotency_key=f"{self.name}:{key}",
         )
 

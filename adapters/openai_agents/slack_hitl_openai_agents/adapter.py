@@ -19,6 +19,7 @@ from slack_hitl import (
     Engine,
     NestedPause,
     PauseNotUsable,
+    Reminders,
     Requirement,
     ResumeNotPossible,
     Row,
@@ -73,6 +74,8 @@ class OpenAIAgentsAdapter:
         deciders: Deciders | None = None,
         confirmation: Confirmation | None = None,
         idempotency_key: str | None = None,
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open an approval with one row per ``result.interruptions`` and the run state to resume.
 
@@ -92,6 +95,8 @@ class OpenAIAgentsAdapter:
             channel=channel,
             thread_ts=thread_ts,
             idempotency_key=idempotency_key,
+            requested_by=requested_by,
+            reminders=reminders,
         )
 
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:

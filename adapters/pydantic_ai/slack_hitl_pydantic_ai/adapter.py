@@ -26,6 +26,7 @@ from slack_hitl import (
     ExpiryPolicy,
     NestedPause,
     PauseNotUsable,
+    Reminders,
     Requirement,
     ResumeNotPossible,
 )
@@ -71,6 +72,8 @@ class PydanticAIAdapter:
         deciders: Deciders = ANYONE,
         expires_at: dt.datetime | None = None,
         expiry_policy: ExpiryPolicy = "reject",
+        requested_by: str | None = None,
+        reminders: Reminders | None = None,
     ) -> Approval:
         """Open one approval for the deferred tool calls of a paused run, one row per call.
 
@@ -93,6 +96,8 @@ class PydanticAIAdapter:
             thread_ts=thread_ts,
             expires_at=expires_at,
             expiry_policy=expiry_policy,
+            requested_by=requested_by,
+            reminders=reminders,
             idempotency_key=f"{self.name}:{result.run_id}",
         )
         log.info("run_paused", approval_id=approval.id, run_id=result.run_id, rows=len(approval.rows))

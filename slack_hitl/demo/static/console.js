@@ -423,12 +423,14 @@ async function closeModal(view) {
 
 async function openSample(kind) {
   const answer = await act("/console/samples", { kind });
-  if (answer) toast(kind === "large" ? `Opened a pause with ${answer.rows} rows.` : "Opened another sample pause.");
+  const opened = { large: `Opened a pause with ${answer?.rows} rows.`, purchase: "Opened a two-step purchase." };
+  if (answer) toast(opened[kind] || "Opened another sample pause.");
 }
 
 const COMMANDS = {
   "/demo sample": () => openSample("release"),
   "/demo large": () => openSample("large"),
+  "/demo purchase": () => openSample("purchase"),
 };
 
 function runCommand(text) {
@@ -456,6 +458,7 @@ function setUp() {
   });
   $("#new-sample").addEventListener("click", () => openSample("release"));
   $("#large-sample").addEventListener("click", () => openSample("large"));
+  $("#purchase-sample").addEventListener("click", () => openSample("purchase"));
   $("#thread-close").addEventListener("click", closeThread);
   $("#composer").addEventListener("submit", (event) => {
     event.preventDefault();
