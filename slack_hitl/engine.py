@@ -188,7 +188,8 @@ class Engine:
         )
         if created:
             log.info("approval_opened", approval_id=approval.id, rows=len(requirements), adapter=adapter)
-            self.store.wake_workers(timed=expires_at is not None)  # a worker posts it if this process cannot
+            # A worker posts it if this process cannot; an expiry or reminders set a time to keep.
+            self.store.wake_workers(timed=expires_at is not None or reminders is not None)
             await self.publisher.approval_opened(approval)
         return approval
 
