@@ -26,6 +26,7 @@ from slack_hitl.errors import (
     AlreadyDecided,
     ApprovalClosed,
     DecisionInvalid,
+    InputProblem,
     NotAllowed,
     UnknownApproval,
     UnknownRow,
@@ -33,6 +34,7 @@ from slack_hitl.errors import (
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause
 from slack_hitl.requirements import Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
+from slack_hitl.storable import check_storable
 from slack_hitl.store import DecideCommand, RowState, Store
 
 log = structlog.get_logger("slack_hitl.engine")
@@ -51,6 +53,9 @@ class ContinuationSink:
 
 class Publisher:
     """What the engine tells the outside world. The default tells no one; subclass to show approvals."""
+
+    async def check_approval(self, title: str, requirements: Sequence[Requirement]) -> None:
+        """Raise ``InputProblem`` (located at the row) if the approval could not be shown and decided."""
 
     async def approval_opened(self, approval: Approval) -> None:
         """A new approval was stored: show it (post its message)."""
@@ -142,12 +147,16 @@ class Engine:
         metadata: dict[str, Any] | None = None,
         actor: Actor = SYSTEM,
     ) -> Approval:
-        """Store an approval with its rows and show it. The same idempotency key returns the same approval."""
+        """Store an approval with its rows and show it. The same idempotency key returns the same approval.
+
+        ``InputProblem`` when it cannot be stored or shown (checked completely first: nothing is stored)."""
         if not requirements:
-            raise ValueError("an approval needs at least one requirement")
+            raise InputProblem([(("requirements",), "an approval needs at least one requirement")])
         ids = [r.id for r in requirements]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"requirement ids must be unique within an approval, got {ids}")
+            raise InputProblem([(("requirements",), f"requirement ids must be unique within an approval, got {ids}")])
+        check_storable(title, requirements, metadata=metadata, resume_state=resume_state)
+        await self.publisher.check_approval(title, requirements)
         if not isinstance(adapter, str):
             self.register(adapter)
             adapter = adapter.name

@@ -39,6 +39,7 @@ CORE = (
     "slack_hitl.events",
     "slack_hitl.requirements",
     "slack_hitl.status",
+    "slack_hitl.storable",
     "slack_hitl.store",
     "slack_hitl.times",
     "slack_hitl.traces",

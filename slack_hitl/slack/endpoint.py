@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload
 from slack_hitl.slack.signature import SignatureRejected, SlackSignature
+from slack_hitl.storable import json_problems
 
 log = structlog.get_logger("slack_hitl.slack.endpoint")
 
@@ -48,13 +49,13 @@ class InteractionsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            body = await _read_body(receive, self.max_body_bytes)
-        except _BodyTooLarge:
+            body = await read_body_within(receive, self.max_body_bytes)
+        except BodyTooLarge:
             detail = f"the body is larger than {self.max_body_bytes} bytes"
             log.warning("payload_too_large", detail=detail)
             await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
             return
-        except _Disconnected:
+        except Disconnected:
             return  # Slack hung up before sending everything: there is nothing to act on
         timestamp, signature = _signature_headers(scope["headers"])
         try:
@@ -93,11 +94,18 @@ def parse_interaction_body(body: bytes) -> dict[str, Any]:
     if payload_field is None:
         raise MalformedPayload("the body must be form-encoded with one JSON `payload` field")
     try:
-        payload = json.loads(form_decode(payload_field).decode("utf-8"))
+        text = form_decode(payload_field).decode("utf-8")
+        payload = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise MalformedPayload("the `payload` field must be JSON in UTF-8") from None
+    except RecursionError:
+        raise MalformedPayload("the interaction payload is nested too deep") from None
     if not isinstance(payload, dict):
         raise MalformedPayload("the interaction payload must be a JSON object")
+    # Only a \u escape can make a lone surrogate or a NUL: a payload without one is not walked.
+    if "\\u" in text:
+        for where, problem in json_problems(payload):
+            raise MalformedPayload(f"{'.'.join(map(str, where)) or 'payload'} {problem}")
     return payload
 
 
@@ -119,25 +127,27 @@ def form_decode(value: bytes) -> bytes:
     return unquote_to_bytes(value)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """The body grew past the limit; the rest of it was never read."""
 
 
-class _Disconnected(Exception):
-    pass
+class Disconnected(Exception):
+    """The client hung up before sending the whole body."""
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body_within(receive: Receive, limit: int) -> bytes:
+    """The request body, read as it streams in: ``BodyTooLarge`` as soon as it passes ``limit`` bytes,
+    whatever the request declared (a chunked body declares nothing)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected
+            raise Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

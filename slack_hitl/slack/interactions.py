@@ -151,6 +151,10 @@ def already_decided_text(title: str, decided_by: str | None, clicker: str, decid
     return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
 
+def no_such_choice_text(requirement: Requirement, choice: str) -> str:
+    return f"*{escape(requirement.title)}* has no choice {escape_line(repr(choice), 160)}; nothing was recorded."
+
+
 def closed_text(approval: Approval | None, status: str) -> str:
     if status == "expired" or (approval is not None and approval.expired):
         return "This approval expired; it takes no more decisions."
@@ -246,7 +250,7 @@ class InteractionHandler:
         if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=None)
         elif choice is None:
-            self._tell(place, actor.id, f"*{escape(requirement.title)}* has no choice {ref.choice!r}.")
+            self._tell(place, actor.id, no_such_choice_text(requirement, ref.choice or ""))
         elif _needs_modal(requirement, choice):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
         else:
@@ -340,6 +344,12 @@ class InteractionHandler:
         requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             return _modal_error(view, UNKNOWN_TEXT)
+        if ref.choice is not None and (
+            requirement.confirmation is None or requirement.confirmation.choice(ref.choice) is None
+        ):
+            # Not a modal slack_hitl opened: the signed metadata names a choice the row never had.
+            log.warning("submission_unknown_choice", approval_id=ref.approval_id, row_id=ref.row_id)
+            return _modal_error(view, no_such_choice_text(requirement, ref.choice))
         actor = await self._actor(payload.user, [requirement])
         bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
         try:

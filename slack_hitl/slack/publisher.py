@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import structlog
@@ -24,9 +24,11 @@ from slack_hitl.approvals import Approval, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
+from slack_hitl.requirements import Requirement
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
 from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
+from slack_hitl.slack.preflight import check_fits_slack
 from slack_hitl.slack.render import MessagePart, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
@@ -117,6 +119,10 @@ class SlackPublisher(Publisher):
         """Notes Slack failed half-way through: (approval id, text hash) -> replies already posted."""
 
     # -- what the engine tells us ------------------------------------------------------------
+
+    async def check_approval(self, title: str, requirements: Sequence[Requirement]) -> None:
+        # Building every row's modal is CPU work that grows with the rows: off the event loop.
+        await asyncio.to_thread(check_fits_slack, title, requirements)
 
     async def approval_opened(self, approval: Approval) -> None:
         """Post the approval's message now; if Slack fails, keep trying in the background."""
