@@ -227,16 +227,18 @@ class Engine:
 
     # -- resuming ----------------------------------------------------------------------------
 
-    async def retry(self, approval_id: str, actor: Actor = SYSTEM) -> bool:
-        """Resume a retryable approval (every row decided, last resume failed). ``False`` if another won."""
+    async def retry(self, approval_id: str, actor: Actor = SYSTEM, *, delivery_key: str | None = None) -> bool:
+        """Resume a retryable approval (every row decided, last resume failed). ``False`` if another won.
+        A repeated delivery (same ``delivery_key``) does nothing and answers what the first one did."""
         approval = await self.store.get(approval_id)
         if approval.status != "pending" or not approval.all_decided:
             raise ApprovalClosed(approval_id, approval.status if approval.status != "pending" else "undecided")
-        if not await self.store.claim_resume(approval_id):
-            return False
-        await self.store.log(approval_id, "retry_requested", actor)
-        self._spawn(self._run_resume(approval_id))
-        return True
+        claim = await self.store.claim_retry(approval_id, actor, delivery_key)
+        if claim.repeated:
+            log.info("retry_repeated", approval_id=approval_id, slack_user=actor.id, won=claim.won)
+        elif claim.won:
+            self._spawn(self._run_resume(approval_id))
+        return claim.won
 
     async def _run_resume(self, approval_id: str) -> None:
         # The lease is renewed from the claim on, also while the resume waits for a slot:

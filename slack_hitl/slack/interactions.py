@@ -323,7 +323,9 @@ class InteractionHandler:
             self._tell(place, actor.id, "Only the people who may decide this approval may retry it.")
             return
         try:
-            won = await self.engine.retry(ref.approval_id, actor)
+            action = payload.actions[0]
+            key = _delivery_key("retry", actor.id, action.action_ts or "", action.action_id, action.value or "")
+            won = await self.engine.retry(ref.approval_id, actor, delivery_key=key if action.action_ts else None)
         except ApprovalClosed as closed:
             self._tell(place, actor.id, closed_text(approval, closed.status))
             return
