@@ -29,8 +29,9 @@ from slack_hitl.decisions import Decision
 from slack_hitl.engine import Engine
 from slack_hitl.errors import ApprovalClosed, Location, UnknownApproval
 from slack_hitl.requirements import Kind
+from slack_hitl.service.callback_hosts import CallbackHostRefused
 from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
-from slack_hitl.service.webhook import ADAPTER_NAME, callback_of, shown_url
+from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter, callback_of, shown_url
 from slack_hitl.slack.endpoint import BodyTooLarge, Disconnected, read_body_within
 from slack_hitl.slack.publisher import ApprovalNotPosted
 from slack_hitl.status import FINAL_STATUSES, ApprovalStatus
@@ -251,6 +252,9 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         responses={**_UNAUTHORIZED, **_TOO_LARGE},
     )
     store = engine.store
+    webhook = engine.adapters[ADAPTER_NAME]
+    if not isinstance(webhook, WebhookAdapter):
+        raise TypeError(f"the engine's {ADAPTER_NAME!r} adapter is not a WebhookAdapter")
 
     @router.post(
         "/approvals",
@@ -267,6 +271,11 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
             requirements = to_requirements(request.requirements)
         except InputProblem as problem:
             raise _unprocessable(problem) from None
+        if request.callback is not None:
+            try:
+                await webhook.check_callback(str(request.callback.url))
+            except CallbackHostRefused as refused:
+                raise _unprocessable(InputProblem([(("callback", "url"), str(refused))])) from None
         key = IDEMPOTENCY_PREFIX + request.idempotency_key if request.idempotency_key else None
         options: dict[str, Any] = {
             "title": request.title,
