@@ -54,3 +54,25 @@ async def test_a_streamed_answer_cannot_ping_or_disguise_links(
     assert "<" not in text
     for ping in PINGS:
         assert ping.replace("<", "&lt;").replace(">", "&gt;") in text
+
+
+async def test_a_decider_id_cannot_inject_a_ping_into_the_may_not_decide_answer(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    forged = "U0BOB> <!channel> <http://evil.example/x|login"
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}")
+    async with serving(env, tmp_path / "serve.log") as server:
+        row = {"id": "deploy", "title": "deploy billing", "requires_confirmation": True}
+        created = await open_over_api(server.url, receiver, [{**row, "deciders": {"user_ids": [forged, "U0CAROL"]}}])
+        ts = str(created["message_ts"])
+        alice = SlackTestUser(emulator, server.interactions_url, SIGNING_SECRET, "U0ALICE", "alice")
+        await alice.click(CHANNEL, ts, button_text="Approve")
+
+        def told() -> str | None:
+            calls = emulator.calls_to("chat.postEphemeral")
+            return str(calls[0].params["text"]) if calls else None
+
+        text = await eventually(told)
+    assert text.startswith("You may not decide *deploy billing*")
+    assert "<@U0CAROL>" in text  # a real user id is still a mention
+    assert "<!channel>" not in text and "<http" not in text and "&lt;!channel&gt;" in text
