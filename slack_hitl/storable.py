@@ -9,11 +9,14 @@ long before the database does). Pure, no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from slack_hitl.errors import InputProblem, Location
 from slack_hitl.requirements import Requirement
+
+_UNSHOWABLE = re.compile("[\x00\ud800-\udfff]")
 
 MAX_JSON_DEPTH = 64
 """How deep metadata, arguments, defaults and resume states may nest (objects and lists)."""
@@ -85,7 +88,7 @@ def shown_json(value: dict[str, Any]) -> dict[str, Any]:
 
 def _shown(value: Any, depth: int) -> Any:
     if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+        return _UNSHOWABLE.sub("\ufffd", value)
     if isinstance(value, Mapping | list | tuple) and depth >= MAX_JSON_DEPTH:
         return f"(nested deeper than {MAX_JSON_DEPTH} levels; not shown)"
     if isinstance(value, Mapping):

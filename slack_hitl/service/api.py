@@ -112,7 +112,7 @@ def _row_view(row: Row) -> RowView:
 
 def approval_view(approval: Approval) -> ApprovalView:
     callback = callback_of(approval)
-    return ApprovalView(
+    view = ApprovalView(
         id=approval.id,
         title=approval.title,
         status=approval.status,
@@ -127,11 +127,18 @@ def approval_view(approval: Approval) -> ApprovalView:
         attempts=approval.attempts,
         last_error=approval.last_error,
         callback_url=shown_url(callback["url"]) if callback else None,
-        metadata=shown_json(approval.metadata),
+        metadata=approval.metadata,
         created_at=approval.created_at,
         finished_at=approval.finished_at,
         rows=[_row_view(row) for row in approval.rows],
     )
+    # What was stored before the input checks (or around them) may hold text or nesting that no
+    # JSON answer can carry: it is shown cleaned and cut, never as a 500 for every caller.
+    dumped = view.model_dump()
+    if next(json_problems(dumped), None) is None:
+        return view
+    log.warning("approval_shown_cleaned", approval_id=approval.id)
+    return ApprovalView.model_validate(shown_json(dumped))
 
 
 def _unprocessable(problem: InputProblem) -> HTTPException:

@@ -57,7 +57,12 @@ async def test_mrkdwn_styles_code_and_links(page: Page) -> None:
 
 
 async def test_only_http_https_and_mailto_links_are_clickable(page: Page) -> None:
-    for target in ("javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,<b>x</b>", "vbscript:x"):
+    for target in (
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "vbscript:x",
+    ):
         shown = await render(page, f"<{target}|click me>")
         assert "<a" not in shown and "href" not in shown, shown
         assert "click me" in shown

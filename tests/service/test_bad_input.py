@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from slack_hitl import Actor
 from slack_hitl.requirements import Requirement
@@ -111,8 +112,14 @@ async def test_what_is_already_stored_never_makes_the_listing_fail(server: Serve
             expiry_policy="reject",
             idempotency_key=None,
             actor=Actor(id="api"),
-            metadata=deep,
+            metadata={"deep": deep},
         )
+        # JSON text with escaped lone surrogates, as JSON columns could take it before the checks.
+        async with store.database.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE approvals SET metadata = :metadata WHERE id = :id"),
+                {"metadata": f'{{"deep": {json.dumps(deep)}, "key \\ud800": "value \\ud800"}}', "id": approval.id},
+            )
     finally:
         await store.close()
     async with httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api:
@@ -121,7 +128,9 @@ async def test_what_is_already_stored_never_makes_the_listing_fail(server: Serve
     assert listed.status_code == 200, listed.text
     assert [shown["id"] for shown in listed.json()["approvals"]] == [approval.id]
     assert one.status_code == 200 and one.json()["title"] == "Old approval"
-    assert "deeper than" in json.dumps(one.json()["metadata"])
+    shown = one.json()
+    assert "deeper than" in json.dumps(shown["metadata"]["deep"])
+    assert shown["metadata"]["key \ufffd"] == "value \ufffd"
 
 
 async def test_a_submission_naming_a_choice_the_row_lacks_is_refused_clearly(
