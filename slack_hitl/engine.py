@@ -155,7 +155,9 @@ class Engine:
         ids = [r.id for r in requirements]
         if len(set(ids)) != len(ids):
             raise InputProblem([(("requirements",), f"requirement ids must be unique within an approval, got {ids}")])
-        check_storable(title, requirements, metadata=metadata, resume_state=resume_state)
+        # Off the event loop: walking every text of a 200-row approval takes milliseconds, which
+        # the acks of clicks waiting on this loop should not.
+        await asyncio.to_thread(check_storable, title, requirements, metadata=metadata, resume_state=resume_state)
         await self.publisher.check_approval(title, requirements)
         if not isinstance(adapter, str):
             self.register(adapter)
