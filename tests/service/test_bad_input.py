@@ -172,3 +172,21 @@ async def test_a_submission_naming_a_choice_the_row_lacks_is_refused_clearly(
         row = (await api.get(f"/v1/approvals/{created['id']}")).json()["rows"][0]
     assert row["decision"] is None
     assert "Traceback" not in server.log(), server.log()
+
+
+async def test_a_submitted_reason_with_a_lone_surrogate_is_refused_and_decides_nothing(
+    server: ServeProcess, emulator: SlackEmulator
+) -> None:
+    row = ', "confirmation": {"reason": "required_on_reject"}'
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api:
+        created = (
+            await api.post("/v1/approvals", content=_body(extra=row), headers={"Content-Type": "application/json"})
+        ).json()
+    user = SlackTestUser(emulator, server.interactions_url, SIGNING_SECRET, "U0ALICE", "alice")
+    await user.click(CHANNEL, str(created["message_ts"]), button_text="Reject")
+    answer = await user.submit_view({"Reason": "because \ud800"})
+    assert answer.status_code == 400 and "lone surrogate" in answer.text, answer.text
+    async with httpx.AsyncClient(base_url=server.url, headers=auth(), timeout=30) as api:
+        shown = (await api.get(f"/v1/approvals/{created['id']}")).json()
+    assert shown["rows"][0]["decision"] is None and shown["status"] == "pending"
+    assert "Traceback" not in server.log(), server.log()
