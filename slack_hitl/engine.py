@@ -26,6 +26,7 @@ from slack_hitl.errors import (
     AlreadyDecided,
     ApprovalClosed,
     DecisionInvalid,
+    IdempotencyKeyReused,
     InputProblem,
     NotAllowed,
     UnknownApproval,
@@ -295,20 +296,29 @@ class Engine:
                     raise ResumeFailed(event.error)
                 await sink.send(event)
                 if isinstance(event, NestedPause):
-                    await self.open_approval(
-                        title=event.title,
-                        requirements=event.requirements,
-                        adapter=approval.adapter,
-                        resume_state=event.resume_state,
-                        channel=approval.channel,
-                        thread_ts=approval.thread_ts or approval.message_ts,
-                        parent_id=approval.id,
-                        expiry_policy=approval.expiry_policy,
-                        idempotency_key=_nested_key(approval.id, event),
-                    )
+                    await self._open_nested(approval, event)
                 elif isinstance(event, Done):
                     output = event.output
         return output
+
+    async def _open_nested(self, approval: Approval, pause: NestedPause) -> None:
+        key = _nested_key(approval.id, pause)
+        try:
+            await self.open_approval(
+                title=pause.title,
+                requirements=pause.requirements,
+                adapter=approval.adapter,
+                resume_state=pause.resume_state,
+                channel=approval.channel,
+                thread_ts=approval.thread_ts or approval.message_ts,
+                parent_id=approval.id,
+                expiry_policy=approval.expiry_policy,
+                idempotency_key=key,
+            )
+        except IdempotencyKeyReused as reused:
+            # A retried resume paused at the same rows again, its run state told differently (a new
+            # checkpoint id, say): it is the same pause, whose approval is already open.
+            log.info("nested_pause_repeated", approval_id=reused.approval_id, parent_id=approval.id)
 
     async def _keep_lease(self, approval_id: str) -> None:
         while True:

@@ -69,6 +69,24 @@ class ResumeNotPossible(SlackHitlError, RuntimeError):
     result. The approval stays retryable, every decision kept."""
 
 
+class StoreUnavailable(SlackHitlError):
+    """The database cannot be reached (stopped, restarting, the network away): nothing was written.
+    The same request may succeed when it is back."""
+
+
+class IdempotencyKeyReused(SlackHitlError):
+    """An idempotency key was given again with a different request: it names the approval its first
+    request opened (``approval_id``), which this request would not have opened. Nothing is stored."""
+
+    def __init__(self, key: str, approval_id: str) -> None:
+        self.key = key
+        self.approval_id = approval_id
+        super().__init__(
+            f"idempotency key {key!r} was used for another request (approval {approval_id}): "
+            "use a new key for a new request, or send the first request again unchanged"
+        )
+
+
 class AdapterNotRegistered(SlackHitlError, LookupError):
     """An approval names an adapter this engine was not given."""
 

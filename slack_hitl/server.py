@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import gc
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
@@ -96,10 +95,11 @@ def build_app(
 
 async def release_unfinished_resumes(store: Store) -> list[str]:
     """Hand back the resumes this process still holds, so another process retries them now instead
-    of after their lease runs out. The release is a CAS on this process's lease: others' stay."""
+    of after their lease runs out, without spending an attempt (a stop during the last allowed
+    attempt must not strand the approval). The release is a CAS on this process's lease: others' stay."""
     released = []
     for approval in await store.list_approvals(status="resuming", limit=1000):
-        if await store.release_for_retry(approval.id, SHUTDOWN_ERROR, retry_at=dt.datetime.now(dt.UTC)):
+        if await store.hand_back(approval.id, SHUTDOWN_ERROR):
             log.warning("resume_released_at_shutdown", approval_id=approval.id)
             released.append(approval.id)
     return released

@@ -27,7 +27,7 @@ from starlette.types import Message, Receive
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.engine import Engine
-from slack_hitl.errors import ApprovalClosed, Location, UnknownApproval
+from slack_hitl.errors import ApprovalClosed, IdempotencyKeyReused, Location, UnknownApproval
 from slack_hitl.requirements import Kind
 from slack_hitl.service.callback_hosts import CallbackHostRefused
 from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
@@ -269,7 +269,7 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         response_model=ApprovalView,
         responses={
             **_UNREADABLE,
-            409: {"model": Problem, "description": "the idempotency key names another approval"},
+            409: {"model": Problem, "description": "the idempotency key was given for another request"},
         },
     )
     async def open_approval(request: ApprovalRequest) -> ApprovalView:
@@ -298,20 +298,19 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
             "actor": API_ACTOR,
         }
         try:
-            # Two requests with one new key may race: the store answers the loser with the winner's approval.
+            # The store answers a key given before for this same request with its approval, also
+            # when two such requests race; a key given for another request is refused.
             approval = await engine.open_approval(**options)
         except InputProblem as problem:  # the engine's own check: texts, nesting, what Slack can show
             raise _unprocessable(problem) from None
+        except IdempotencyKeyReused as reused:
+            raise HTTPException(409, str(reused).replace(repr(reused.key), repr(request.idempotency_key))) from None
         except ApprovalNotPosted as refused:
             # Nothing may stay open that nobody can see: the stored approval is cancelled, and the
             # caller learns which setting to fix.
             await engine.cancel(refused.approval_id, API_ACTOR, reason=f"Slack refused the post: {refused.slack_error}")
             refusal = f"Slack refused to post in {request.channel!r}: {refused.slack_error}"
             raise _unprocessable(InputProblem([(("channel",), refusal)])) from None
-        if key is not None and (
-            approval.title != request.title or [row.id for row in approval.rows] != [r.id for r in requirements]
-        ):
-            raise HTTPException(409, f"idempotency key {request.idempotency_key!r} was used for another approval")
         return approval_view(await store.get(approval.id))
 
     @router.get("/approvals", response_model=ApprovalList)

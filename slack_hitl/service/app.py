@@ -24,12 +24,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import aiohttp
 import structlog
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from slack_sdk.errors import SlackApiError
 
 from slack_hitl.adapter import Adapter
 from slack_hitl.approvals import SYSTEM, Approval, ExpiryPolicy
 from slack_hitl.engine import Engine
+from slack_hitl.errors import StoreUnavailable
 from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
 from slack_hitl.server import SHUTDOWN_ERROR, build_app, release_unfinished_resumes
@@ -68,6 +70,13 @@ class WiringOptions(TypedDict, total=False):
     role: Role
     engine_factory: EngineFactory
     engine_options: Mapping[str, Any] | None
+
+
+async def store_unavailable(request: Request, error: Exception) -> Response:
+    """``503`` with ``Retry-After`` while the database cannot be reached: nothing was done, try again."""
+    log.warning("request_not_served", path=request.url.path, error=str(error))
+    detail = "slack_hitl cannot reach its database just now; nothing was done: try again"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
 
 
 def service_config(source: ServiceConfig | Settings) -> ServiceConfig:
@@ -176,6 +185,7 @@ class SlackHitl:
             api = api_router(self.engine, api_token=config.api_token)
             self.app.include_router(api)
             self.router.include_router(api)
+            self.app.add_exception_handler(StoreUnavailable, store_unavailable)
 
     # -- starting and stopping ---------------------------------------------------------------
 

@@ -58,7 +58,9 @@ async def kept_alive(client: AsyncWebClient) -> AsyncIterator[AsyncWebClient]:
     if client.session is not None and not client.session.closed:
         yield client
         return
-    session = aiohttp.ClientSession()
+    # slack_sdk applies its timeout only to sessions it makes itself: without this, a call on the
+    # kept-alive session could hang for aiohttp's default of 300 s.
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=client.timeout))
     client.session = session
     try:
         yield client
@@ -97,18 +99,33 @@ class BotIdentityCache:
             return self._identity
 
 
+LOOKUP_SECONDS = 1.5
+"""How long a click waits for a group's members: the lookup is on the ack path, and Slack wants the ack within 3 s."""
+
+
 class UserGroupDirectory:
     """Which of some user groups a person is in, from ``usergroups.users.list``, cached briefly.
 
     Only rows that name user groups need this. A group whose members cannot be listed (missing
-    ``usergroups:read`` scope, unknown group) counts as one the person is not in: authorization
-    fails closed.
+    ``usergroups:read`` scope, unknown group, Slack failing or slower than ``lookup_seconds``)
+    counts as one the person is not in: authorization fails closed. A failed lookup is cached
+    too, for ``failure_ttl_seconds``, so a burst of clicks does not ask a failing Slack each time.
     """
 
-    def __init__(self, client: AsyncWebClient, *, ttl_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        ttl_seconds: float = 60.0,
+        failure_ttl_seconds: float = 10.0,
+        lookup_seconds: float = LOOKUP_SECONDS,
+    ) -> None:
         self._client = client
         self.ttl_seconds = ttl_seconds
+        self.failure_ttl_seconds = failure_ttl_seconds
+        self.lookup_seconds = lookup_seconds
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        """Group id -> (until when, members)."""
 
     async def groups_of(self, user_id: str, group_ids: Iterable[str]) -> tuple[str, ...]:
         """The ids among ``group_ids`` of the groups ``user_id`` belongs to."""
@@ -116,13 +133,16 @@ class UserGroupDirectory:
 
     async def _members_of(self, group_id: str) -> frozenset[str]:
         cached = self._members.get(group_id)
-        if cached is not None and time.monotonic() - cached[0] < self.ttl_seconds:
+        if cached is not None and time.monotonic() < cached[0]:
             return cached[1]
         try:
-            answer = await self._client.usergroups_users_list(usergroup=group_id)
-        except SlackApiError as error:
-            log.warning("usergroup_members_unavailable", usergroup=group_id, error=slack_error(error))
+            async with asyncio.timeout(self.lookup_seconds):
+                answer = await self._client.usergroups_users_list(usergroup=group_id)
+        except (SlackApiError, OSError, aiohttp.ClientError) as error:  # TimeoutError too: the deadline above
+            shown = slack_error(error) if isinstance(error, SlackApiError) else repr(error)
+            log.warning("usergroup_members_unavailable", usergroup=group_id, error=shown)
+            self._members[group_id] = (time.monotonic() + self.failure_ttl_seconds, frozenset())
             return frozenset()
         members = frozenset(str(user) for user in answer.get("users") or [])
-        self._members[group_id] = (time.monotonic(), members)
+        self._members[group_id] = (time.monotonic() + self.ttl_seconds, members)
         return members

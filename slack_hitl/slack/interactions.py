@@ -13,11 +13,13 @@ click did nothing, re-rendering the message, resuming the run) runs after the ac
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import aiohttp
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.errors import SlackApiError
@@ -33,6 +35,7 @@ from slack_hitl.errors import (
     DecisionInvalid,
     NotAllowed,
     SlackHitlError,
+    StoreUnavailable,
     UnknownApproval,
     UnknownRow,
 )
@@ -134,6 +137,14 @@ class _Place:
     message_ts: str | None
     thread_ts: str | None
 
+    @classmethod
+    def of(cls, payload: BlockActions) -> _Place:
+        return cls(
+            channel=payload.container.channel_id or (payload.channel.id if payload.channel else None),
+            message_ts=payload.container.message_ts,
+            thread_ts=payload.container.thread_ts,
+        )
+
 
 def not_allowed_text(requirement: Requirement) -> str:
     return f"You may not decide *{escape(requirement.title)}*; it is for {deciders_text(requirement.deciders)}."
@@ -168,6 +179,10 @@ def closed_text(approval: Approval | None, status: str) -> str:
 
 
 UNKNOWN_TEXT = "This approval is not known here any more; nothing was recorded."
+TRY_AGAIN_TEXT = "Nothing was recorded: slack_hitl cannot reach its database just now. Please try again in a minute."
+"""What a clicker is told while the store is away (the click is acknowledged, so Slack shows it)."""
+VIEWS_OPEN_SECONDS = 2.0
+"""How long a click waits for ``views.open``: Slack wants the ack within 3 s (and the trigger lives as long)."""
 
 
 def _needs_modal(requirement: Requirement, choice: Choice) -> bool:
@@ -201,9 +216,20 @@ class InteractionHandler:
         kind = payload.get("type")
         try:
             if kind == "block_actions":
-                return await self._on_block_actions(BlockActions.model_validate(payload))
+                actions = BlockActions.model_validate(payload)
+                try:
+                    return await self._on_block_actions(actions)
+                except StoreUnavailable as away:
+                    log.warning("click_not_recorded", slack_user=actions.user.id, error=str(away))
+                    self._tell(_Place.of(actions), actions.user.id, TRY_AGAIN_TEXT)
+                    return None
             if kind == "view_submission":
-                return await self._on_view_submission(ViewSubmission.model_validate(payload))
+                submission = ViewSubmission.model_validate(payload)
+                try:
+                    return await self._on_view_submission(submission)
+                except StoreUnavailable as away:
+                    log.warning("submission_not_recorded", slack_user=submission.user.id, error=str(away))
+                    return _modal_error(submission.view, TRY_AGAIN_TEXT)
         except ValidationError as error:
             raise MalformedPayload(f"malformed {kind} payload: {_first_problem(error)}") from None
         if not isinstance(kind, str):
@@ -229,11 +255,7 @@ class InteractionHandler:
             ref = parse_action(action.action_id, action.value or "")
         except MalformedAction as error:
             raise MalformedPayload(f"malformed slack_hitl action: {error}") from None
-        place = _Place(
-            channel=payload.container.channel_id or (payload.channel.id if payload.channel else None),
-            message_ts=payload.container.message_ts,
-            thread_ts=payload.container.thread_ts,
-        )
+        place = _Place.of(payload)
         # No bound logger on the click path: binding one per click costs more than the line
         # (benchmarks/bench_interactions.py measures the acks).
         if isinstance(ref, RetryRef):
@@ -301,12 +323,15 @@ class InteractionHandler:
         view = build_modal(approval, row, choice=choice, channel=place.channel, message_ts=place.message_ts)
         try:
             validate_view(view)
-            await self.client.views_open(trigger_id=trigger_id, view=view)
+            async with asyncio.timeout(VIEWS_OPEN_SECONDS):
+                await self.client.views_open(trigger_id=trigger_id, view=view)
         except SlackLimitError as error:
             bound.error("modal_too_large", error=str(error))
             self._tell(place, actor.id, f"This row cannot be shown in a Slack modal: {error}")
-        except SlackApiError as error:
-            bound.warning("modal_not_opened", error=slack_error(error))
+        except (SlackApiError, OSError, aiohttp.ClientError) as error:  # TimeoutError too: the deadline above
+            bound.warning(
+                "modal_not_opened", error=slack_error(error) if isinstance(error, SlackApiError) else repr(error)
+            )
             self._tell(place, actor.id, "Slack could not open the form in time; please click again.")
         else:
             bound.info("modal_opened", choice=choice)
@@ -434,8 +459,9 @@ class InteractionHandler:
             await self.client.chat_postEphemeral(
                 channel=place.channel, user=user_id, text=text, thread_ts=place.thread_ts
             )
-        except SlackApiError as error:
-            log.warning("ephemeral_failed", slack_user=user_id, error=slack_error(error))
+        except (SlackApiError, OSError, aiohttp.ClientError) as error:
+            shown = slack_error(error) if isinstance(error, SlackApiError) else repr(error)
+            log.warning("ephemeral_failed", slack_user=user_id, error=shown)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.spawn(work)

@@ -11,11 +11,14 @@ update that was due when the process died is done on the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
+import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -40,7 +43,21 @@ SHOWN_CACHE_SIZE = 4096
 NOTE_CHARS = 3_900
 """Characters per reply of a note (Slack shows a message of more than 4,000 cut, behind "Show more")."""
 UNPOSTED_GRACE_SECONDS = 30.0
-"""How old an approval without a message must be before a restart posts it (the opener may still be posting)."""
+"""How old an approval without a message must be before a sweep posts it (the opener may still be posting)."""
+POST_CLAIM_SECONDS = 30.0
+"""How long a process's claim to post an approval holds after its last try (it is renewed while a
+try is under way). A claim that ran out lets a sweep (of any process) try again: it is also the
+pause between one process giving up and the next try, while Slack is down."""
+FIRST_POST_SECONDS = 5.0
+"""How long the opener waits for the first post before leaving it to the background (a caller of
+``POST /v1/approvals`` waits that long at most, however Slack fails)."""
+MESSAGE_EVENT_TYPE = "slack_hitl_approval"
+"""The event type of the metadata each part of an approval's message carries: a post whose answer
+was lost is found by it, and not made twice."""
+FIND_POSTED_LIMIT = 200
+"""How many of a channel's newest messages are looked through for an approval's lost post."""
+FIND_IN_THREAD_LIMIT = 1000
+"""How many replies of a thread are looked through for a lost part (Slack's most per page)."""
 
 
 class NoChannel(SlackHitlError, ValueError):
@@ -129,7 +146,8 @@ class SlackPublisher(Publisher):
         if approval.channel is None and self.channel is None:
             raise NoChannel(f"approval {approval.id} has no channel, and SlackPublisher was given no default channel")
         try:
-            await self._render(approval.id)
+            async with asyncio.timeout(FIRST_POST_SECONDS):
+                await self._render(approval.id)
         except SlackApiError as error:
             code = str(error.response.get("error", ""))
             if code in PERMANENT_POST_ERRORS:
@@ -137,7 +155,7 @@ class SlackPublisher(Publisher):
                 raise ApprovalNotPosted(approval.id, code) from None
             log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
             self._render_soon(approval.id)
-        except OSError as error:
+        except (OSError, aiohttp.ClientError) as error:  # TimeoutError too: the deadline above, or the HTTP one
             log.warning("post_failed_will_retry", approval_id=approval.id, error=_describe(error))
             self._render_soon(approval.id)
 
@@ -198,31 +216,28 @@ class SlackPublisher(Publisher):
 
         Run on start: updates that were due when the last process stopped are done now.
         """
-        stale = await self.messages.out_of_date(limit=1000)
+        stale = await self._out_of_date()
         for approval_id in stale:
             self.approval_changed(approval_id)
-        unposted = [
-            approval.id
-            for approval in await self.store.list_approvals(status="pending", limit=200)
-            if approval.message_ts is None and dt.datetime.now(dt.UTC) - approval.created_at >= self.unposted_grace
-        ]
-        for approval_id in unposted:
-            self.approval_changed(approval_id)
-        if stale or unposted:
-            log.info("stale_messages_scheduled", stale=len(stale), unposted=len(unposted))
-        return len(stale) + len(unposted)
+        if stale:
+            log.info("stale_messages_scheduled", stale=len(stale))
+        return len(stale)
 
     async def run_stale_sweeper(self, interval_seconds: float = 30.0) -> None:
-        """Re-render out-of-date messages forever (cancel the task to stop): catches work other processes dropped."""
+        """Re-render out-of-date messages and post unposted approvals forever (cancel the task to
+        stop): catches work other processes dropped, and posts what Slack refused while it was down."""
         while True:
             await asyncio.sleep(interval_seconds)
             try:
-                for approval_id in await self.messages.out_of_date(limit=1000):
+                for approval_id in await self._out_of_date():
                     if not self._workers.running(approval_id):
                         self.approval_changed(approval_id)
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("stale_sweep_failed", error=str(error))
                 await asyncio.sleep(FAILED_SWEEP_PAUSE_SECONDS)
+
+    async def _out_of_date(self) -> list[str]:
+        return await self.messages.out_of_date(limit=1000, unposted_after=self.unposted_grace.total_seconds())
 
     @property
     def busy(self) -> bool:
@@ -272,8 +287,8 @@ class SlackPublisher(Publisher):
         shown = await self._messages(approval_id)
         if shown:
             await self._update(approval, parts, shown)
-        else:
-            await self._post(approval, parts)
+        elif not await self._post(approval, parts):
+            return
         await self.messages.mark_rendered(approval_id, approval.version)
         log.debug("rendered", approval_id=approval_id, version=approval.version, parts=len(parts))
 
@@ -293,23 +308,98 @@ class SlackPublisher(Publisher):
             validate_message(part.blocks, part.text)
         return parts
 
-    async def _post(self, approval: Approval, parts: list[MessagePart]) -> None:
+    async def _post(self, approval: Approval, parts: list[MessagePart]) -> bool:
+        """Post the approval's message, unless another process holds the claim to (``False``).
+
+        A post whose answer was lost (a timeout, a 5xx after Slack took it) may have landed: every
+        part carries its approval's id in its metadata, and a try after the first looks for the
+        parts already in the channel before posting again. A process whose claim ran out while it
+        posted, and whose message another process recorded first, deletes its own.
+        """
         channel = approval.channel or self.channel
         if channel is None:
             raise NoChannel(f"approval {approval.id} has no channel, and SlackPublisher was given no default channel")
+        tries = await self.messages.claim_post(
+            approval.id, self.store.owner, seconds=POST_CLAIM_SECONDS, now=dt.datetime.now(dt.UTC)
+        )
+        if tries is None:
+            log.info("post_left_to_another_process", approval_id=approval.id)
+            return False
+        keeper = asyncio.create_task(self._keep_post_claim(approval.id))
+        try:
+            return await self._post_claimed(approval, channel, parts, tries)
+        finally:
+            keeper.cancel()
+
+    async def _keep_post_claim(self, approval_id: str) -> None:
+        """Renew the claim while a post is under way: waiting out Retry-After may outlast it."""
+        while True:
+            await asyncio.sleep(POST_CLAIM_SECONDS / 3)
+            renewed = await self.messages.renew_post_claim(
+                approval_id, self.store.owner, seconds=POST_CLAIM_SECONDS, now=dt.datetime.now(dt.UTC)
+            )
+            if not renewed:
+                return
+
+    async def _post_claimed(self, approval: Approval, channel: str, parts: list[MessagePart], tries: int) -> bool:
         # Parts already posted by an attempt that failed half-way are not posted twice.
         posted = self._posted.setdefault(approval.id, [])
+        if tries > 1 and not posted:
+            posted.extend(await self._find_posted(approval, channel, parts))
+            if posted:
+                log.warning("lost_post_found", approval_id=approval.id, channel=channel, ts=posted[0][1])
         for index in range(len(posted), len(parts)):
             part = parts[index]
             # Slack threads are one level deep: overflow parts of a nested approval share its parent's thread.
             thread_ts = approval.thread_ts if index == 0 or approval.thread_ts else posted[0][1]
             answer = await self.client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, blocks=part.blocks, text=part.text
+                channel=channel,
+                thread_ts=thread_ts,
+                blocks=part.blocks,
+                text=part.text,
+                metadata={
+                    "event_type": MESSAGE_EVENT_TYPE,
+                    "event_payload": {"approval_id": approval.id, "part": index},
+                },
             )
             posted.append((str(answer["channel"]), str(answer["ts"]), part.first_row, part.last_row))
-        await self.messages.record_posted(approval.id, posted)
+        recorded = await self.messages.record_posted(approval.id, posted, claimed_by=self.store.owner)
         del self._posted[approval.id]
+        if not recorded:
+            for part_channel, ts, _, _ in posted:
+                with contextlib.suppress(SlackApiError):
+                    await self.client.chat_delete(channel=part_channel, ts=ts)
+            log.warning("duplicate_post_deleted", approval_id=approval.id, channel=channel, ts=posted[0][1])
+            return False
         log.info("approval_posted", approval_id=approval.id, channel=channel, ts=posted[0][1], parts=len(posted))
+        return True
+
+    async def _find_posted(
+        self, approval: Approval, channel: str, parts: list[MessagePart]
+    ) -> list[tuple[str, str, int, int]]:
+        """The approval's parts already in Slack (by their metadata), from the first on, as ``_post`` records them."""
+        # The newest messages of the channel (newest first), or the thread's (the whole of it):
+        # a lost post is recent. Not bounded by time: a message's ts is Slack's clock, not ours.
+        if approval.thread_ts:
+            answer = await self.client.conversations_replies(
+                channel=channel, ts=approval.thread_ts, limit=FIND_IN_THREAD_LIMIT, include_all_metadata=True
+            )
+        else:
+            answer = await self.client.conversations_history(
+                channel=channel, limit=FIND_POSTED_LIMIT, include_all_metadata=True
+            )
+        found = _parts_of(approval.id, answer.get("messages") or [])
+        if 0 in found and len(parts) > 1 and not approval.thread_ts:
+            thread = await self.client.conversations_replies(
+                channel=channel, ts=found[0], limit=FIND_IN_THREAD_LIMIT, include_all_metadata=True
+            )
+            found.update(_parts_of(approval.id, thread.get("messages") or []))
+        posted = []
+        for index, part in enumerate(parts):
+            if index not in found:
+                break
+            posted.append((channel, found[index], part.first_row, part.last_row))
+        return posted
 
     async def _update(self, approval: Approval, parts: list[MessagePart], shown: list[PostedPart]) -> None:
         if len(parts) != len(shown):
@@ -360,6 +450,22 @@ def _thread_of(approval: Approval) -> tuple[str, str] | None:
     if approval.channel is None or thread_ts is None:
         return None
     return approval.channel, thread_ts
+
+
+def _parts_of(approval_id: str, messages: list[dict[str, Any]]) -> dict[int, str]:
+    """Part number -> ts of the messages among ``messages`` that show a part of the approval."""
+    found: dict[int, str] = {}
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        part = payload.get("part")
+        if (
+            metadata.get("event_type") == MESSAGE_EVENT_TYPE
+            and payload.get("approval_id") == approval_id
+            and isinstance(part, int)
+        ):
+            found.setdefault(part, str(message["ts"]))
+    return found
 
 
 def _describe(error: BaseException) -> str:

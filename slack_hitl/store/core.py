@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy
 from slack_hitl.decisions import Decision
-from slack_hitl.errors import UnknownApproval, UnknownRow
+from slack_hitl.errors import IdempotencyKeyReused, UnknownApproval, UnknownRow
 from slack_hitl.requirements import Requirement
 from slack_hitl.store import statements as sql
 from slack_hitl.store.cache import RequirementCache
@@ -143,12 +145,26 @@ class Store:
         actor: Actor,
         metadata: dict[str, Any] | None = None,
     ) -> tuple[Approval, bool]:
-        """Store a new approval; with a known idempotency key, return the existing one and ``False``
-        (also when another request with the same new key stored it first, a moment ago)."""
+        """Store a new approval and return it with ``True``. With an idempotency key already given
+        for the same request, return that request's approval itself and ``False`` (also when
+        another caller stored it a moment ago); with one given for a different request, raise
+        ``IdempotencyKeyReused``. The request is all of the arguments but ``actor``."""
+        fingerprint = request_fingerprint(
+            title=title,
+            requirements=[requirement.model_dump(mode="json") for requirement in requirements],
+            adapter=adapter,
+            resume_state=resume_state,
+            channel=channel,
+            thread_ts=thread_ts,
+            parent_id=parent_id,
+            expires_at=aware(expires_at).isoformat() if expires_at else None,
+            expiry_policy=expiry_policy,
+            metadata=metadata or {},
+        )
         if idempotency_key is not None:
-            existing = await self.database.read(_approval_id_for_key(idempotency_key))
+            existing = await self._approval_for_key(idempotency_key, fingerprint)
             if existing is not None:
-                return await self.get(existing), False
+                return existing, False
         now = utcnow()
         approval_id = uuid.uuid4().hex
         record = {
@@ -162,11 +178,15 @@ class Store:
             "message_ts": None,
             "parent_id": parent_id,
             "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint,
             "expires_at": aware(expires_at),
             "expiry_policy": expiry_policy,
             "expired": False,
             "version": 0,
             "rendered_version": -1,
+            "post_owner": None,
+            "post_claimed_until": None,
+            "post_attempts": 0,
             "lease_owner": None,
             "lease_expires_at": None,
             "attempts": 0,
@@ -180,13 +200,26 @@ class Store:
         try:
             await self.database.write(_insert_approval(record, requirements, actor))
         except ConstraintViolated:
-            existing = await self.database.read(_approval_id_for_key(idempotency_key)) if idempotency_key else None
+            # Only the idempotency key is unique among what a caller gives: a key-less insert that
+            # broke a constraint is a fault, never a second request to answer with another approval.
+            existing = (
+                await self._approval_for_key(idempotency_key, fingerprint) if idempotency_key is not None else None
+            )
             if existing is None:
                 raise
-            return await self.get(existing), False  # another request stored this key first
+            return existing, False  # another request stored this key first
         texts = {requirement.id: requirement.model_dump_json() for requirement in requirements}
         self._requirements.add(approval_id, adapter, texts, parsed=requirements)
         return await self.get(approval_id), True
+
+    async def _approval_for_key(self, key: str, fingerprint: str) -> Approval | None:
+        found = await self.database.read(_rows_of(sql.APPROVAL_FOR_KEY, {"key": key}))
+        if not found:
+            return None
+        stored = found[0]["request_fingerprint"]
+        if stored is not None and stored != fingerprint:  # None: stored before requests had fingerprints
+            raise IdempotencyKeyReused(key, found[0]["id"])
+        return await self.get(found[0]["id"])
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -330,6 +363,14 @@ class Store:
         entry = sql.log_entry(approval_id, "resume_failed", None, now, reason=error[:4000])
         return await self.database.write(_changed_one(sql.RELEASE_FOR_RETRY, params, log=entry))
 
+    async def hand_back(self, approval_id: str, error: str) -> bool:
+        """CAS ``resuming -> pending`` by the lease owner, due at once and without spending an
+        attempt: for a resume this process stops before it ended (a shutdown)."""
+        now = utcnow()
+        params = {"approval_id": approval_id, "owner": self.owner, "error": error[:4000], "now": now}
+        entry = sql.log_entry(approval_id, "resume_handed_back", None, now, reason=error[:4000])
+        return await self.database.write(_changed_one(sql.HAND_BACK, params, log=entry))
+
     # -- expiring and cancelling -------------------------------------------------------------
 
     async def due_for_expiry(self) -> list[str]:
@@ -366,9 +407,10 @@ class Store:
 # -- transactions of one or two statements ------------------------------------------------------
 
 
-def _approval_id_for_key(key: str) -> Work[str | None]:
-    found: str | None = (yield sql.APPROVAL_ID_FOR_KEY, {"key": key}).scalar()
-    return found
+def request_fingerprint(**request: Any) -> str:
+    """A hash of a whole request to open an approval (its JSON with sorted keys)."""
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _insert_approval(record: dict[str, Any], requirements: Sequence[Requirement], actor: Actor) -> Work[None]:

@@ -16,10 +16,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from slack_hitl.errors import StoreUnavailable
 from slack_hitl.store import sqlite
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from slack_hitl.store.transactions import NO_ROWS, ConstraintViolated, Database, Rows, Work
@@ -92,12 +93,22 @@ class SqlAlchemyDatabase(Database):
         self._writers = writers
 
     async def read(self, work: Work[T]) -> T:
-        async with self.engine.connect() as conn:
-            return await _run(conn, work)
+        try:
+            async with self.engine.connect() as conn:
+                return await _run(conn, work)
+        except (DBAPIError, OSError) as error:
+            if _is_away(error):
+                raise StoreUnavailable(_first_line(error)) from error
+            raise
 
     async def write(self, work: Work[T], *, urgent: bool = False) -> T:
-        async with self.connection(urgent=urgent) as conn:
-            return await _run(conn, work)
+        try:
+            async with self.connection(urgent=urgent) as conn:
+                return await _run(conn, work)
+        except (DBAPIError, OSError) as error:
+            if _is_away(error):
+                raise StoreUnavailable(_first_line(error)) from error
+            raise
 
     def connection(self, *, urgent: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
         if self._writers is not None:
@@ -108,6 +119,15 @@ class SqlAlchemyDatabase(Database):
     async def _begin(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.begin() as conn:
             yield conn
+
+
+def _is_away(error: DBAPIError | OSError) -> bool:
+    """Whether ``error`` says the database cannot be reached (rather than refusing a statement)."""
+    return isinstance(error, OSError | OperationalError | InterfaceError) or error.connection_invalidated
+
+
+def _first_line(error: Exception) -> str:
+    return f"the database cannot be reached: {type(error).__name__}: {str(error).partition(chr(10))[0]}"
 
 
 async def _run(conn: AsyncConnection, work: Work[T]) -> T:

@@ -28,12 +28,19 @@ class ApprovalRecord(SQLModel, table=True):
     message_ts: str | None = Field(default=None, max_length=32)
     parent_id: str | None = Field(default=None, index=True, max_length=64)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
+    request_fingerprint: str | None = Field(default=None, max_length=64)
+    """A hash of the whole request that opened the approval: its idempotency key names this request only."""
     expires_at: dt.datetime | None = Field(default=None, index=True)
     expiry_policy: str = Field(default="reject", max_length=16)
     expired: bool = False
     version: int = 0
     """Bumped by every change a viewer should see; the message is out of date while rendered_version < version."""
     rendered_version: int = -1
+    post_owner: str | None = Field(default=None, max_length=100)
+    """The process that holds the right to post the approval's message (until ``post_claimed_until``)."""
+    post_claimed_until: dt.datetime | None = None
+    post_attempts: int = 0
+    """How many times a process set out to post the message: after the first, a post may have landed unseen."""
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_expires_at: dt.datetime | None = None
     attempts: int = 0

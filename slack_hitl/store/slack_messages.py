@@ -8,6 +8,7 @@ so an update that was due when a process died is found and done by the next one.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -42,11 +43,52 @@ INSERT_MESSAGE = insert(MSG).values({c.name: bindparam(c.name, type_=c.type) for
 SHOW_IN = (
     update(A).where(A.c.id == bindparam("approval_id")).values(channel=bindparam("channel"), message_ts=bindparam("ts"))
 )
+SHOW_IN_AS_CLAIMED = (
+    # Only the holder of the post claim records the message, and only once: a process whose claim
+    # ran out while it posted learns here that its message is a duplicate.
+    update(A)
+    .where(A.c.id == bindparam("approval_id"), A.c.message_ts.is_(None), A.c.post_owner == bindparam("owner"))
+    .values(channel=bindparam("channel"), message_ts=bindparam("ts"))
+)
+_NOW = bindparam("now", type_=A.c.post_claimed_until.type)
+RENEW_POST_CLAIM = (
+    update(A)
+    .where(A.c.id == bindparam("approval_id"), A.c.message_ts.is_(None), A.c.post_owner == bindparam("owner"))
+    .values(post_claimed_until=bindparam("until", type_=A.c.post_claimed_until.type))
+)
+CLAIM_POST = (
+    # One process at a time posts an approval: a claim is taken when none is held, the holder's
+    # has run out, or the holder renews its own.
+    update(A)
+    .where(
+        A.c.id == bindparam("approval_id"),
+        A.c.message_ts.is_(None),
+        A.c.post_owner.is_(None) | (A.c.post_owner == bindparam("owner")) | (A.c.post_claimed_until <= _NOW),
+    )
+    .values(
+        post_owner=bindparam("owner"),
+        post_claimed_until=bindparam("until", type_=A.c.post_claimed_until.type),
+        post_attempts=A.c.post_attempts + 1,
+    )
+    .returning(A.c.post_attempts)
+)
 MESSAGES_OF = select(MSG).where(MSG.c.approval_id == bindparam("approval_id")).order_by(MSG.c.part)
 APPROVAL_AT = select(MSG.c.approval_id).where(MSG.c.channel == bindparam("channel"), MSG.c.ts == bindparam("ts"))
 OUT_OF_DATE = (
     # The partial index ix_approvals_out_of_date serves this: workers ask several times a second.
-    select(A.c.id).where(A.c.rendered_version < A.c.version, A.c.message_ts.is_not(None)).limit(bindparam("limit"))
+    # A pending approval never posted is out of date too, once its opener had time to post it and
+    # no process holds the claim to post it (a claim that ran out is the backoff between tries).
+    select(A.c.id)
+    .where(
+        A.c.rendered_version < A.c.version,
+        A.c.message_ts.is_not(None)
+        | (
+            (A.c.status == "pending")
+            & (A.c.created_at <= bindparam("opened_by", type_=A.c.created_at.type))
+            & (A.c.post_claimed_until.is_(None) | (A.c.post_claimed_until <= _NOW))
+        ),
+    )
+    .limit(bindparam("limit"))
 )
 MARK_RENDERED = (
     update(A)
@@ -71,10 +113,33 @@ class SlackMessages:
     def __init__(self, store: Store) -> None:
         self._database = store.database
 
-    async def record_posted(self, approval_id: str, parts: Iterable[PostedPart | tuple[str, str, int, int]]) -> None:
-        """Record where the approval is shown: (channel, ts, first row, last row) per part, main first."""
+    async def record_posted(
+        self,
+        approval_id: str,
+        parts: Iterable[PostedPart | tuple[str, str, int, int]],
+        *,
+        claimed_by: str | None = None,
+    ) -> bool:
+        """Record where the approval is shown: (channel, ts, first row, last row) per part, main first.
+
+        With ``claimed_by`` (a process that posted under ``claim_post``), only while that process
+        holds the claim and no message is recorded yet: ``False`` means another process's message
+        is the approval's, and the parts given are duplicates."""
         posted = [part if isinstance(part, PostedPart) else PostedPart(*part) for part in parts]
-        await self._database.write(_record(approval_id, posted))
+        return await self._database.write(_record(approval_id, posted, claimed_by))
+
+    async def claim_post(self, approval_id: str, owner: str, *, seconds: float, now: dt.datetime) -> int | None:
+        """Take (or renew) the right to post the approval's message for ``seconds``: how many times a
+        process set out to post it, this one included; ``None`` when it is posted or another process
+        holds the claim."""
+        until = now + dt.timedelta(seconds=seconds)
+        return await self._database.write(_claim(approval_id, owner, until, now))
+
+    async def renew_post_claim(self, approval_id: str, owner: str, *, seconds: float, now: dt.datetime) -> bool:
+        """Hold ``owner``'s claim to post the approval ``seconds`` longer (a post may wait out rate
+        limits); ``False`` when it no longer holds it."""
+        params = {"approval_id": approval_id, "owner": owner, "until": now + dt.timedelta(seconds=seconds)}
+        return await self._database.write(_changed(RENEW_POST_CLAIM, params))
 
     async def parts(self, approval_id: str) -> list[PostedPart]:
         """The parts that show the approval, main first; none before it is posted."""
@@ -84,18 +149,27 @@ class SlackMessages:
         """The approval a message (any of its parts) shows."""
         return await self._database.read(_approval_at(channel, ts))
 
-    async def out_of_date(self, *, limit: int = 100) -> list[str]:
-        """Approvals whose Slack message shows an older version than the store holds."""
-        return await self._database.read(_out_of_date(limit))
+    async def out_of_date(
+        self, *, limit: int = 100, now: dt.datetime | None = None, unposted_after: float = 30.0
+    ) -> list[str]:
+        """Approvals whose Slack message shows an older version than the store holds, and pending
+        ones opened ``unposted_after`` seconds ago or more that have no message and no claim to post one."""
+        now = now or dt.datetime.now(dt.UTC)
+        return await self._database.read(_out_of_date(limit, now, now - dt.timedelta(seconds=unposted_after)))
 
     async def mark_rendered(self, approval_id: str, version: int) -> None:
         """The message now shows ``version`` (an older mark never overwrites a newer one)."""
         await self._database.write(_mark_rendered(approval_id, version))
 
 
-def _record(approval_id: str, parts: list[PostedPart]) -> Work[None]:
+def _record(approval_id: str, parts: list[PostedPart], claimed_by: str | None) -> Work[bool]:
     if not parts:
-        return
+        return False
+    where = {"approval_id": approval_id, "channel": parts[0].channel, "ts": parts[0].ts}
+    if claimed_by is None:
+        yield SHOW_IN, where
+    elif (yield SHOW_IN_AS_CLAIMED, {**where, "owner": claimed_by}).rowcount != 1:
+        return False
     rows = [
         {
             "approval_id": approval_id,
@@ -108,7 +182,21 @@ def _record(approval_id: str, parts: list[PostedPart]) -> Work[None]:
         for index, part in enumerate(parts)
     ]
     yield INSERT_MESSAGE, rows
-    yield SHOW_IN, {"approval_id": approval_id, "channel": parts[0].channel, "ts": parts[0].ts}
+    return True
+
+
+def _changed(statement: Any, params: dict[str, Any]) -> Work[bool]:
+    return (yield statement, params).rowcount == 1
+
+
+def _claim(approval_id: str, owner: str, until: dt.datetime, now: dt.datetime) -> Work[int | None]:
+    attempts: int | None = (
+        yield (
+            CLAIM_POST,
+            {"approval_id": approval_id, "owner": owner, "until": until, "now": now},
+        )
+    ).scalar()
+    return attempts
 
 
 def _parts_of(approval_id: str) -> Work[list[PostedPart]]:
@@ -125,8 +213,8 @@ def _approval_at(channel: str, ts: str) -> Work[str | None]:
     return found
 
 
-def _out_of_date(limit: int) -> Work[list[str]]:
-    return (yield OUT_OF_DATE, {"limit": limit}).scalars()
+def _out_of_date(limit: int, now: dt.datetime, opened_by: dt.datetime) -> Work[list[str]]:
+    return (yield OUT_OF_DATE, {"limit": limit, "now": now, "opened_by": opened_by}).scalars()
 
 
 def _mark_rendered(approval_id: str, version: int) -> Work[None]:

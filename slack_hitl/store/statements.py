@@ -58,7 +58,7 @@ _NO_PENDING_ROW = ~exists().where(R.c.approval_id == A.c.id, R.c.status == "pend
 
 INSERT_APPROVAL = _insert_of(A, tuple(c.name for c in A.columns))
 INSERT_ROW = _insert_of(R, ("approval_id", "row_id", "position", "requirement", "status"))
-APPROVAL_ID_FOR_KEY = select(A.c.id).where(A.c.idempotency_key == bindparam("key"))
+APPROVAL_FOR_KEY = select(A.c.id, A.c.request_fingerprint).where(A.c.idempotency_key == bindparam("key"))
 
 # -- reading -----------------------------------------------------------------------------------
 
@@ -290,6 +290,22 @@ RELEASE_FOR_RETRY = (
         lease_expires_at=None,
         last_error=bindparam("error"),
         next_attempt_at=_param(A.c.next_attempt_at),
+        version=A.c.version + 1,
+        updated_at=_param(A.c.updated_at, "now"),
+    )
+)
+HAND_BACK = (
+    # A resume this process stops before it ended: pending again, due at once, and its attempt
+    # not counted (the run was not tried to the end), so the last allowed attempt is made again.
+    update(A)
+    .where(*_HELD)
+    .values(
+        status="pending",
+        lease_owner=None,
+        lease_expires_at=None,
+        attempts=A.c.attempts - 1,
+        last_error=bindparam("error"),
+        next_attempt_at=_param(A.c.next_attempt_at, "now"),
         version=A.c.version + 1,
         updated_at=_param(A.c.updated_at, "now"),
     )

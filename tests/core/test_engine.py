@@ -14,6 +14,7 @@ from slack_hitl import (
     DecisionInvalid,
     Done,
     Engine,
+    IdempotencyKeyReused,
     NestedPause,
     NotAllowed,
     Requirement,
@@ -265,6 +266,33 @@ async def test_idempotency_key_returns_the_same_approval(store):
     second = await open_four(engine, idempotency_key="run-7")
     assert first.id == second.id
     assert publisher.opened == [first.id]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"channel": "C0OTHER"}, {"metadata": {"run_id": "run-8"}}, {"resume_state": {"checkpoint": 2}}],
+    ids=["channel", "metadata", "resume_state"],
+)
+async def test_an_idempotency_key_given_again_with_another_request_is_refused_and_stores_nothing(store, change):
+    publisher = RecordingPublisher()
+    engine = Engine(store, adapters=[RecordingAdapter()], publisher=publisher)
+    first = await open_four(engine, idempotency_key="run-7", channel="C0APPROVALS", metadata={"run_id": "run-7"})
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        await open_four(
+            engine, idempotency_key="run-7", **{"channel": "C0APPROVALS", "metadata": {"run_id": "run-7"}, **change}
+        )
+    assert refused.value.approval_id == first.id
+    assert await store.approval_ids() == [first.id]
+    assert publisher.opened == [first.id]
+
+
+async def test_concurrent_opens_with_one_key_return_the_one_approval_to_every_caller(store):
+    publisher = RecordingPublisher()
+    engine = Engine(store, adapters=[RecordingAdapter()], publisher=publisher)
+    opened = await asyncio.gather(*(open_four(engine, idempotency_key="run-7") for _ in range(8)))
+    assert {approval.id for approval in opened} == {opened[0].id}
+    assert await store.approval_ids() == [opened[0].id]
+    assert publisher.opened == [opened[0].id]
 
 
 class NestingAdapter:

@@ -4,6 +4,7 @@ transaction (SQLAlchemy's connections; a SQLite file's own threads) store the sa
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import sqlite3
 import uuid
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from slack_hitl import Actor, AlreadyDecided, DecisionInput, Engine, Requirement, Store
-from slack_hitl.store import slack_messages, statements
+from slack_hitl.store import PostedPart, SlackMessages, slack_messages, statements
 from slack_hitl.store.database import SqlAlchemyDatabase
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from tests.core.support import RecordingAdapter
@@ -221,3 +222,29 @@ def test_sqlalchemy_caches_the_compilation_of_every_statement_of_the_store() -> 
     """An uncacheable statement (a VALUES list is one) would be compiled again on every execution."""
     uncacheable = [name for name, statement in store_statements().items() if statement._generate_cache_key() is None]
     assert uncacheable == []
+
+
+async def test_one_process_at_a_time_may_post_an_approval_and_only_the_claim_holder_records_it(
+    database_url: str,
+) -> None:
+    first = await Store.open(database_url, owner="first")
+    second = await Store.open(database_url, create=False, owner="second")
+    try:
+        approval = await Engine(first, adapters=[RecordingAdapter()]).open_approval(
+            title="Deploy?", requirements=rows(1), adapter="recording"
+        )
+        mine, theirs = SlackMessages(first), SlackMessages(second)
+        now = dt.datetime.now(dt.UTC)
+        assert await mine.claim_post(approval.id, "first", seconds=30, now=now) == 1
+        assert await theirs.claim_post(approval.id, "second", seconds=30, now=now) is None
+        # The first process's post outlasted its claim; the second takes over and posts first.
+        later = now + dt.timedelta(seconds=31)
+        assert await theirs.claim_post(approval.id, "second", seconds=30, now=later) == 2
+        assert await theirs.record_posted(approval.id, [PostedPart("C0A", "2.000200", 0, 0)], claimed_by="second")
+        assert not await mine.record_posted(approval.id, [PostedPart("C0A", "1.000100", 0, 0)], claimed_by="first")
+        assert (await first.get(approval.id)).message_ts == "2.000200"
+        assert await mine.parts(approval.id) == [PostedPart("C0A", "2.000200", 0, 0)]
+        assert await mine.claim_post(approval.id, "first", seconds=30, now=later + dt.timedelta(minutes=5)) is None
+    finally:
+        await second.close()
+        await first.close()

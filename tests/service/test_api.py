@@ -85,7 +85,33 @@ async def test_the_same_idempotency_key_returns_the_same_approval_and_posts_once
 
         other = await api.post("/v1/approvals", json=deploy_request(idempotency_key="run-7:pause-1", title="Other"))
         assert other.status_code == 409
-        assert "run-7:pause-1" in other.json()["detail"] and "another approval" in other.json()["detail"]
+        assert "run-7:pause-1" in other.json()["detail"] and "another request" in other.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"channel": "C0OTHER"},
+        {"callback": {"url": "https://hooks.example.com/other", "secret": CALLBACK_SECRET}},
+        {"metadata": {"run_id": "run-8"}},
+        {"expiry_policy": "apply_defaults"},
+        {"requirements": [{**release_rows()[0], "deciders": {"user_ids": ["U0BOB"]}}, *release_rows()[1:]]},
+    ],
+    ids=["channel", "callback", "metadata", "expiry", "deciders"],
+)
+async def test_the_same_idempotency_key_with_another_body_is_refused_even_with_the_same_title_and_rows(
+    service: Running, change: dict[str, object]
+) -> None:
+    async with httpx.AsyncClient(base_url=service.url, headers=auth()) as api:
+        first = await api.post("/v1/approvals", json=deploy_request(idempotency_key="run-7:pause-1"))
+        assert first.status_code == 201, first.text
+        other = await api.post("/v1/approvals", json=deploy_request(idempotency_key="run-7:pause-1", **change))
+        assert other.status_code == 409, other.text
+        assert first.json()["id"] in other.json()["detail"]
+        assert [approval["id"] for approval in (await api.get("/v1/approvals")).json()["approvals"]] == [
+            first.json()["id"]
+        ]
+    assert len(service.emulator.calls_to("chat.postMessage")) == 1
 
 
 async def test_a_long_poll_answers_when_the_status_changes(service: Running) -> None:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.testing import SlackEmulator
@@ -166,3 +167,32 @@ async def test_too_much_text_across_blocks_is_refused(client: AsyncWebClient) ->
 
 async def test_a_message_without_content_is_refused(client: AsyncWebClient) -> None:
     assert (await api_error(client.chat_postMessage(channel=CHANNEL)))["error"] == "no_text"
+
+
+def test_history_shows_a_message_s_metadata_only_when_asked_for_all_of_it(sync_client: WebClient) -> None:
+    metadata = {"event_type": "slack_hitl_approval", "event_payload": {"approval_id": "a1", "part": 0}}
+    sync_client.chat_postMessage(channel=CHANNEL, text="hello", metadata=metadata)
+
+    assert "metadata" not in sync_client.conversations_history(channel=CHANNEL)["messages"][0]
+    shown = sync_client.conversations_history(channel=CHANNEL, include_all_metadata=True)["messages"][0]
+    assert shown["metadata"] == metadata
+
+
+def test_an_outage_fails_a_method_for_a_while_and_may_lose_the_answer_of_work_done(
+    sync_client: WebClient, slack_emulator: SlackEmulator
+) -> None:
+    slack_emulator.outage("chat.postMessage", seconds=30, status=504, processed=True)
+    with pytest.raises(SlackApiError) as lost:
+        sync_client.chat_postMessage(channel=CHANNEL, text="posted, answer lost")
+    assert lost.value.response.status_code == 504
+    assert [m.text for m in slack_emulator.messages(CHANNEL)] == ["posted, answer lost"]
+
+    slack_emulator.outage("chat.postMessage", seconds=30, status=429, retry_after=7)
+    with pytest.raises(SlackApiError) as limited:
+        sync_client.chat_postMessage(channel=CHANNEL, text="never posted")
+    assert limited.value.response.status_code == 429 and limited.value.response.headers["Retry-After"] == "7"
+    assert len(slack_emulator.messages(CHANNEL)) == 1
+    assert [call.status_code for call in slack_emulator.calls_to("chat.postMessage")] == [504, 429]
+
+    slack_emulator.outage("chat.postMessage", seconds=0, status=500)  # over at once
+    assert sync_client.chat_postMessage(channel=CHANNEL, text="Slack is back")["ok"] is True

@@ -6,6 +6,7 @@ answer it got, so tests can assert on what the app sent.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import random
 import time
@@ -31,13 +32,23 @@ class _InjectedError:
     remaining: int
 
 
+@dataclass
+class _Outage:
+    until: float
+    status: int | None
+    retry_after: int | None
+    delay: float
+    processed: bool
+
+
 @dataclass(frozen=True)
 class Answer:
-    """What a transport sends back: the HTTP status, Slack's JSON body and any headers."""
+    """What a transport sends back: the HTTP status, Slack's JSON body and any headers, after ``delay`` seconds."""
 
     status: int
     body: JSONDict
     headers: dict[str, str]
+    delay: float = 0.0
 
 
 class WebApi:
@@ -49,6 +60,7 @@ class WebApi:
         self._calls: list[CallRecord] = []
         self._rate_limits: dict[str, _RateLimit] = {}
         self._injected: dict[str, _InjectedError] = {}
+        self._outages: dict[str, _Outage] = {}
 
     @property
     def calls(self) -> list[CallRecord]:
@@ -71,26 +83,62 @@ class WebApi:
         with self._workspace.lock:
             self._injected[method] = _InjectedError(error, times)
 
+    def outage(
+        self,
+        method: str,
+        *,
+        seconds: float,
+        status: int | None,
+        retry_after: int | None,
+        delay: float,
+        processed: bool,
+    ) -> None:
+        """For `seconds` from now, answer `method` with HTTP `status` after `delay` seconds (see `SlackEmulator.outage`)."""
+        with self._workspace.lock:
+            self._outages[method] = _Outage(time.monotonic() + seconds, status, retry_after, delay, processed)
+
     def answer(self, method: str, token: str | None, params: JSONDict) -> Answer:
         """Slack's answer to one call of `method` with `token`, recorded."""
         with self._workspace.lock:
-            status, headers = 200, {}
-            try:
-                body = self._dispatch(method, token, params)
-            except RateLimited as limited:
-                status, headers = 429, {"Retry-After": str(limited.retry_after)}
-                body = {"ok": False, "error": "ratelimited"}
-            except ApiError as error:
-                body = error.body()
-            record = CallRecord(
-                method=method,
-                params=copy.deepcopy(normalized_params(params)),
-                response=copy.deepcopy(body),
-                status_code=status,
-                timestamp=time.time(),
-            )
-            self._calls.append(record)
-            return Answer(status, body, headers)
+            outage = self._outages.get(method)
+            if outage is not None and time.monotonic() >= outage.until:
+                del self._outages[method]
+                outage = None
+            if outage is not None and outage.status is not None:
+                return self._failed(method, token, params, outage)
+            answer = self._answer(method, token, params)
+            return Answer(answer.status, answer.body, answer.headers, outage.delay if outage else 0.0)
+
+    def _failed(self, method: str, token: str | None, params: JSONDict, outage: _Outage) -> Answer:
+        assert outage.status is not None
+        if outage.processed:  # Slack did the work; only its answer is lost
+            with contextlib.suppress(RateLimited, ApiError):
+                self._dispatch(method, token, params)
+        headers = {"Retry-After": str(outage.retry_after)} if outage.retry_after is not None else {}
+        body: JSONDict = {"ok": False, "error": "ratelimited" if outage.status == 429 else "internal_error"}
+        return self._recorded(method, params, Answer(outage.status, body, headers, outage.delay))
+
+    def _answer(self, method: str, token: str | None, params: JSONDict) -> Answer:
+        status, headers = 200, {}
+        try:
+            body = self._dispatch(method, token, params)
+        except RateLimited as limited:
+            status, headers = 429, {"Retry-After": str(limited.retry_after)}
+            body = {"ok": False, "error": "ratelimited"}
+        except ApiError as error:
+            body = error.body()
+        return self._recorded(method, params, Answer(status, body, headers))
+
+    def _recorded(self, method: str, params: JSONDict, answer: Answer) -> Answer:
+        record = CallRecord(
+            method=method,
+            params=copy.deepcopy(normalized_params(params)),
+            response=copy.deepcopy(answer.body),
+            status_code=answer.status,
+            timestamp=time.time(),
+        )
+        self._calls.append(record)
+        return answer
 
     def _dispatch(self, method: str, token: str | None, params: JSONDict) -> JSONDict:
         handler = self._methods.get(method)

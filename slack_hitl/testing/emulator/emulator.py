@@ -147,6 +147,25 @@ class SlackEmulator(Workspace):
         """Make the next `times` calls to `method` fail with ``{"ok": false, "error": error}``."""
         self._api.inject_error(method, error, times=times)
 
+    def outage(
+        self,
+        method: str,
+        *,
+        seconds: float,
+        status: int | None = 500,
+        retry_after: int | None = None,
+        delay: float = 0.0,
+        processed: bool = False,
+    ) -> None:
+        """For the next `seconds` (wall clock), Slack fails `method` over HTTP: each call is answered
+        after `delay` seconds with HTTP `status` (``Retry-After: retry_after`` if given), or, with
+        ``status=None``, answered as usual but only after `delay` (a slow or hung Slack). With
+        `processed`, Slack did the work of a failed call (a message is posted) and only the answer is
+        lost, as with a 504 from Slack's edge."""
+        self._api.outage(
+            method, seconds=seconds, status=status, retry_after=retry_after, delay=delay, processed=processed
+        )
+
     def advance_clock(self, seconds: float) -> None:
         """Move the emulator's clock forward (expires triggers and streams without sleeping)."""
         with self.lock:

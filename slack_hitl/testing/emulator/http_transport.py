@@ -6,6 +6,7 @@ answers back; a second one (Socket Mode's WebSocket, say) contributes its own ro
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.requests import Request
@@ -32,6 +33,8 @@ def http_routes(workspace: Workspace, api: WebApi) -> list[BaseRoute]:
         token = _bearer_token(request) or str_param(params, "token")
         params.pop("token", None)
         answer = api.answer(method, token, params)
+        if answer.delay:  # a slow or hung Slack, as a test asked for
+            await asyncio.sleep(answer.delay)
         return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def response_url(request: Request) -> Response:

@@ -31,7 +31,12 @@ def _page(workspace: Workspace, messages: list[EmulatedMessage], params: JSONDic
     offset = _decode_cursor(str_param(params, "cursor"))
     page = messages[offset : offset + limit]
     has_more = offset + limit < len(messages)
-    body: JSONDict = {"ok": True, "messages": [workspace.to_slack(m) for m in page], "has_more": has_more}
+    shown = [workspace.to_slack(m) for m in page]
+    if not bool_param(params, "include_all_metadata"):
+        # Slack returns a message's metadata in a history only when asked to.
+        for message in shown:
+            message.pop("metadata", None)
+    body: JSONDict = {"ok": True, "messages": shown, "has_more": has_more}
     body["response_metadata"] = {"next_cursor": _encode_cursor(offset + limit) if has_more else ""}
     return body
 
