@@ -22,10 +22,13 @@ from starlette.types import Receive, Scope, Send
 
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import Engine
+from slack_hitl.slack.app_home import AppHome
 from slack_hitl.slack.client import kept_alive
-from slack_hitl.slack.endpoint import INTERACTIONS_PATH, InteractionsEndpoint
+from slack_hitl.slack.endpoint import INTERACTIONS_PATH, EventsEndpoint, InteractionsEndpoint
+from slack_hitl.slack.events import EVENTS_PATH, EventsHandler
 from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl.slack.socket_mode import PING_INTERVAL_SECONDS, SocketModeConnection
 from slack_hitl.store import Store
 
 log = structlog.get_logger("slack_hitl.server")
@@ -42,18 +45,35 @@ def build_app(
     stale_sweep_interval: float = 30.0,
     shutdown_grace_seconds: float = 10.0,
     background: bool = True,
+    socket_mode_app_token: str | None = None,
+    socket_ping_interval_seconds: float = PING_INTERVAL_SECONDS,
 ) -> FastAPI:
-    """The app serving ``/slack/interactions`` and ``/healthz``; ``engine`` must publish through ``publisher``.
+    """The app serving ``/slack/interactions``, ``/slack/events`` and ``/healthz``; ``engine`` must
+    publish through ``publisher``.
 
     With ``background`` (the default) its lifespan also runs the sweepers: expiry, retries and due
     resumes, take-over of dead resumes, re-renders of out-of-date messages. A service whose worker
-    processes run them builds its web app without.
+    processes run them builds its web app without. With ``socket_mode_app_token`` (an ``xapp-``
+    token) its lifespan also holds a Socket Mode connection, whose envelopes go to the same handlers.
     """
     if engine.publisher is not publisher:
         raise ValueError(
             "the engine publishes through another publisher: build it with Engine(..., publisher=publisher)"
         )
     handler = InteractionHandler(engine, publisher.client)
+    home = AppHome(engine.store, publisher.client, handler.groups)
+    handler.stale_tab = home.opened
+    publisher.rendered_listeners.append(home.approval_changed)
+    events = EventsHandler(home)
+    socket_mode = None
+    if socket_mode_app_token is not None:
+        socket_mode = SocketModeConnection(
+            handler,
+            events,
+            app_token=socket_mode_app_token,
+            web_client=publisher.client,
+            ping_interval_seconds=socket_ping_interval_seconds,
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,17 +83,22 @@ def build_app(
                 sweepers.spawn(engine.run_sweeper(sweep_interval))
                 sweepers.spawn(publisher.run_stale_sweeper(stale_sweep_interval))
                 await publisher.rerender_stale()
+            if socket_mode is not None:
+                await socket_mode.start()
             _settle_the_heap()
-            log.info("app_started", background=background)
+            log.info("app_started", background=background, socket_mode=socket_mode is not None)
             try:
                 yield
             finally:
+                if socket_mode is not None:
+                    await socket_mode.stop()  # Slack redelivers what was not acked to another connection
                 await sweepers.cancel()
                 # Finish what is under way; what does not finish in time is cancelled, and its
                 # resume handed back to be retried; its re-render is picked up after restart.
                 await _within(handler.drain(), shutdown_grace_seconds)
                 await _within(engine.drain(), shutdown_grace_seconds)
                 await _within(publisher.drain(), shutdown_grace_seconds)
+                await _within(events.drain(), shutdown_grace_seconds)  # the tabs the last renders refresh
                 try:
                     await release_unfinished_resumes(engine.store)
                 except Exception as error:  # the database is away: their leases run out, others take over
@@ -81,10 +106,17 @@ def build_app(
                 await publisher.close()
                 log.info("app_stopped")
 
-    app = _SlackHitlApp(InteractionsEndpoint(handler, signing_secret), title="slack_hitl", lifespan=lifespan)
+    app = _SlackHitlApp(
+        InteractionsEndpoint(handler, signing_secret),
+        EventsEndpoint(events, signing_secret),
+        title="slack_hitl",
+        lifespan=lifespan,
+    )
     app.state.engine = engine
     app.state.publisher = publisher
     app.state.interactions = handler
+    app.state.events = events
+    app.state.socket_mode = socket_mode
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -134,12 +166,15 @@ class _SlackHitlApp(FastAPI):
     are FastAPI's as usual.
     """
 
-    def __init__(self, interactions: InteractionsEndpoint, **options: Any) -> None:
+    def __init__(self, interactions: InteractionsEndpoint, events: EventsEndpoint, **options: Any) -> None:
         super().__init__(**options)
         self._interactions = interactions
+        self._events = events
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INTERACTIONS_PATH:
             await self._interactions(scope, receive, send)
+        elif scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == EVENTS_PATH:
+            await self._events(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)

@@ -37,6 +37,7 @@ CORE = (
     "slack_hitl.engine",
     "slack_hitl.errors",
     "slack_hitl.events",
+    "slack_hitl.inbox",
     "slack_hitl.requirements",
     "slack_hitl.status",
     "slack_hitl.storable",

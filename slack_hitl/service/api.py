@@ -28,10 +28,13 @@ from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Row
 from slack_hitl.decisions import Decision
 from slack_hitl.engine import Engine
 from slack_hitl.errors import ApprovalClosed, IdempotencyKeyReused, Location, UnknownApproval
+from slack_hitl.inbox import decidable_rows as inbox_rows
+from slack_hitl.inbox import pending_approvals
 from slack_hitl.requirements import Kind
 from slack_hitl.service.callback_hosts import CallbackHostRefused
 from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter, callback_of, shown_url
+from slack_hitl.slack.client import UserGroupDirectory
 from slack_hitl.slack.endpoint import BodyTooLarge, Disconnected, read_body_within
 from slack_hitl.slack.publisher import ApprovalNotPosted
 from slack_hitl.status import FINAL_STATUSES, ApprovalStatus
@@ -247,8 +250,15 @@ _UNREADABLE: dict[int | str, dict[str, Any]] = {400: {"model": Problem, "descrip
 # -- the routes -------------------------------------------------------------------------------
 
 
-def api_router(engine: Engine, *, api_token: str) -> APIRouter:
-    """The ``/v1`` routes over ``engine``, which must have the ``webhook`` adapter (``WebhookAdapter``)."""
+SLACK_USER_PATTERN = r"^[UW][A-Z0-9]{2,20}$"
+
+
+def api_router(engine: Engine, *, api_token: str, user_groups: UserGroupDirectory | None = None) -> APIRouter:
+    """The ``/v1`` routes over ``engine``, which must have the ``webhook`` adapter (``WebhookAdapter``).
+
+    ``user_groups`` says who is in the user groups that may decide rows (for ``?decider=``); without
+    it, only rows that name the person, or anyone, are theirs.
+    """
     if ADAPTER_NAME not in engine.adapters:
         raise ValueError("the engine has no webhook adapter: build it with Engine(..., adapters=[WebhookAdapter()])")
     router = APIRouter(
@@ -318,10 +328,28 @@ def api_router(engine: Engine, *, api_token: str) -> APIRouter:
         status: ApprovalStatus | None = None,
         limit: int = Query(50, ge=1, le=200),
         offset: int = Query(0, ge=0, le=100_000),
+        decider: str | None = Query(
+            None,
+            pattern=SLACK_USER_PATTERN,
+            description="a Slack user id: only the rows this person may still decide, and the approvals that have any",
+        ),
     ) -> ApprovalList:
-        """Approvals, newest first, optionally only those with ``status``."""
-        approvals = await store.list_approvals(status=status, limit=limit, offset=offset)
-        return ApprovalList(approvals=[approval_view(approval) for approval in approvals])
+        """Approvals, newest first, optionally only those with ``status``; with ``decider``, only the rows
+        that person may still decide (the App Home's inbox), in the pending approvals that have any."""
+        if decider is None:
+            approvals = await store.list_approvals(status=status, limit=limit, offset=offset)
+            return ApprovalList(approvals=[approval_view(approval) for approval in approvals])
+        if status not in (None, "pending"):
+            return ApprovalList(approvals=[])  # only a pending approval has rows left to decide
+        pending = await pending_approvals(store)
+        group_ids = sorted({g for a in pending for r in a.rows for g in r.requirement.deciders.group_ids})
+        groups = await user_groups.groups_of(decider, group_ids) if user_groups and group_ids else ()
+        rows = inbox_rows(pending, Actor(id=decider, group_ids=groups))
+        views: dict[str, ApprovalView] = {}
+        for item in rows:
+            view = views.setdefault(item.approval.id, approval_view(item.approval).model_copy(update={"rows": []}))
+            view.rows.append(_row_view(item.row))
+        return ApprovalList(approvals=list(views.values())[offset : offset + limit])
 
     @router.get("/approvals/{approval_id}", response_model=ApprovalView, responses=_NOT_FOUND)
     async def get_approval(

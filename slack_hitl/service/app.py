@@ -42,8 +42,10 @@ from slack_hitl.service.settings import ServiceConfig, Settings, SettingsInvalid
 from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter
 from slack_hitl.slack.client import build_slack_client, slack_error
 from slack_hitl.slack.endpoint import interactions_router
+from slack_hitl.slack.events import EventsHandler
 from slack_hitl.slack.interactions import InteractionHandler
 from slack_hitl.slack.publisher import SlackPublisher
+from slack_hitl.slack.socket_mode import SocketModeConnection
 from slack_hitl.store import Store, database_url
 
 if TYPE_CHECKING:
@@ -102,7 +104,8 @@ async def open_store(config: ServiceConfig | Settings, role: Role = "all") -> St
 
 
 async def check_slack_token(hitl: SlackHitl) -> None:
-    """``auth.test`` with the bot token: a wrong token or an unreachable Slack stops the start, named."""
+    """``auth.test`` with the bot token (and, in Socket Mode, ``apps.connections.open`` with the app
+    token): a wrong token or an unreachable Slack stops the start, named."""
     try:
         await hitl.publisher.identity.get()
     except SlackApiError as error:
@@ -111,6 +114,11 @@ async def check_slack_token(hitl: SlackHitl) -> None:
         raise SettingsInvalid(
             f"SLACK_API_URL {hitl.config.slack_api_url} cannot be reached: {type(error).__name__}: {error}"
         ) from None
+    if hitl.socket_mode is not None:
+        try:  # the URL it hands out is left unused: the connection asks for its own
+            await hitl.client.apps_connections_open(app_token=hitl.socket_mode.app_token)
+        except SlackApiError as error:
+            raise SettingsInvalid(f"SLACK_APP_TOKEN is not accepted by Slack ({slack_error(error)})") from None
 
 
 class SlackHitl:
@@ -118,7 +126,9 @@ class SlackHitl:
 
     Attributes: ``config`` (the ``ServiceConfig``; ``settings`` too when built from ``Settings``),
     ``store``, ``client`` (the Slack Web API client), ``publisher``, ``engine``, ``handler`` (Slack
-    interactions, also for Bolt), ``app`` (``/slack/interactions``, ``/v1`` when the config has an
+    interactions, also for Bolt), ``events`` (the Events API: the App Home), ``socket_mode`` (the
+    Socket Mode connection, when the config has an app token and the process acknowledges Slack),
+    ``app`` (``/slack/interactions``, ``/slack/events``, ``/v1`` when the config has an
     API token, ``/healthz``, the OpenAPI schema, and a lifespan that runs the sweepers) and
     ``router`` (the same routes, to include in your own FastAPI app). ``role`` says which of the
     service's work this process does (see ``Role``). ``engine_factory`` builds the engine (an
@@ -176,13 +186,18 @@ class SlackHitl:
             stale_sweep_interval=WORKER_POLL_SECONDS if polls else config.stale_sweep_interval_seconds,
             shutdown_grace_seconds=config.shutdown_grace_seconds,
             background=role != "web",
+            # Slack's side of the service: only a process that acknowledges Slack holds a connection.
+            socket_mode_app_token=config.slack_app_token if role != "worker" else None,
+            socket_ping_interval_seconds=config.socket_ping_interval_seconds,
         )
         self.app.description = "Human-in-the-loop approvals in Slack: open approvals, read and cancel them."
         self.handler: InteractionHandler = self.app.state.interactions
         self.router = APIRouter()
-        self.router.include_router(interactions_router(self.handler, config.signing_secret))
+        self.events: EventsHandler = self.app.state.events
+        self.socket_mode: SocketModeConnection | None = self.app.state.socket_mode
+        self.router.include_router(interactions_router(self.handler, config.signing_secret, events=self.events))
         if config.api_token is not None:
-            api = api_router(self.engine, api_token=config.api_token)
+            api = api_router(self.engine, api_token=config.api_token, user_groups=self.handler.groups)
             self.app.include_router(api)
             self.router.include_router(api)
             self.app.add_exception_handler(StoreUnavailable, store_unavailable)

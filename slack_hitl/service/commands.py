@@ -75,7 +75,8 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings()  # before the heavy imports: a misconfigured start fails at once
+        overrides = {"socket_mode": True} if args.socket_mode else {}
+        settings = load_settings(**overrides)  # before the heavy imports: a misconfigured start fails at once
         _configure_logging(LOG_LEVELS[settings.log_level])
         return asyncio.run(_serve_until_stopped(settings, args.host, args.port))
     except SlackHitlError as error:  # settings, schema, Slack token: each says what to fix
@@ -157,10 +158,15 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from slack_hitl.service.manifest import app_manifest, render_manifest
+    from slack_hitl.service.manifest import app_manifest, render_manifest, socket_mode_manifest
 
+    if args.socket_mode == (args.request_url is not None):
+        return _fail("manifest", "give either --request-url (Slack posts to it) or --socket-mode (no URL)")
     try:
-        manifest = app_manifest(args.request_url, name=args.name)
+        if args.socket_mode:
+            manifest = socket_mode_manifest(name=args.name)
+        else:
+            manifest = app_manifest(args.request_url, name=args.name)
     except ValueError as error:
         return _fail("manifest", str(error))
     sys.stdout.write(render_manifest(manifest, args.format))
@@ -180,6 +186,12 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="receive Slack's clicks and events over Socket Mode (needs SLACK_APP_TOKEN, xapp-...): "
+        "no public URL; the same as SLACK_HITL_SOCKET_MODE=true",
+    )
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser(
@@ -203,7 +215,13 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     manifest = commands.add_parser("manifest", help="print the Slack app manifest to create the app with")
     manifest.add_argument(
-        "--request-url", required=True, help="https URL Slack posts interactions to (…/slack/interactions)"
+        "--request-url",
+        help="https URL Slack posts interactions to (…/slack/interactions; events go to …/slack/events)",
+    )
+    manifest.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="no request URLs: slack_hitl connects to Slack (serve --socket-mode, with an app-level token)",
     )
     manifest.add_argument("--name", default="Approvals", help="the app's name in Slack (default: Approvals)")
     manifest.add_argument("--format", choices=["yaml", "json"], default="yaml")

@@ -3,7 +3,14 @@
 It asks for the scopes slack_hitl uses and nothing more: ``chat:write`` (post and update
 approvals, ephemeral answers, streamed replies and the thread status), ``chat:write.public``
 (post in public channels without being invited) and ``usergroups:read`` (rows decided by the
-members of a user group).
+members of a user group). It turns the App Home tab on and subscribes to ``app_home_opened``
+(the inbox).
+
+Two ways for Slack to reach slack_hitl: request URLs (``app_manifest(request_url)``: Slack POSTs
+to ``/slack/interactions`` and ``/slack/events``, so it needs a public https URL) or Socket Mode
+(``socket_mode_manifest()``: no URL; slack_hitl opens a WebSocket with an app-level token, which
+the manifest cannot create: generate one with the ``connections:write`` scope under Basic
+Information > App-Level Tokens).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from slack_hitl.slack.endpoint import INTERACTIONS_PATH
+from slack_hitl.slack.events import EVENTS_PATH, SUBSCRIBED_EVENTS
 
 BOT_SCOPES = ("chat:write", "chat:write.public", "usergroups:read")
 APP_NAME_LIMIT = 35
@@ -31,8 +39,30 @@ def interactivity_url(request_url: str) -> str:
     return request_url
 
 
+def events_url(request_url: str) -> str:
+    """The Events API request URL beside the interactivity one: ``/slack/events`` on the same host,
+    or, for an interactivity URL ending in ``/interactions``, the same path ending in ``/events``."""
+    interactions = interactivity_url(request_url)
+    parts = urlsplit(interactions)
+    if parts.path.endswith("/interactions"):
+        return f"https://{parts.netloc}{parts.path.removesuffix('/interactions')}/events"
+    return f"https://{parts.netloc}{EVENTS_PATH}"
+
+
 def app_manifest(request_url: str, *, name: str = "Approvals") -> dict[str, Any]:
     """The manifest of a Slack app named ``name`` whose interactions go to ``request_url``."""
+    manifest = _manifest(name, socket_mode=False)
+    manifest["settings"]["interactivity"]["request_url"] = interactivity_url(request_url)
+    manifest["settings"]["event_subscriptions"]["request_url"] = events_url(request_url)
+    return manifest
+
+
+def socket_mode_manifest(*, name: str = "Approvals") -> dict[str, Any]:
+    """The manifest of a Slack app named ``name`` that slack_hitl reaches over Socket Mode: no request URLs."""
+    return _manifest(name, socket_mode=True)
+
+
+def _manifest(name: str, *, socket_mode: bool) -> dict[str, Any]:
     if not 1 <= len(name) <= APP_NAME_LIMIT:
         raise ValueError(f"the app name must be 1 to {APP_NAME_LIMIT} characters, got {len(name)}")
     return {
@@ -41,12 +71,16 @@ def app_manifest(request_url: str, *, name: str = "Approvals") -> dict[str, Any]
             "name": name,
             "description": "Decisions a paused run needs, as rows of one message.",
         },
-        "features": {"bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True}},
+        "features": {
+            "app_home": {"home_tab_enabled": True, "messages_tab_enabled": False},
+            "bot_user": {"display_name": name.lower().replace(" ", "-"), "always_online": True},
+        },
         "oauth_config": {"scopes": {"bot": list(BOT_SCOPES)}},
         "settings": {
-            "interactivity": {"is_enabled": True, "request_url": interactivity_url(request_url)},
+            "event_subscriptions": {"bot_events": list(SUBSCRIBED_EVENTS)},
+            "interactivity": {"is_enabled": True},
             "org_deploy_enabled": False,
-            "socket_mode_enabled": False,
+            "socket_mode_enabled": socket_mode,
             "token_rotation_enabled": False,
         },
     }

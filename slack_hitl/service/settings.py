@@ -85,6 +85,11 @@ class ServiceConfig:
     """The publisher's first pause after a failed render (it doubles)."""
     stream_limits: StreamLimits | None = None
     upgrade_postgres: bool = False
+    slack_app_token: str | None = field(default=None, repr=False)
+    """The app-level token (``xapp-``, scope ``connections:write``): with it, the web process holds a
+    Socket Mode connection and Slack needs no public URL."""
+    socket_ping_interval_seconds: float = 5.0
+    """slack_sdk's Socket Mode ping interval: also how soon a dropped socket is noticed and replaced."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -116,6 +121,27 @@ class Settings(BaseSettings):
     max_concurrent_resumes: int = Field(32, ge=1, le=10_000, validation_alias="SLACK_HITL_MAX_CONCURRENT_RESUMES")
     workers: int = Field(1, ge=0, le=32, validation_alias="SLACK_HITL_WORKERS")
     """Worker processes ``serve`` runs beside its web process; 0 does everything in the web process."""
+    socket_mode: bool = Field(False, validation_alias="SLACK_HITL_SOCKET_MODE")
+    """Receive Slack's interactions and events over Socket Mode (``serve --socket-mode``)."""
+    slack_app_token: SecretStr | None = Field(None, validation_alias="SLACK_APP_TOKEN")
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _is_an_app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError(
+                "must be an app-level token (it starts with xapp-; Basic Information > App-Level Tokens, "
+                "scope connections:write)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _socket_mode_has_its_token(self) -> Settings:
+        if self.socket_mode and self.slack_app_token is None:
+            raise ValueError(
+                "SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-..., scope connections:write)"
+            )
+        return self
 
     @field_validator("callback_allowed_hosts")
     @classmethod
@@ -204,6 +230,9 @@ class Settings(BaseSettings):
             lease_seconds=self.lease_seconds,
             sweep_interval_seconds=self.sweep_interval_seconds,
             shutdown_grace_seconds=self.shutdown_grace_seconds,
+            slack_app_token=self.slack_app_token.get_secret_value()
+            if self.socket_mode and self.slack_app_token is not None
+            else None,
         )
 
 

@@ -1,4 +1,4 @@
-"""Slack's interactivity request URL: a bare ASGI app in front of ``InteractionHandler``.
+"""Slack's request URLs: bare ASGI apps in front of ``InteractionHandler`` and ``EventsHandler``.
 
 Every click waits on this endpoint, and Slack gives it 3 seconds; a burst of clicks is the
 heaviest load slack_hitl sees. So it is plain ASGI: read the body, verify Slack's signature on
@@ -23,6 +23,7 @@ from fastapi import APIRouter
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from slack_hitl.slack.events import EVENTS_PATH, EventsHandler
 from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload
 from slack_hitl.slack.signature import SignatureRejected, SlackSignature
 from slack_hitl.storable import json_problems
@@ -37,48 +38,72 @@ _TIMESTAMP_HEADER = b"x-slack-request-timestamp"
 _SIGNATURE_HEADER = b"x-slack-signature"
 
 
-class InteractionsEndpoint:
-    """The ASGI app behind Slack's interactivity request URL (POST only: route only POSTs to it)."""
+class _SignedEndpoint:
+    """A POST from Slack: the body read within a limit, its signature verified, then answered."""
 
-    def __init__(
-        self, handler: InteractionHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES
-    ) -> None:
-        self.handler = handler
+    def __init__(self, signing_secret: str, max_body_bytes: int) -> None:
         self.signature = SlackSignature(signing_secret)
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            body = await read_body_within(receive, self.max_body_bytes)
-        except BodyTooLarge:
-            detail = f"the body is larger than {self.max_body_bytes} bytes"
-            log.warning("payload_too_large", detail=detail)
-            await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
-            return
-        except Disconnected:
-            return  # Slack hung up before sending everything: there is nothing to act on
-        timestamp, signature = _signature_headers(scope["headers"])
-        try:
-            self.signature.check(body, timestamp, signature)
-        except SignatureRejected as rejected:
-            log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
-            await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+        body = await _verified_body(scope, receive, send, self.signature, self.max_body_bytes)
+        if body is None:
             return
         try:
-            ack = await self.handler.handle(parse_interaction_body(body))
+            ack = await self.answer(body)
         except MalformedPayload as malformed:
             log.warning("payload_malformed", detail=str(malformed))
             await _answer(send, 400, {"error": "malformed_payload", "detail": str(malformed)})
             return
         await _answer(send, 200, ack)
 
+    async def answer(self, body: bytes) -> AckBody:
+        raise NotImplementedError
+
+
+class InteractionsEndpoint(_SignedEndpoint):
+    """The ASGI app behind Slack's interactivity request URL (POST only: route only POSTs to it)."""
+
+    def __init__(
+        self, handler: InteractionHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES
+    ) -> None:
+        super().__init__(signing_secret, max_body_bytes)
+        self.handler = handler
+
+    async def answer(self, body: bytes) -> AckBody:
+        return await self.handler.handle(parse_interaction_body(body))
+
+
+class EventsEndpoint(_SignedEndpoint):
+    """The ASGI app behind the Events API request URL (``/slack/events``): a signed JSON body per event."""
+
+    def __init__(self, handler: EventsHandler, signing_secret: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        super().__init__(signing_secret, max_body_bytes)
+        self.handler = handler
+
+    async def answer(self, body: bytes) -> AckBody:
+        try:
+            event = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise MalformedPayload("the Events API body must be JSON in UTF-8") from None
+        if not isinstance(event, dict):
+            raise MalformedPayload("the Events API body must be a JSON object")
+        return self.handler.handle(event)
+
 
 def interactions_router(
-    handler: InteractionHandler, signing_secret: str, *, path: str = INTERACTIONS_PATH
+    handler: InteractionHandler,
+    signing_secret: str,
+    *,
+    path: str = INTERACTIONS_PATH,
+    events: EventsHandler | None = None,
 ) -> APIRouter:
-    """A router serving Slack's interactivity request URL; include it in any FastAPI app."""
+    """A router serving Slack's interactivity request URL (and, given ``events``, the Events API's);
+    include it in any FastAPI app."""
     router = APIRouter()
     router.routes.append(Route(path, InteractionsEndpoint(handler, signing_secret), methods=["POST"]))
+    if events is not None:
+        router.routes.append(Route(EVENTS_PATH, EventsEndpoint(events, signing_secret), methods=["POST"]))
     return router
 
 
@@ -133,6 +158,29 @@ class BodyTooLarge(Exception):
 
 class Disconnected(Exception):
     """The client hung up before sending the whole body."""
+
+
+async def _verified_body(
+    scope: Scope, receive: Receive, send: Send, signature: SlackSignature, limit: int
+) -> bytes | None:
+    """The request's body once its signature verifies; else None, the refusal already answered."""
+    try:
+        body = await read_body_within(receive, limit)
+    except BodyTooLarge:
+        detail = f"the body is larger than {limit} bytes"
+        log.warning("payload_too_large", detail=detail)
+        await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
+        return None
+    except Disconnected:
+        return None  # Slack hung up before sending everything: there is nothing to act on
+    timestamp, signed = _signature_headers(scope["headers"])
+    try:
+        signature.check(body, timestamp, signed)
+    except SignatureRejected as rejected:
+        log.warning("signature_rejected", reason=rejected.reason, detail=str(rejected))
+        await _answer(send, 401, {"error": "invalid_signature", "detail": str(rejected)})
+        return None
+    return body
 
 
 async def read_body_within(receive: Receive, limit: int) -> bytes:

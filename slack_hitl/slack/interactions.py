@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -209,6 +209,9 @@ class InteractionHandler:
         self.engine = engine
         self.client = client
         self.groups = groups or UserGroupDirectory(client)
+        self.stale_tab: Callable[[str], None] | None = None
+        """Told the Slack user id whose click in the App Home tab was refused (a row decided since the
+        tab was drawn): there is no message to answer in, so the tab is drawn again."""
         self._tasks = BackgroundTasks()
 
     async def handle(self, payload: dict[str, Any]) -> AckBody:
@@ -318,9 +321,11 @@ class InteractionHandler:
         if refusal is not None or row is None:
             self._tell(place, actor.id, refusal or UNKNOWN_TEXT)
             return
-        if not trigger_id or not place.channel or not place.message_ts:
+        # A click in the App Home tab comes from no message: the modal belongs to the approval's own.
+        channel, message_ts = place.channel or approval.channel, place.message_ts or approval.message_ts
+        if not trigger_id or not channel or not message_ts:
             raise MalformedPayload("a click that opens a modal needs trigger_id, channel and message_ts")
-        view = build_modal(approval, row, choice=choice, channel=place.channel, message_ts=place.message_ts)
+        view = build_modal(approval, row, choice=choice, channel=channel, message_ts=message_ts)
         try:
             validate_view(view)
             async with asyncio.timeout(VIEWS_OPEN_SECONDS):
@@ -453,7 +458,11 @@ class InteractionHandler:
 
     async def _post_ephemeral(self, place: _Place, user_id: str, text: str) -> None:
         if place.channel is None:
-            log.warning("ephemeral_without_channel", slack_user=user_id, text=text)
+            if self.stale_tab is not None:
+                log.info("tab_click_refused", slack_user=user_id, text=text)
+                self.stale_tab(user_id)
+            else:
+                log.warning("ephemeral_without_channel", slack_user=user_id, text=text)
             return
         try:
             await self.client.chat_postEphemeral(

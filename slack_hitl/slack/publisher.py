@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -132,6 +132,8 @@ class SlackPublisher(Publisher):
         self._posted: dict[str, list[tuple[str, str, int, int]]] = {}
         self._shown: dict[str, list[PostedPart]] = {}
         """Where each approval's message parts are, as the store says: they never move once posted."""
+        self.rendered_listeners: list[Callable[[Approval], None]] = []
+        """Told of each approval whose message now shows its stored state (the App Home refreshes on it)."""
         self._noted: dict[tuple[str, str], int] = {}
         """Notes Slack failed half-way through: (approval id, text hash) -> replies already posted."""
 
@@ -291,6 +293,8 @@ class SlackPublisher(Publisher):
             return
         await self.messages.mark_rendered(approval_id, approval.version)
         log.debug("rendered", approval_id=approval_id, version=approval.version, parts=len(parts))
+        for listener in self.rendered_listeners:
+            listener(approval)
 
     async def _messages(self, approval_id: str) -> list[PostedPart]:
         shown = self._shown.get(approval_id)

@@ -609,3 +609,12 @@ def _slack_date(moment: dt.datetime) -> str:
     moment = aware(moment)
     fallback = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def choice_buttons(approval: Approval, row: Row) -> list[ButtonElement] | None:
+    """The row's choice buttons exactly as its message shows them (None when its button opens a modal).
+
+    The App Home shows them too: a click there is the same action, decided by the same handler.
+    """
+    choices = _inline_choices(row.requirement)
+    return None if choices is None else _choice_buttons(approval.id, row.id, choices)

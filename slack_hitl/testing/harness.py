@@ -58,9 +58,12 @@ from slack_hitl.slack.publisher import SlackPublisher
 from slack_hitl.slack.streaming import StreamLimits
 from slack_hitl.store import Store
 from slack_hitl.testing.emulator import EmulatedMessage, SlackEmulator, listening_socket
-from slack_hitl.testing.slack_user import SlackTestUser
+from slack_hitl.testing.slack_user import SlackTestUser, Transport
 
 BOT_TOKEN = "xoxb-harness"
+APP_TOKEN = "xapp-harness"
+SOCKET_PING_INTERVAL_SECONDS = 0.5
+"""A dropped socket is noticed and replaced within about this long."""
 API_TOKEN = "harness-api-token-0123456789"
 RENDER_RETRY_SECONDS = 0.5
 LOOPBACK_CALLBACKS = "127.0.0.1, ::1, localhost"
@@ -90,6 +93,8 @@ class HitlHarness:
         api_token: the bearer token of the app's ``/v1`` API.
         shutdown_grace_seconds: how long work in flight may take to finish when the app stops.
         port: where the app listens on 127.0.0.1 (a free port by default).
+        socket_mode: Slack reaches the app over Socket Mode (the app holds a WebSocket to the
+            emulator, as ``serve --socket-mode`` does) and test users click through it; else over HTTP.
         app_factory: what to serve, given the wired ``SlackHitl`` (its ``app`` by default): a service
             that adds routes and background work around slack_hitl's app, as the Airflow bridge does.
 
@@ -117,7 +122,9 @@ class HitlHarness:
         callback_allowed_hosts: str = LOOPBACK_CALLBACKS,
         port: int = 0,
         app_factory: Callable[[SlackHitl], ASGIApp] | None = None,
+        socket_mode: bool = False,
     ) -> None:
+        self.socket_mode = socket_mode
         self.adapters = list(adapters)
         self.engine_factory = engine_factory
         self.channel = channel
@@ -198,7 +205,10 @@ class HitlHarness:
 
         Its HTTP client is closed when the harness exits.
         """
-        user = SlackTestUser(self.emulator, self.interactions_url, self.signing_secret, user_id, name)
+        transport: Transport = "socket_mode" if self.socket_mode else "http"
+        user = SlackTestUser(
+            self.emulator, self.interactions_url, self.signing_secret, user_id, name, transport=transport
+        )
         self._users.append(user)
         return user
 
@@ -209,6 +219,7 @@ class HitlHarness:
                 await self.handler.drain()
                 await self.engine.drain()
                 await self.publisher.drain()
+                await self.service.events.drain()
                 await asyncio.sleep(0)
 
     async def posted(self, approval_id: str) -> Approval:
@@ -273,6 +284,8 @@ class HitlHarness:
             render_retry_seconds=RENDER_RETRY_SECONDS,
             stream_limits=self.stream_limits,
             upgrade_postgres=True,  # a test's database is its own
+            slack_app_token=APP_TOKEN if self.socket_mode else None,
+            socket_ping_interval_seconds=SOCKET_PING_INTERVAL_SECONDS,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -350,4 +363,4 @@ class HitlHarness:
             self._tmp = None
 
     def _busy(self) -> bool:
-        return self.engine.busy or self.publisher.busy or self.handler.busy
+        return self.engine.busy or self.publisher.busy or self.handler.busy or self.service.events.busy

@@ -2,7 +2,10 @@
 
 `SlackTestUser` reads messages and views from a `SlackEmulator`, builds the interaction
 payloads Slack would send (``block_actions``, ``view_submission``, ``view_closed``),
-signs them with the app's signing secret and posts them to the app's interactions URL.
+signs them with the app's signing secret and posts them to the app's interactions URL, or,
+over Socket Mode (``transport="socket_mode"``), hands them to the emulator to send as
+envelopes over the app's WebSocket. Opening the App Home sends ``app_home_opened`` the same
+two ways (to the events URL, or as an ``events_api`` envelope).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlencode
 
 import httpx
@@ -24,8 +27,11 @@ from slack_sdk.signature import SignatureVerifier
 
 from slack_hitl.slack.documented_limits import slack_length
 from slack_hitl.testing.emulator import EmulatedView, InvalidViewAckError, JSONDict, SlackEmulator
+from slack_hitl.testing.emulator.socket_mode import Acked
 
 SLACK_USER_AGENT = "Slackbot 1.0 (+https://api.slack.com/robots)"
+Transport = Literal["http", "socket_mode"]
+"""How Slack reaches the app: POSTs to its request URLs, or envelopes over its Socket Mode WebSocket."""
 
 
 class SlackTestUserError(AssertionError):
@@ -382,6 +388,12 @@ class SlackTestUser:
     Every interaction is sent to `interactions_url` the way Slack sends it: a form post
     with one ``payload`` field, signed with `signing_secret`. The user keeps one HTTP client
     for all its requests; close it with `aclose` (or use the user as ``async with``).
+
+    With ``transport="socket_mode"`` the same payloads go as ``interactive`` envelopes over the
+    app's Socket Mode connection (the emulator redelivers what is not acked); the answer is then
+    the ack's payload, returned as a 200 response so callers read it the same way.
+    ``events_url`` is where Events API requests go over HTTP (``/slack/events`` beside the
+    interactions URL by default).
     """
 
     def __init__(
@@ -395,9 +407,16 @@ class SlackTestUser:
         *,
         ack_deadline_seconds: float | None = 3.0,
         timeout_seconds: float = 30.0,
+        transport: Transport = "http",
+        events_url: str | None = None,
     ) -> None:
         self.emulator = emulator
         self.interactions_url = interactions_url
+        self.transport: Transport = transport
+        self.events_url = events_url or interactions_url.removesuffix("/interactions") + "/events"
+        self.last_ack: Acked | None = None
+        """Over Socket Mode: the last envelope's ack (its attempts, its connection)."""
+        self._last_payload: Mapping[str, Any] | None = None
         self.signing_secret = signing_secret
         self.user_id = user_id
         self.user_name = user_name
@@ -506,8 +525,10 @@ class SlackTestUser:
 
     async def redeliver(self, *, retry_num: int = 1, reason: str = "http_timeout") -> httpx.Response:
         """Send the last interaction again, as Slack retries a request it thinks failed."""
-        if self._last_body is None:
+        if self._last_body is None or self._last_payload is None:
             raise SlackTestUserError("nothing was sent yet, so there is nothing to redeliver")
+        if self.transport == "socket_mode":
+            return await self._deliver_envelope(self._last_payload)
         headers = self._form_headers(self._last_body)
         headers.update({"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": reason})
         return await self.post_raw(self._last_body, headers)
@@ -528,6 +549,9 @@ class SlackTestUser:
         """Form-encode, sign and post an interaction payload; enforce Slack's ack deadline."""
         body = urlencode({"payload": json.dumps(payload)}).encode()
         self._last_body = body
+        self._last_payload = payload
+        if self.transport == "socket_mode":
+            return await self._deliver_envelope(payload)
         started = time.monotonic()
         response = await self.post_raw(body, self._form_headers(body))
         elapsed = time.monotonic() - started
@@ -537,6 +561,73 @@ class SlackTestUser:
                 f"Slack gives up after {self.ack_deadline_seconds} s"
             )
         return response
+
+    async def _deliver_envelope(self, payload: Mapping[str, Any]) -> httpx.Response:
+        acked = await self.emulator.socket_mode.deliver("interactive", dict(payload), timeout=self.timeout_seconds)
+        self.last_ack = acked
+        if self.ack_deadline_seconds is not None and acked.seconds > self.ack_deadline_seconds:
+            raise AckDeadlineExceededError(
+                f"the app acknowledged a {payload.get('type')} envelope after {acked.seconds:.2f} s; "
+                f"Slack gives up after {self.ack_deadline_seconds} s"
+            )
+        if acked.payload is None:
+            return httpx.Response(200)
+        return httpx.Response(200, json=acked.payload)
+
+    # ----------------------------------------------------------------- the App Home
+
+    async def open_app_home(self) -> httpx.Response:
+        """Open the app's Home tab: Slack sends the app an ``app_home_opened`` event."""
+        home = self.emulator.home_view(self.user_id)
+        event: JSONDict = {
+            "type": "app_home_opened",
+            "user": self.user_id,
+            "channel": f"D{self.user_id.removeprefix('U')}",
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        if home is not None:
+            event["view"] = self.emulator.home_payload(self.user_id)
+        body: JSONDict = {
+            "token": self.emulator.verification_token,
+            "team_id": self.team_id,
+            "api_app_id": self.emulator.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": f"Ev{int(time.time() * 1e6)}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": self.team_id, "user_id": self.emulator.bot_user_id, "is_bot": True}],
+            "is_ext_shared_channel": False,
+        }
+        if self.transport == "socket_mode":
+            acked = await self.emulator.socket_mode.deliver("events_api", body, timeout=self.timeout_seconds)
+            self.last_ack = acked
+            return httpx.Response(200)
+        raw = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": SLACK_USER_AGENT, **self.sign(raw)}
+        return await self._client().post(self.events_url, content=raw, headers=headers)
+
+    async def click_home(self, *, button_text: str, near: str | None = None) -> httpx.Response:
+        """Click a button of the user's App Home tab (as the app last published it)."""
+        home = self.emulator.home_view(self.user_id)
+        if home is None:
+            raise ElementNotFoundError(f"the app has published no App Home for {self.user_id}")
+        view = self.emulator.home_payload(self.user_id)
+        _, button = find_button([{"ts": "", "blocks": home.blocks}], button_text=button_text, near=near)
+        payload: JSONDict = {
+            "type": "block_actions",
+            "user": self._user(),
+            "api_app_id": self.emulator.app_id,
+            "token": self.emulator.verification_token,
+            "container": {"type": "view", "view_id": home.id},
+            "trigger_id": self.emulator.issue_trigger_id(self.user_id),
+            "team": self._team(),
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "view": view,
+            "actions": [button.action()],
+        }
+        return await self.send_payload(payload)
 
     def _client(self) -> httpx.AsyncClient:
         # One client per user, per event loop (a client's connections cannot move to another loop).

@@ -1,9 +1,10 @@
 """slack_hitl end to end over real HTTP: the app under uvicorn, the real slack_sdk client, the emulator.
 
-The first test runs on SQLite and on PostgreSQL.
+The first test runs on SQLite and on PostgreSQL, and over HTTP and Socket Mode.
 
 People click the buttons and fill the modals the app really rendered; their requests are
-signed and posted to ``/slack/interactions`` as Slack posts them.
+signed and posted to ``/slack/interactions`` as Slack posts them, or, over Socket Mode, sent
+as envelopes over the WebSocket the app (slack_sdk's Socket Mode client) holds to the emulator.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from tests.support import four_kinds
 pytestmark = pytest.mark.anyio
 
 
-async def test_four_kinds_decided_in_slack_resume_once_and_stream_into_the_thread(database_url: str) -> None:
+@pytest.mark.parametrize("socket_mode", [False, True], ids=["http", "socket_mode"])
+async def test_four_kinds_decided_in_slack_resume_once_and_stream_into_the_thread(
+    database_url: str, socket_mode: bool
+) -> None:
     adapter = ScriptedAdapter()
-    async with HitlHarness(adapters=[adapter], database_url=database_url) as hitl:
+    async with HitlHarness(adapters=[adapter], database_url=database_url, socket_mode=socket_mode) as hitl:
         async with httpx.AsyncClient() as client:
             assert (await client.get(f"{hitl.url}/healthz")).json() == {"status": "ok"}
         opened = await hitl.engine.open_approval(
@@ -89,6 +93,11 @@ async def test_four_kinds_decided_in_slack_resume_once_and_stream_into_the_threa
         assert streamed[0].recipient_user_id == "U0BOB"  # the last decider
         assert hitl.emulator.thread_status(channel, ts) is None
         assert len(hitl.emulator.calls_to("chat.startStream")) == 1
+
+        if socket_mode:  # every click and submission went over the app's WebSocket, each acked once
+            deliveries = hitl.emulator.socket_mode.deliveries
+            assert {d.type for d in deliveries} == {"interactive"}
+            assert sum(d.acked for d in deliveries) == 8 and all(d.retry_attempt == 0 for d in deliveries)
 
         # The log holds each decision once, with who made it.
         decided = [entry for entry in await hitl.store.decision_log(approval.id) if entry["event"] == "decided"]

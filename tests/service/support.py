@@ -91,17 +91,30 @@ def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -
     return load_settings(**values)
 
 
+async def db_upgrade(database_url: str) -> subprocess.CompletedProcess[str]:
+    """``slack-hitl db upgrade`` of ``database_url``, as an operator runs it before ``serve``."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(SLACK_HITL), "db", "upgrade", "--database-url", database_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class ServeProcess:
     """``slack-hitl serve`` as a subprocess; its log goes to a file shown when a test fails."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, cwd: Path | None = None, args: Sequence[str] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.interactions_url = f"{self.url}/slack/interactions"
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(SLACK_HITL), "serve", "--port", str(self.port)],
+            [str(SLACK_HITL), "serve", "--port", str(self.port), *args],
             env=env,
             cwd=cwd or log_path.parent,
             stdout=self._log,
@@ -139,8 +152,8 @@ class ServeProcess:
 
 
 @contextlib.asynccontextmanager
-async def serving(env: dict[str, str], log_path: Path) -> AsyncIterator[ServeProcess]:
-    server = ServeProcess(env, log_path)
+async def serving(env: dict[str, str], log_path: Path, *, args: Sequence[str] = ()) -> AsyncIterator[ServeProcess]:
+    server = ServeProcess(env, log_path, args=args)
     try:
         await server.wait_ready()
         yield server

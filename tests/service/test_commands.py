@@ -219,3 +219,52 @@ def test_manifest_has_the_interactivity_url_and_only_the_scopes_slack_hitl_uses(
 
     assert main(["manifest", "--request-url", "http://localhost:8000"]) == 2
     assert "must be an https:// URL" in _one_line(capsys.readouterr().err)
+
+
+def test_manifest_for_socket_mode_has_no_request_urls_and_subscribes_to_the_app_home(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["manifest", "--socket-mode"]) == 0
+    manifest = yaml.safe_load(capsys.readouterr().out)
+    settings = manifest["settings"]
+    assert settings["socket_mode_enabled"] is True
+    assert settings["interactivity"] == {"is_enabled": True}
+    assert settings["event_subscriptions"] == {"bot_events": ["app_home_opened"]}
+    assert "request_url" not in json.dumps(manifest)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["chat:write", "chat:write.public", "usergroups:read"]
+
+    # Over HTTP, the events go beside the interactions.
+    assert main(["manifest", "--request-url", "https://hitl.example.com/hooks/slack/interactions"]) == 0
+    http = yaml.safe_load(capsys.readouterr().out)["settings"]
+    assert http["socket_mode_enabled"] is False
+    assert http["event_subscriptions"]["request_url"] == "https://hitl.example.com/hooks/slack/events"
+
+    # One or the other, and a clear line when neither or both.
+    assert main(["manifest"]) == 2
+    assert "either --request-url" in _one_line(capsys.readouterr().err)
+    assert main(["manifest", "--socket-mode", "--request-url", "https://hitl.example.com"]) == 2
+    assert "either --request-url" in _one_line(capsys.readouterr().err)
+
+
+def test_serve_in_socket_mode_without_a_usable_app_token_stops_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with SlackEmulator() as emulator:
+        _use_env(monkeypatch, service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}"))
+        assert main(["serve", "--socket-mode", "--port", str(free_port())]) == 2
+        assert "SLACK_APP_TOKEN is not set" in _one_line(capsys.readouterr().err)
+
+        monkeypatch.setenv("SLACK_APP_TOKEN", "xoxb-not-an-app-token")
+        assert main(["serve", "--socket-mode", "--port", str(free_port())]) == 2
+        assert "SLACK_APP_TOKEN must be an app-level token (it starts with xapp-" in _one_line(capsys.readouterr().err)
+    assert emulator.calls_to("apps.connections.open") == []  # stopped before talking to Slack
+    with SlackEmulator() as emulator:
+        _use_env(monkeypatch, service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}"))
+        monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-but-slack-says-no")
+        emulator.inject_error("apps.connections.open", "invalid_auth")
+        assert main(["serve", "--socket-mode", "--port", str(free_port())]) == 2
+        assert _one_line(capsys.readouterr().err) == (
+            "slack-hitl serve: SLACK_APP_TOKEN is not accepted by Slack (invalid_auth)"
+        )

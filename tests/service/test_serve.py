@@ -7,7 +7,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,11 +19,11 @@ from tests.service.support import (
     CALLBACK_SECRET,
     CHANNEL,
     SIGNING_SECRET,
-    SLACK_HITL,
     Answer,
     CallbackReceiver,
     ServeProcess,
     auth,
+    db_upgrade,
     eventually,
     message_text,
     open_over_api,
@@ -152,13 +151,7 @@ async def test_stopping_lets_a_short_resume_finish_and_hands_back_a_long_one(
 async def test_two_processes_on_one_postgres_database_call_the_webhook_once(
     emulator: SlackEmulator, receiver: CallbackReceiver, postgres_url: str, tmp_path: Path
 ) -> None:
-    upgraded = await asyncio.to_thread(
-        subprocess.run,
-        [str(SLACK_HITL), "db", "upgrade", "--database-url", postgres_url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    upgraded = await db_upgrade(postgres_url)
     assert upgraded.returncode == 0, upgraded.stderr
     assert "upgraded from schema revision none to 0003" in upgraded.stdout
     assert "postgres@" in upgraded.stdout or "postgresql" in upgraded.stdout

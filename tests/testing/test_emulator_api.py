@@ -37,7 +37,7 @@ async def test_tokens_other_than_bot_tokens_are_refused(slack_emulator: SlackEmu
 
 
 async def test_methods_the_emulator_does_not_serve_are_unknown(client: AsyncWebClient) -> None:
-    error = await api_error(client.api_call("apps.connections.open"))
+    error = await api_error(client.api_call("apps.uninstall"))
 
     assert error == {"ok": False, "error": "unknown_method"}
 

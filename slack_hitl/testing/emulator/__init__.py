@@ -21,6 +21,7 @@ The package, one concept a module:
   conversations, views);
 - ``response_urls``: what a POST to an interaction's response_url does;
 - ``http_transport``: the HTTP routes (the Web API and the response URLs);
+- ``socket_mode``: Socket Mode's WebSocket (hello, envelopes, acks, disconnects, redelivery);
 - ``server``: uvicorn in a background thread (also for the app under test).
 
 A new family of methods (``apps.connections.open``, say) is a module in ``methods/`` with a
@@ -44,12 +45,15 @@ from slack_hitl.testing.emulator.records import (
     ThreadStatus,
 )
 from slack_hitl.testing.emulator.server import BackgroundServer, listening_socket
+from slack_hitl.testing.emulator.socket_mode import Acked, Delivery, NoSocketModeConnection, SocketModeHub
 from slack_hitl.testing.emulator.validator import message_block_problems, view_problems
 
 __all__ = [
     "STREAMING_DISABLED_ERROR",
+    "Acked",
     "BackgroundServer",
     "CallRecord",
+    "Delivery",
     "EmulatedMessage",
     "EmulatedUser",
     "EmulatedUserGroup",
@@ -57,7 +61,9 @@ __all__ = [
     "EphemeralMessage",
     "InvalidViewAckError",
     "JSONDict",
+    "NoSocketModeConnection",
     "SlackEmulator",
+    "SocketModeHub",
     "StreamState",
     "ThreadStatus",
     "blocks_text_length",

@@ -54,9 +54,15 @@ class Answer:
 class WebApi:
     """The workspace's Web API: a table of methods, with rate limits and injected errors on request."""
 
-    def __init__(self, workspace: Workspace, methods: Mapping[str, MethodHandler]) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        methods: Mapping[str, MethodHandler],
+        token_prefixes: Mapping[str, str] | None = None,
+    ) -> None:
         self._workspace = workspace
         self._methods = dict(methods)
+        self._token_prefixes = dict(token_prefixes or {})
         self._calls: list[CallRecord] = []
         self._rate_limits: dict[str, _RateLimit] = {}
         self._injected: dict[str, _InjectedError] = {}
@@ -146,8 +152,11 @@ class WebApi:
             raise ApiError("unknown_method")
         if not token:
             raise ApiError("not_authed")
-        if not token.startswith("xoxb-"):
-            raise ApiError("invalid_auth")
+        wanted = self._token_prefixes.get(method, "xoxb-")
+        if not token.startswith(wanted):
+            # Slack tells a token of the wrong kind from a token that is no token at all.
+            known_kind = token.startswith(("xoxb-", "xapp-"))
+            raise ApiError("not_allowed_token_type" if known_kind else "invalid_auth")
         self._apply_rate_limit(method)
         self._apply_injected_error(method)
         return handler(self._workspace, params)

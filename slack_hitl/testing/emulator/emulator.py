@@ -13,8 +13,8 @@ from starlette.routing import BaseRoute
 
 from slack_hitl.testing.emulator.dispatch import WebApi
 from slack_hitl.testing.emulator.http_transport import http_routes
+from slack_hitl.testing.emulator.methods import token_prefixes, web_api_methods
 from slack_hitl.testing.emulator.methods import views as view_rules
-from slack_hitl.testing.emulator.methods import web_api_methods
 from slack_hitl.testing.emulator.records import (
     CallRecord,
     EmulatedMessage,
@@ -28,13 +28,15 @@ from slack_hitl.testing.emulator.records import (
     Trigger,
 )
 from slack_hitl.testing.emulator.server import BackgroundServer
+from slack_hitl.testing.emulator.socket_mode import SocketModeHub
 from slack_hitl.testing.emulator.workspace import Workspace
 
 Transport = Callable[[Workspace, WebApi], list[BaseRoute]]
 """A way to reach the workspace: the routes it serves, answering through the workspace and its Web API."""
 
 TRANSPORTS: tuple[Transport, ...] = (http_routes,)
-"""Every transport the emulator serves on its one port (a WebSocket one for Socket Mode would join here)."""
+"""Every stateless transport the emulator serves on its one port; Socket Mode's WebSocket (``socket_mode``,
+which keeps its connections) is served beside them."""
 
 
 class SlackEmulator(Workspace):
@@ -75,9 +77,12 @@ class SlackEmulator(Workspace):
             app_id=app_id,
             verification_token=verification_token,
         )
-        self._api = WebApi(self, web_api_methods())
+        self._api = WebApi(self, web_api_methods(), token_prefixes())
+        self.socket_mode = SocketModeHub(self)
+        """Slack's end of the app's Socket Mode connections: deliver envelopes, disconnect, drop."""
         routes = [route for transport in TRANSPORTS for route in transport(self, self._api)]
-        self._server = BackgroundServer(Starlette(routes=routes))
+        routes += self.socket_mode.routes()
+        self._server = BackgroundServer(Starlette(routes=routes, lifespan=self.socket_mode.lifespan))
         self.add_user(bot_user_id, "emulated_bot", is_bot=True)
 
     # ----------------------------------------------------------------- lifecycle
@@ -275,6 +280,17 @@ class SlackEmulator(Workspace):
         """Snapshots of all views (of one user if given), in the order they were opened."""
         with self.lock:
             return [copy.deepcopy(v) for v in self.views_by_id.values() if user_id in (None, v.user_id)]
+
+    def home_view(self, user_id: str) -> EmulatedView | None:
+        """The App Home tab the app last published for the user (views.publish), if any."""
+        with self.lock:
+            home = self.home_views.get(user_id)
+            return copy.deepcopy(home) if home else None
+
+    def home_payload(self, user_id: str) -> JSONDict:
+        """The user's App Home view as Slack shows it in payloads (KeyError if none was published)."""
+        with self.lock:
+            return view_rules.view_payload(self, self.home_views[user_id])
 
     def open_view(self, user_id: str) -> EmulatedView | None:
         """The view the user is looking at (top of the stack), if any."""

@@ -103,8 +103,8 @@ def parse_blocks(params: Mapping[str, Any], name: str = "blocks") -> list[JSONDi
     return blocks
 
 
-def parse_view(params: Mapping[str, Any]) -> JSONDict:
-    """The view parameter, checked as Slack checks a modal (size, then Block Kit rules)."""
+def parse_view(params: Mapping[str, Any], *, surface: str = "modal") -> JSONDict:
+    """The view parameter, checked as Slack checks a modal or a home tab (size, then Block Kit rules)."""
     raw = params.get("view")
     if raw is None:
         raise invalid_arguments("missing required field: view")
@@ -119,7 +119,7 @@ def parse_view(params: Mapping[str, Any]) -> JSONDict:
         raise invalid_arguments("must provide an object [json-pointer:/view]")
     if len(json.dumps(raw).encode()) > VIEW_BYTES:
         raise ApiError("view_too_large")
-    problems = view_problems(raw)
+    problems = view_problems(raw, surface=surface)
     if problems:
         raise invalid_arguments(*problems)
     view: JSONDict = fresh_copy(raw)

@@ -161,12 +161,15 @@ def message_block_problems(blocks: list[Any]) -> list[str]:
     return problems.messages
 
 
-def view_problems(view: JSONDict) -> list[str]:
-    """Slack's `invalid_arguments` messages for a modal definition (empty when valid)."""
+def view_problems(view: JSONDict, *, surface: str = "modal") -> list[str]:
+    """Slack's `invalid_arguments` messages for a modal (or, with ``surface="home"``, an App Home tab)."""
     problems = Problems()
-    if view.get("type") != "modal":
-        problems.add("must be one of: modal", "/view/type")
-    if "title" not in view:
+    if view.get("type") != surface:
+        problems.add(f"must be one of: {surface}", "/view/type")
+    if surface == "home":
+        if view.get("title") is not None:
+            problems.text_object(view["title"], "/view/title", limit=VIEW_TITLE, types=PLAIN)
+    elif "title" not in view:
         problems.add("missing required field: title", "/view")
     else:
         problems.text_object(view["title"], "/view/title", limit=VIEW_TITLE, types=PLAIN)

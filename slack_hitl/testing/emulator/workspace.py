@@ -73,6 +73,10 @@ class Workspace:
         self.user_groups: dict[str, EmulatedUserGroup] = {}
         self.channel_names: dict[str, str] = {}
         self.response_urls: dict[str, ResponseUrl] = {}
+        self.socket_tickets: set[str] = set()
+        """Tickets handed out by apps.connections.open, each good for one Socket Mode connection."""
+        self.home_views: dict[str, EmulatedView] = {}
+        """The App Home tab each user sees, by user id (views.publish)."""
         self._next_ts = 1_700_000_000 * 1_000_000
         self._next_view = 0
         self._ids = random.Random(0)

@@ -141,9 +141,19 @@ def delete(workspace: Workspace, params: JSONDict) -> JSONDict:
     return {"ok": True, "channel": channel, "ts": message.ts}
 
 
+def get_permalink(workspace: Workspace, params: JSONDict) -> JSONDict:
+    channel = workspace.resolve_channel(str_param(params, "channel"))
+    message = workspace.find_message(channel, str_param(params, "message_ts"))
+    link = f"https://{workspace.team_domain}.slack.com/archives/{channel}/p{message.ts.replace('.', '')}"
+    if message.is_reply and message.thread_ts:
+        link += f"?thread_ts={message.thread_ts}&cid={channel}"
+    return {"ok": True, "channel": channel, "permalink": link}
+
+
 METHODS: dict[str, MethodHandler] = {
     "chat.postMessage": post_message,
     "chat.update": update,
     "chat.postEphemeral": post_ephemeral,
     "chat.delete": delete,
+    "chat.getPermalink": get_permalink,
 }

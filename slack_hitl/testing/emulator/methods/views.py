@@ -150,6 +150,24 @@ def views_update(workspace: Workspace, params: JSONDict) -> JSONDict:
     return {"ok": True, "view": view_payload(workspace, view)}
 
 
+def views_publish(workspace: Workspace, params: JSONDict) -> JSONDict:
+    """The user's App Home tab, replaced (``hash`` guards against a stale overwrite, as on Slack)."""
+    user_id = required(params, "user_id")
+    if user_id not in workspace.users:
+        raise ApiError("user_not_found")
+    definition = parse_view(params, surface="home")
+    current = workspace.home_views.get(user_id)
+    expected_hash = str_param(params, "hash")
+    if expected_hash and current is not None and expected_hash != current.hash:
+        raise ApiError("hash_conflict")
+    if current is None:
+        view_id = workspace.new_view_id()
+        current = EmulatedView(id=view_id, user_id=user_id, trigger_id="", definition={}, hash="", root_view_id=view_id)
+        workspace.home_views[user_id] = current
+    _replace_definition(workspace, current, definition)
+    return {"ok": True, "view": view_payload(workspace, current)}
+
+
 # --------------------------------------------------------------------------- what the person does
 
 
@@ -203,4 +221,5 @@ METHODS: dict[str, MethodHandler] = {
     "views.open": views_open,
     "views.push": views_push,
     "views.update": views_update,
+    "views.publish": views_publish,
 }
