@@ -29,6 +29,7 @@ from slack_hitl.errors import (
     ChangeRefused,
     DecisionInvalid,
     IdempotencyKeyReused,
+    InputProblem,
     NotAllowed,
     RequesterRefused,
     StepLocked,
@@ -40,6 +41,7 @@ from slack_hitl.metrics import DECISIONS, RESUMES
 from slack_hitl.policies import is_refused_requester, may_decide
 from slack_hitl.requirements import Confirmation, Requirement
 from slack_hitl.status import FINAL_STATUSES, final_status
+from slack_hitl.storable import check_storable
 from slack_hitl.store import DecideCommand, RowState, Store
 from slack_hitl.store.wakeups import Subscription
 from slack_hitl.times import utcnow
@@ -62,6 +64,9 @@ class ContinuationSink:
 
 class Publisher:
     """What the engine tells the outside world. The default tells no one; subclass to show approvals."""
+
+    async def check_approval(self, title: str, requirements: Sequence[Requirement]) -> None:
+        """Raise ``InputProblem`` (located at the row) if the approval could not be shown and decided."""
 
     async def approval_opened(self, approval: Approval) -> None:
         """A new approval was stored: show it (post its message)."""
@@ -161,12 +166,18 @@ class Engine:
     ) -> Approval:
         """Store an approval with its rows and show it. The same idempotency key returns the same approval.
         ``requested_by`` (a Slack user id) names who asked for it: rows with ``Deciders.not_requester``
-        refuse that person (four-eyes)."""
+        refuse that person (four-eyes).
+
+        ``InputProblem`` when it cannot be stored or shown (checked completely first: nothing is stored)."""
         if not requirements:
-            raise ValueError("an approval needs at least one requirement")
+            raise InputProblem([(("requirements",), "an approval needs at least one requirement")])
         ids = [r.id for r in requirements]
         if len(set(ids)) != len(ids):
-            raise ValueError(f"requirement ids must be unique within an approval, got {ids}")
+            raise InputProblem([(("requirements",), f"requirement ids must be unique within an approval, got {ids}")])
+        # Off the event loop: walking every text of a 200-row approval takes milliseconds, which
+        # the acks of clicks waiting on this loop should not.
+        await asyncio.to_thread(check_storable, title, requirements, metadata=metadata, resume_state=resume_state)
+        await self.publisher.check_approval(title, requirements)
         if not isinstance(adapter, str):
             self.register(adapter)
             adapter = adapter.name
@@ -304,16 +315,18 @@ class Engine:
 
     # -- resuming ----------------------------------------------------------------------------
 
-    async def retry(self, approval_id: str, actor: Actor = SYSTEM) -> bool:
-        """Resume a retryable approval (every row decided, last resume failed). ``False`` if another won."""
+    async def retry(self, approval_id: str, actor: Actor = SYSTEM, *, delivery_key: str | None = None) -> bool:
+        """Resume a retryable approval (every row decided, last resume failed). ``False`` if another won.
+        A repeated delivery (same ``delivery_key``) does nothing and answers what the first one did."""
         approval = await self.store.get(approval_id)
         if approval.status != "pending" or not approval.all_decided:
             raise ApprovalClosed(approval_id, approval.status if approval.status != "pending" else "undecided")
-        if not await self.store.claim_resume(approval_id):
-            return False
-        await self.store.log(approval_id, "retry_requested", actor)
-        self._spawn(self._run_resume(approval_id))
-        return True
+        claim = await self.store.claim_retry(approval_id, actor, delivery_key)
+        if claim.repeated:
+            log.info("retry_repeated", approval_id=approval_id, slack_user=actor.id, won=claim.won)
+        elif claim.won:
+            self._spawn(self._run_resume(approval_id))
+        return claim.won
 
     async def _run_resume(self, approval_id: str) -> None:
         # The lease is renewed from the claim on, also while the resume waits for a slot:

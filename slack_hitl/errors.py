@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+Location = tuple[str | int, ...]
+"""Where in an input a problem is: keys and list indexes from the top."""
+
 
 class SlackHitlError(Exception):
     """Base class of every error slack_hitl raises on purpose."""
@@ -126,3 +129,11 @@ class IdempotencyKeyReused(SlackHitlError):
 
 class AdapterNotRegistered(SlackHitlError, LookupError):
     """An approval names an adapter this engine was not given."""
+
+
+class InputProblem(SlackHitlError, ValueError):
+    """Input that cannot become an approval; ``problems`` are (location, reason) pairs. Nothing was stored."""
+
+    def __init__(self, problems: list[tuple[Location, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{'.'.join(map(str, loc)) or 'body'}: {reason}" for loc, reason in problems))

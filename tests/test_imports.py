@@ -42,6 +42,7 @@ CORE = (
     "slack_hitl.policies",
     "slack_hitl.requirements",
     "slack_hitl.status",
+    "slack_hitl.storable",
     "slack_hitl.store",
     "slack_hitl.times",
     "slack_hitl.traces",

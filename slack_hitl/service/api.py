@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
+import json
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
@@ -21,20 +22,23 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.types import Message, Receive
 
 from slack_hitl.approvals import Actor, Approval, ExpiryPolicy, Reminders, Row
 from slack_hitl.decisions import Decision, Outcome
 from slack_hitl.engine import Engine
-from slack_hitl.errors import ApprovalClosed, IdempotencyKeyReused, UnknownApproval
+from slack_hitl.errors import ApprovalClosed, IdempotencyKeyReused, Location, UnknownApproval
 from slack_hitl.inbox import decidable_rows as inbox_rows
 from slack_hitl.inbox import pending_approvals
 from slack_hitl.requirements import Kind
+from slack_hitl.service.callback_hosts import CallbackHostRefused
 from slack_hitl.service.inputs import ApprovalRequest, CancelRequest, InputProblem, to_requirements
-from slack_hitl.service.preflight import check_fits_slack
-from slack_hitl.service.webhook import ADAPTER_NAME, callback_of, shown_url
+from slack_hitl.service.webhook import ADAPTER_NAME, WebhookAdapter, callback_of, shown_url
 from slack_hitl.slack.client import UserGroupDirectory
+from slack_hitl.slack.endpoint import BodyTooLarge, Disconnected, read_body_within
 from slack_hitl.slack.publisher import ApprovalNotPosted
 from slack_hitl.status import FINAL_STATUSES, ApprovalStatus
+from slack_hitl.storable import MAX_JSON_DEPTH, json_problems, shown_json
 
 log = structlog.get_logger("slack_hitl.service.api")
 
@@ -129,7 +133,7 @@ def _row_view(row: Row) -> RowView:
 
 def approval_view(approval: Approval) -> ApprovalView:
     callback = callback_of(approval)
-    return ApprovalView(
+    view = ApprovalView(
         id=approval.id,
         title=approval.title,
         status=approval.status,
@@ -153,6 +157,13 @@ def approval_view(approval: Approval) -> ApprovalView:
         finished_at=approval.finished_at,
         rows=[_row_view(row) for row in approval.rows],
     )
+    # What was stored before the input checks (or around them) may hold text or nesting that no
+    # JSON answer can carry: it is shown cleaned and cut, never as a 500 for every caller.
+    dumped = view.model_dump()
+    if next(json_problems(dumped), None) is None:
+        return view
+    log.warning("approval_shown_cleaned", approval_id=approval.id)
+    return ApprovalView.model_validate(shown_json(dumped))
 
 
 def _unprocessable(problem: InputProblem) -> HTTPException:
@@ -184,17 +195,65 @@ def _token_route(api_token: str) -> type[APIRoute]:
                         headers={"WWW-Authenticate": "Bearer"},
                     )
                 declared = request.headers.get("content-length", "0")
-                if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(
-                    await request.body()
-                ) > MAX_BODY_BYTES:
-                    return JSONResponse(
-                        {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413
-                    )
-                return await handle(request)
+                if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+                    return _too_large()
+                try:
+                    # Read as it streams in: a chunked body declares no length, and is refused as
+                    # soon as it passes the limit, not once it has been buffered whole.
+                    body = await read_body_within(request.receive, MAX_BODY_BYTES)
+                except BodyTooLarge:
+                    return _too_large()
+                except Disconnected:
+                    return Response(status_code=400)
+                refusal = _body_refusal(body)
+                if refusal is not None:
+                    return refusal
+                return await handle(Request(request.scope, _replaying(body, request.receive)))
 
             return checked
 
     return TokenCheckedRoute
+
+
+def _too_large() -> JSONResponse:
+    return JSONResponse({"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+
+
+def _body_refusal(body: bytes) -> JSONResponse | None:
+    """A 4xx for a body that is not UTF-8, or whose JSON has text no database keeps or nests too deep."""
+    if not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return JSONResponse({"detail": f"the body is not valid UTF-8 (byte {error.start})"}, status_code=400)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # FastAPI names what is wrong with it
+    except RecursionError:
+        value = None
+        problems: list[tuple[Location, str]] = [((), f"is nested deeper than {MAX_JSON_DEPTH} levels")]
+    else:
+        problems = list(json_problems(value))
+    if not problems:
+        return None
+    detail = [{"loc": ["body", *loc], "msg": reason, "type": "value_error"} for loc, reason in problems[:20]]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the route the body already read, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 _bearer = HTTPBearer(auto_error=False, description="SLACK_HITL_API_TOKEN")
@@ -232,6 +291,9 @@ def api_router(engine: Engine, *, api_token: str, user_groups: UserGroupDirector
         responses={**_UNAUTHORIZED, **_TOO_LARGE},
     )
     store = engine.store
+    webhook = engine.adapters[ADAPTER_NAME]
+    if not isinstance(webhook, WebhookAdapter):
+        raise TypeError(f"the engine's {ADAPTER_NAME!r} adapter is not a WebhookAdapter")
 
     @router.post(
         "/approvals",
@@ -246,9 +308,13 @@ def api_router(engine: Engine, *, api_token: str, user_groups: UserGroupDirector
         """Open an approval: store it and post its message. The same idempotency key returns the same approval."""
         try:
             requirements = to_requirements(request.requirements)
-            await asyncio.to_thread(check_fits_slack, request.title, requirements)
         except InputProblem as problem:
             raise _unprocessable(problem) from None
+        if request.callback is not None:
+            try:
+                await webhook.check_callback(str(request.callback.url))
+            except CallbackHostRefused as refused:
+                raise _unprocessable(InputProblem([(("callback", "url"), str(refused))])) from None
         key = IDEMPOTENCY_PREFIX + request.idempotency_key if request.idempotency_key else None
         options: dict[str, Any] = {
             "title": request.title,
@@ -269,6 +335,8 @@ def api_router(engine: Engine, *, api_token: str, user_groups: UserGroupDirector
             # The store answers a key given before for this same request with its approval, also
             # when two such requests race; a key given for another request is refused.
             approval = await engine.open_approval(**options)
+        except InputProblem as problem:  # the engine's own check: texts, nesting, what Slack can show
+            raise _unprocessable(problem) from None
         except IdempotencyKeyReused as reused:
             raise HTTPException(409, str(reused).replace(repr(reused.key), repr(request.idempotency_key))) from None
         except ApprovalNotPosted as refused:

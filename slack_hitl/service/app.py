@@ -36,6 +36,7 @@ from slack_hitl.migrations import SchemaMismatch
 from slack_hitl.requirements import Requirement
 from slack_hitl.server import SHUTDOWN_ERROR, build_app, release_unfinished_resumes
 from slack_hitl.service.api import api_router
+from slack_hitl.service.callback_hosts import CallbackHosts
 from slack_hitl.service.health import Readiness, operator_router
 from slack_hitl.service.inputs import CallbackIn
 from slack_hitl.service.settings import ServiceConfig, Settings, SettingsInvalid, load_settings, shown_database_url
@@ -164,9 +165,13 @@ class SlackHitl:
             "max_concurrent_resumes": config.max_concurrent_resumes,
             **(engine_options or {}),
         }
+        self.webhook = WebhookAdapter(
+            timeout_seconds=config.webhook_timeout_seconds,
+            allowed_hosts=CallbackHosts.parse(config.callback_allowed_hosts),
+        )
         self.engine = engine_factory(
             store,
-            adapters=[WebhookAdapter(timeout_seconds=config.webhook_timeout_seconds), *adapters],
+            adapters=[self.webhook, *adapters],
             publisher=self.publisher,
             **options,
         )
@@ -274,6 +279,7 @@ class SlackHitl:
         if callback is not None:
             if adapter != ADAPTER_NAME:
                 raise ValueError("a callback is for the webhook adapter; your own adapter resumes the run itself")
+            await self.webhook.check_callback(str(callback.url))
             resume_state = {**(resume_state or {}), "callback": callback.model_dump(mode="json")}
         approval = await self.engine.open_approval(
             title=title,

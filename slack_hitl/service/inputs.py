@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, Valid
 
 from slack_hitl.approvals import ExpiryPolicy, Reminders
 from slack_hitl.classifier import classify
-from slack_hitl.errors import ClassificationError, SlackHitlError
+from slack_hitl.errors import ClassificationError, InputProblem, Location
 from slack_hitl.requirements import (
     KINDS,
     MAX_STEPS,
@@ -45,16 +45,6 @@ CLASSIFIER_FLAGS = (
     "requires_external_execution",
     "external_execution_required",
 )
-
-Location = tuple[str | int, ...]
-
-
-class InputProblem(SlackHitlError, ValueError):
-    """Input that is well-formed JSON but not an acceptable approval; ``problems`` are (location, reason) pairs."""
-
-    def __init__(self, problems: list[tuple[Location, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{'.'.join(map(str, loc)) or 'body'}: {reason}" for loc, reason in problems))
 
 
 class _Input(BaseModel):

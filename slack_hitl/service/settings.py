@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from slack_hitl.errors import SlackHitlError
+from slack_hitl.service.callback_hosts import CallbackHosts
 from slack_hitl.slack.client import SLACK_API_URL
 
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ class ServiceConfig:
     retry_backoff_seconds: float = 5.0
     max_concurrent_resumes: int = 32
     webhook_timeout_seconds: float = 30.0
+    callback_allowed_hosts: str = ""
+    """Internal hosts callbacks may reach: comma-separated names, addresses or networks (CIDR)."""
     lease_seconds: float = 60.0
     sweep_interval_seconds: float = SAFETY_SWEEP_SECONDS
     """Seconds between the safety sweeps (expiry, retries, take-over, and in a worker out-of-date messages):
@@ -118,6 +121,7 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(60.0, ge=1, le=3600, validation_alias="SLACK_HITL_LEASE_SECONDS")
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600, validation_alias="SLACK_HITL_SHUTDOWN_GRACE_SECONDS")
     webhook_timeout_seconds: float = Field(30.0, gt=0, le=600, validation_alias="SLACK_HITL_WEBHOOK_TIMEOUT_SECONDS")
+    callback_allowed_hosts: str = Field("", validation_alias="SLACK_HITL_CALLBACK_ALLOWED_HOSTS")
     log_level: str = Field("info", validation_alias="SLACK_HITL_LOG_LEVEL")
     max_concurrent_resumes: int = Field(32, ge=1, le=10_000, validation_alias="SLACK_HITL_MAX_CONCURRENT_RESUMES")
     workers: int = Field(1, ge=0, le=32, validation_alias="SLACK_HITL_WORKERS")
@@ -143,6 +147,12 @@ class Settings(BaseSettings):
                 "SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-..., scope connections:write)"
             )
         return self
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _lists_hosts(cls, value: str) -> str:
+        CallbackHosts.parse(value)  # ValueError names the entry
+        return value
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -221,6 +231,7 @@ class Settings(BaseSettings):
             retry_backoff_seconds=self.retry_backoff_seconds,
             max_concurrent_resumes=self.max_concurrent_resumes,
             webhook_timeout_seconds=self.webhook_timeout_seconds,
+            callback_allowed_hosts=self.callback_allowed_hosts,
             lease_seconds=self.lease_seconds,
             sweep_interval_seconds=self.sweep_interval_seconds,
             shutdown_grace_seconds=self.shutdown_grace_seconds,

@@ -35,6 +35,7 @@ from slack_hitl.approvals import Approval
 from slack_hitl.errors import SlackHitlError
 from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause, Status, TextDelta, ToolProgress
 from slack_hitl.metrics import CALLBACK_SECONDS
+from slack_hitl.service.callback_hosts import CallbackHostRefused, CallbackHosts, checked_transport
 from slack_hitl.service.inputs import InputProblem, RequirementIn, to_requirements
 
 log = structlog.get_logger("slack_hitl.service.webhook")
@@ -240,8 +241,14 @@ class WebhookAdapter:
 
     name = ADAPTER_NAME
 
-    def __init__(self, *, timeout_seconds: float = 30.0) -> None:
+    def __init__(self, *, timeout_seconds: float = 30.0, allowed_hosts: CallbackHosts | None = None) -> None:
         self.timeout = httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, 10.0))
+        self.allowed_hosts = allowed_hosts or CallbackHosts()
+        """Internal hosts callbacks may reach (``SLACK_HITL_CALLBACK_ALLOWED_HOSTS``); public ones always may."""
+
+    async def check_callback(self, url: str) -> None:
+        """``CallbackHostRefused`` if ``url`` points inside the network and its host is not allowed."""
+        await self.allowed_hosts.check_url(url)
 
     async def resume(self, approval: Approval, *, idempotency_key: str) -> AsyncGenerator[ContinuationEvent, None]:
         callback = callback_of(approval)
@@ -264,7 +271,11 @@ class WebhookAdapter:
         asked = time.perf_counter()
         try:
             async with (
-                httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, verify=tls_context()) as client,
+                httpx.AsyncClient(
+                    timeout=self.timeout,
+                    follow_redirects=False,
+                    transport=checked_transport(self.allowed_hosts, ssl_context=tls_context()),
+                ) as client,
                 client.stream("POST", callback["url"], content=body, headers=headers) as response,
             ):
                 CALLBACK_SECONDS.labels(str(response.status_code)).observe(time.perf_counter() - asked)
@@ -291,12 +302,18 @@ class WebhookAdapter:
                 f"the callback {where} did not answer within {self.timeout.read:g} s"
                 + (f" (after {relayed} events)" if relayed else "")
             ) from None
+        except CallbackHostRefused as refused:
+            bound.warning("webhook_host_refused", error=str(refused))
+            raise WebhookFailed(str(refused)) from None
         except httpx.HTTPError as error:
+            # The reason stays in the log: the thread and last_error only say that it failed, so
+            # they cannot be used to tell a closed port from an open one that speaks no HTTP.
             if not relayed:
                 CALLBACK_SECONDS.labels("unreachable").observe(time.perf_counter() - asked)
-            bound.warning("webhook_unreachable", error=type(error).__name__, relayed=relayed)
-            what = "broke off" if relayed else "failed"
-            raise WebhookFailed(f"the call to {where} {what}: {type(error).__name__}: {error}") from None
+            bound.warning("webhook_unreachable", error=f"{type(error).__name__}: {error}", relayed=relayed)
+            if relayed:
+                raise WebhookFailed(f"the answer of {where} broke off after {relayed} events") from None
+            raise WebhookFailed(f"the callback {where} could not be reached or gave no HTTP answer") from None
 
 
 __all__ = [

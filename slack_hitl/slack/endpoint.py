@@ -24,7 +24,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from slack_hitl.slack.events import EVENTS_PATH, EventsHandler
-from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload
+from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload, refuse_unstorable_text
 from slack_hitl.slack.signature import SignatureRejected, SlackSignature
 
 log = structlog.get_logger("slack_hitl.slack.endpoint")
@@ -118,11 +118,17 @@ def parse_interaction_body(body: bytes) -> dict[str, Any]:
     if payload_field is None:
         raise MalformedPayload("the body must be form-encoded with one JSON `payload` field")
     try:
-        payload = json.loads(form_decode(payload_field).decode("utf-8"))
+        text = form_decode(payload_field).decode("utf-8")
+        payload = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise MalformedPayload("the `payload` field must be JSON in UTF-8") from None
+    except RecursionError:
+        raise MalformedPayload("the interaction payload is nested too deep") from None
     if not isinstance(payload, dict):
         raise MalformedPayload("the interaction payload must be a JSON object")
+    # Only a \u escape can make a lone surrogate or a NUL: a payload without one is not walked.
+    if "\\u" in text:
+        refuse_unstorable_text(payload)
     return payload
 
 
@@ -144,12 +150,12 @@ def form_decode(value: bytes) -> bytes:
     return unquote_to_bytes(value)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """The body grew past the limit; the rest of it was never read."""
 
 
-class _Disconnected(Exception):
-    pass
+class Disconnected(Exception):
+    """The client hung up before sending the whole body."""
 
 
 async def _verified_body(
@@ -157,13 +163,13 @@ async def _verified_body(
 ) -> bytes | None:
     """The request's body once its signature verifies; else None, the refusal already answered."""
     try:
-        body = await _read_body(receive, limit)
-    except _BodyTooLarge:
+        body = await read_body_within(receive, limit)
+    except BodyTooLarge:
         detail = f"the body is larger than {limit} bytes"
         log.warning("payload_too_large", detail=detail)
         await _answer(send, 413, {"error": "payload_too_large", "detail": detail})
         return None
-    except _Disconnected:
+    except Disconnected:
         return None  # Slack hung up before sending everything: there is nothing to act on
     timestamp, signed = _signature_headers(scope["headers"])
     try:
@@ -175,17 +181,19 @@ async def _verified_body(
     return body
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body_within(receive: Receive, limit: int) -> bytes:
+    """The request body, read as it streams in: ``BodyTooLarge`` as soon as it passes ``limit`` bytes,
+    whatever the request declared (a chunked body declares nothing)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise _Disconnected
+            raise Disconnected
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLarge
+            raise BodyTooLarge
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

@@ -59,6 +59,7 @@ from slack_hitl.slack.limits import SlackLimitError, validate_view
 from slack_hitl.slack.markdown import escape, escape_line
 from slack_hitl.slack.mentions import NAME_CAP, deciders_text, is_user_id, user_mention
 from slack_hitl.slack.modals import build_modal, parse_submission, reason_required, submission_errors
+from slack_hitl.storable import json_problems
 
 log = structlog.get_logger("slack_hitl.slack.interactions")
 
@@ -68,6 +69,13 @@ AckBody = dict[str, Any] | None
 
 class MalformedPayload(SlackHitlError, ValueError):
     """A signed request whose payload is not a Slack interaction this endpoint understands."""
+
+
+def refuse_unstorable_text(payload: dict[str, Any]) -> None:
+    """``MalformedPayload`` when a text of the payload could not be stored (a lone surrogate, a NUL,
+    nesting too deep): whichever transport brought it, such a payload decides nothing."""
+    for where, problem in json_problems(payload):
+        raise MalformedPayload(f"{'.'.join(map(str, where)) or 'payload'} {problem}")
 
 
 # -- the parts of Slack's payloads we read ---------------------------------------------------
@@ -216,6 +224,10 @@ def already_decided_text(title: str, decided_by: str | None, clicker: str, decid
     return f"*{escape(title)}* was already decided by {user_mention(decided_by)}."
 
 
+def no_such_choice_text(requirement: Requirement, choice: str) -> str:
+    return f"*{escape(requirement.title)}* has no choice {escape_line(repr(choice), 160)}; nothing was recorded."
+
+
 def closed_text(approval: Approval | None, status: str) -> str:
     if status == "expired" or (approval is not None and approval.expired):
         return "This approval expired; it takes no more decisions."
@@ -328,7 +340,7 @@ class InteractionHandler:
         if ref.verb == "open" or (choice is None and requirement.kind != "confirmation"):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=None)
         elif choice is None:
-            self._tell(place, actor.id, f"*{escape(requirement.title)}* has no choice {ref.choice!r}.")
+            self._tell(place, actor.id, no_such_choice_text(requirement, ref.choice or ""))
         elif _needs_modal(requirement, choice):
             await self._open_modal(ref, actor, payload.trigger_id, place, choice=choice.value)
         else:
@@ -424,7 +436,9 @@ class InteractionHandler:
             self._tell(place, actor.id, "Only the people who may decide this approval may retry it.")
             return
         try:
-            won = await self.engine.retry(ref.approval_id, actor)
+            action = payload.actions[0]
+            key = _delivery_key("retry", actor.id, action.action_ts or "", action.action_id, action.value or "")
+            won = await self.engine.retry(ref.approval_id, actor, delivery_key=key if action.action_ts else None)
         except ApprovalClosed as closed:
             self._tell(place, actor.id, closed_text(approval, closed.status))
             return
@@ -445,6 +459,12 @@ class InteractionHandler:
         requirement = await self.engine.store.requirement(ref.approval_id, ref.row_id)
         if requirement is None:
             return _modal_error(view, UNKNOWN_TEXT)
+        if ref.choice is not None and (
+            requirement.confirmation is None or requirement.confirmation.choice(ref.choice) is None
+        ):
+            # Not a modal slack_hitl opened: the signed metadata names a choice the row never had.
+            log.warning("submission_unknown_choice", approval_id=ref.approval_id, row_id=ref.row_id)
+            return _modal_error(view, no_such_choice_text(requirement, ref.choice))
         actor = await self._actor(payload.user, [requirement], ref.approval_id)
         bound = log.bind(approval_id=ref.approval_id, row_id=ref.row_id, slack_user=actor.id)
         try:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -27,9 +27,11 @@ from slack_hitl.approvals import Approval, is_system_actor
 from slack_hitl.background import BackgroundTasks
 from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
+from slack_hitl.requirements import Requirement
 from slack_hitl.slack.client import BotIdentityCache, slack_error
 from slack_hitl.slack.limits import validate_message
 from slack_hitl.slack.markdown import escape_cut, split_mrkdwn, to_mrkdwn
+from slack_hitl.slack.preflight import check_fits_slack
 from slack_hitl.slack.render import MessagePart, escalation_text, reminder_text, render_approval
 from slack_hitl.slack.streaming import StreamLimits, ThreadStream, ThreadTarget
 from slack_hitl.store import PostedPart, SlackMessages, Store
@@ -137,6 +139,10 @@ class SlackPublisher(Publisher):
         """Notes Slack failed half-way through: (approval id, text hash) -> replies already posted."""
 
     # -- what the engine tells us ------------------------------------------------------------
+
+    async def check_approval(self, title: str, requirements: Sequence[Requirement]) -> None:
+        # Building every row's modal is CPU work that grows with the rows: off the event loop.
+        await asyncio.to_thread(check_fits_slack, title, requirements)
 
     async def approval_opened(self, approval: Approval) -> None:
         """Post the approval's message now; if Slack fails, keep trying in the background."""

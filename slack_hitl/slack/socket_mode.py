@@ -30,7 +30,7 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.slack.events import EventsHandler
-from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload
+from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload, refuse_unstorable_text
 
 log = structlog.get_logger("slack_hitl.slack.socket_mode")
 
@@ -126,6 +126,7 @@ class SocketModeConnection:
         """The ack body for one envelope's payload (``None``: a bare ack)."""
         try:
             if kind == "interactive":
+                refuse_unstorable_text(payload)
                 return await self.interactions.handle(payload)
             if kind == "events_api":
                 return self.events.handle(payload)

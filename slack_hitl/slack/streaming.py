@@ -26,7 +26,7 @@ from slack_hitl.engine import ContinuationSink
 from slack_hitl.events import ContinuationEvent, Done, NestedPause, Status, TextDelta, ToolProgress
 from slack_hitl.slack.client import slack_error
 from slack_hitl.slack.documented_limits import MESSAGE_TEXT, STREAM_SECONDS, STREAM_TEXT, slack_length, slack_prefix
-from slack_hitl.slack.markdown import cut, to_mrkdwn
+from slack_hitl.slack.markdown import cut, escape, to_mrkdwn
 
 log = structlog.get_logger("slack_hitl.slack.streaming")
 
@@ -101,12 +101,16 @@ class _StreamedReply:
                 recipient_user_id=self._target.recipient_user_id,
                 recipient_team_id=self._target.recipient_team_id,
             )
-        self.chars += slack_length(text)
+        # Escaped as the posted fallback escapes it (to_mrkdwn): a run's text cannot ping
+        # (<!channel>, <@U...>, <!subteam^...>) or hide a link behind a label (<url|label>).
+        # Per character, so a token split across two deltas is escaped as well.
+        escaped = escape(text)
+        self.chars += slack_length(escaped)
         self.unflushed += text
         due = flush or time.monotonic() - self._flushed_at >= self._limits.flush_seconds
         try:
             # chunks=[] makes ChatStream send its buffer now instead of waiting for it to fill.
-            sent = await self._stream.append(markdown_text=text, chunks=[] if due else None)
+            sent = await self._stream.append(markdown_text=escaped, chunks=[] if due else None)
         except SlackApiError as error:
             if self._stream.ts is None:
                 raise StreamRefused(self.unflushed, slack_error(error)) from error
@@ -293,7 +297,11 @@ class ThreadStream(ContinuationSink):
             return reply.fitting(text)
         if reply.chars and time.monotonic() - reply.started_at >= self.limits.stream_seconds:
             return 0
-        return len(slack_prefix(text, self.limits.stream_chars - reply.chars))
+        room = self.limits.stream_chars - reply.chars
+        count = len(slack_prefix(text, room))
+        while count > 0 and (over := slack_length(escape(text[:count])) - room) > 0:
+            count -= max(over // 4, 1)  # escaping makes a character at most 5 long (& -> &amp;)
+        return count
 
     async def _write_piece(self, reply: _Reply, piece: str, *, flush: bool) -> None:
         try:

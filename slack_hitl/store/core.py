@@ -28,7 +28,15 @@ from slack_hitl.store import statements as sql
 from slack_hitl.store.cache import ApprovalPolicy, RequirementCache
 from slack_hitl.store.changes import ChangeResult, withdraw_decision
 from slack_hitl.store.database import create_engine, open_database, open_wakeups
-from slack_hitl.store.decide import Batch, DecideCommand, DecideResult, GroupCommit, claim_resumes
+from slack_hitl.store.decide import (
+    Batch,
+    DecideCommand,
+    DecideResult,
+    GroupCommit,
+    RetryClaim,
+    claim_resumes,
+    claim_retry,
+)
 from slack_hitl.store.records import approval_of, jsonable
 from slack_hitl.store.transactions import ConstraintViolated, Work
 from slack_hitl.store.votes import VoteResult, count_vote
@@ -341,6 +349,12 @@ class Store:
         """Win the right to resume a pending approval whose rows are all decided (the Retry path)."""
         won = await self.database.write(claim_resumes([approval_id], self.owner, self.lease_seconds, utcnow()))
         return approval_id in won
+
+    async def claim_retry(self, approval_id: str, actor: Actor, delivery_key: str | None = None) -> RetryClaim:
+        """Win the right to resume for a person's Retry; a delivery seen before (same ``delivery_key``)
+        does nothing and answers what it answered then, across processes."""
+        work = claim_retry(approval_id, actor, delivery_key, self.owner, self.lease_seconds, utcnow())
+        return await self.database.write(work, urgent=True)
 
     async def claim_due_resumes(self, *, max_attempts: int, limit: int = 100) -> list[str]:
         """Claim, for this process, the resumes that are due: pending approvals with every row decided,

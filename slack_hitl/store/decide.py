@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from slack_hitl.approvals import Actor
 from slack_hitl.decisions import Decision
@@ -73,6 +73,29 @@ def claim_resumes(approval_ids: list[str], owner: str, lease_seconds: float, now
     if won:
         yield sql.INSERT_LOG, [sql.log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)]
     return won
+
+
+class RetryClaim(NamedTuple):
+    """What a Retry did: ``won`` the resume; ``repeated``: the same delivery was acted on before
+    (Slack redelivers what it had no ack for), nothing was done now, and ``won`` is what it did then."""
+
+    won: bool
+    repeated: bool = False
+
+
+def claim_retry(
+    approval_id: str, actor: Actor, delivery_key: str | None, owner: str, lease_seconds: float, now: dt.datetime
+) -> Work[RetryClaim]:
+    """The resume CAS for a Retry, logged with its delivery, unless that delivery was acted on before."""
+    if delivery_key is not None:
+        seen = (yield sql.RETRY_DELIVERED, {"approval_id": approval_id, "key": delivery_key}).scalar()
+        if seen is not None:
+            return RetryClaim(won=bool(seen.get("won")), repeated=True)
+    won = approval_id in (yield from claim_resumes([approval_id], owner, lease_seconds, now))
+    # Logged whether it won or not: a redelivery of a Retry that lost must not win a later resume.
+    data: dict[str, Any] = {"won": won, **({"delivery_key": delivery_key} if delivery_key else {})}
+    yield sql.INSERT_LOG, [sql.log_entry(approval_id, "retry_requested", actor, now, data=data)]
+    return RetryClaim(won)
 
 
 @dataclass

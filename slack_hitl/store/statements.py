@@ -101,6 +101,17 @@ COUNTS = select(A.c.status, func.count().label("count")).group_by(A.c.status)
 # -- the log -----------------------------------------------------------------------------------
 
 INSERT_LOG = _insert_of(LOG, ("approval_id", "row_id", "event", "actor", "actor_name", "reason", "data", "at"))
+RETRY_DELIVERED = (
+    select(LOG.c.data)
+    .where(
+        LOG.c.approval_id == bindparam("approval_id"),
+        LOG.c.event == "retry_requested",
+        LOG.c.data["delivery_key"].as_string() == bindparam("key"),
+    )
+    .limit(1)
+)
+"""A Retry click's delivery that was acted on before (a redelivery of it must not resume again)."""
+
 LOG_OF = select(LOG).where(LOG.c.approval_id == bindparam("approval_id")).order_by(LOG.c.id)
 
 

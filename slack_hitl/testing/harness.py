@@ -66,6 +66,8 @@ SOCKET_PING_INTERVAL_SECONDS = 0.5
 """A dropped socket is noticed and replaced within about this long."""
 API_TOKEN = "harness-api-token-0123456789"
 RENDER_RETRY_SECONDS = 0.5
+LOOPBACK_CALLBACKS = "127.0.0.1, ::1, localhost"
+"""A test's callback receivers listen on loopback, which serve refuses unless allowed."""
 """A failed render is retried quickly: a test that injects a Slack error waits for the retry."""
 
 
@@ -79,6 +81,8 @@ class HitlHarness:
         signing_secret: what the app verifies and the test users sign with.
         update_window_seconds: how long the publisher gathers changes before re-rendering a message.
         stream_limits: when the continuation rotates to a new reply (shrink them to test rotation).
+        callback_allowed_hosts: internal hosts callbacks may reach (``SLACK_HITL_CALLBACK_ALLOWED_HOSTS``):
+            loopback, where a test's receivers listen.
         sweep_interval: seconds between passes of the engine's sweeper (expiry, retries, take-over).
         engine_options: more keyword arguments for the engine (``max_attempts``, ``retry_backoff_seconds``),
             on top of those ``serve`` gives it.
@@ -115,6 +119,7 @@ class HitlHarness:
         role: Role = "all",
         api_token: str = API_TOKEN,
         shutdown_grace_seconds: float = 10.0,
+        callback_allowed_hosts: str = LOOPBACK_CALLBACKS,
         port: int = 0,
         app_factory: Callable[[SlackHitl], ASGIApp] | None = None,
         socket_mode: bool = False,
@@ -131,6 +136,7 @@ class HitlHarness:
         self.role = role
         self.api_token = api_token
         self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.callback_allowed_hosts = callback_allowed_hosts
         self.port = port
         self.app_factory = app_factory
         self._given_url = database_url
@@ -273,6 +279,7 @@ class HitlHarness:
             sweep_interval_seconds=self.sweep_interval,
             stale_sweep_interval_seconds=max(self.sweep_interval, 1.0),
             shutdown_grace_seconds=self.shutdown_grace_seconds,
+            callback_allowed_hosts=self.callback_allowed_hosts,
             update_window_seconds=self.update_window_seconds,
             render_retry_seconds=RENDER_RETRY_SECONDS,
             stream_limits=self.stream_limits,

@@ -56,6 +56,21 @@ async def test_mrkdwn_styles_code_and_links(page: Page) -> None:
     assert await render(page, ">quoted\nnot quoted") == "<blockquote>quoted</blockquote>not quoted"
 
 
+async def test_only_http_https_and_mailto_links_are_clickable(page: Page) -> None:
+    for target in (
+        "javascript:alert(document.cookie)",
+        " JavaScript:alert(1)",
+        "data:text/html,<b>x</b>",
+        "vbscript:x",
+    ):
+        shown = await render(page, f"<{target}|click me>")
+        assert "<a" not in shown and "href" not in shown, shown
+        assert "click me" in shown
+    assert "<a" not in await render(page, "<!date^1700000000^{date}^javascript:alert(1)|then>")
+    assert 'href="mailto:ops@example.com"' in await render(page, "<mailto:ops@example.com|ops>")
+    assert 'href="http://example.com/x"' in await render(page, "<http://example.com/x>")
+
+
 async def test_mentions_dates_and_escaped_text(page: Page) -> None:
     mention = await render(page, "_Only <@U0ALICE> and <@U0BOB> may decide._")
     assert mention == (

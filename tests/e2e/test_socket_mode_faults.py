@@ -163,3 +163,21 @@ async def test_a_connection_slack_refuses_at_first_comes_up_in_the_background() 
         finally:
             await connection.stop()
         assert not connection.connected
+
+
+async def test_an_envelope_carrying_a_lone_surrogate_decides_nothing() -> None:
+    # The HTTP endpoint refuses such a payload with a 400; over Socket Mode it gets a bare ack.
+    adapter = ScriptedAdapter()
+    async with HitlHarness(adapters=[adapter], socket_mode=True) as hitl:
+        opened = await hitl.engine.open_approval(title="One call", requirements=confirmations(1), adapter="scripted")
+        approval = await hitl.posted(opened.id)
+        await hitl.emulator.socket_mode.wait_for_connections(1)
+        forged = hitl.user("U0BAD", "bad\ud800name")
+        answer = await forged.click(hitl.channel, approval.message_ts, button_text="Approve")
+        assert answer.status_code == 200 and forged.last_ack.payload is None
+        assert await _decided_log(hitl, approval.id) == []
+        assert (await hitl.store.get(approval.id)).decided_count == 0
+
+        honest = hitl.user("U0OK", "honest")
+        assert (await honest.click(hitl.channel, approval.message_ts, button_text="Approve")).status_code == 200
+        assert await _decided_log(hitl, approval.id) == [("r00", "U0OK")]

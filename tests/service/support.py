@@ -35,6 +35,7 @@ from slack_hitl import Confirmation, InputField, Question
 from slack_hitl.service.serving import AppServer
 from slack_hitl.service.settings import Settings, load_settings
 from slack_hitl.testing.emulator import BackgroundServer, EmulatedMessage, SlackEmulator, listening_socket
+from slack_hitl.testing.harness import LOOPBACK_CALLBACKS
 from slack_hitl.testing.slack_user import block_text
 
 SLACK_HITL = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "slack-hitl"
@@ -68,6 +69,7 @@ def service_env(slack_api_url: str, database_url: str, **extra: str) -> dict[str
         SLACK_HITL_SWEEP_INTERVAL_SECONDS="0.3",
         SLACK_HITL_RETRY_BACKOFF_SECONDS="0.3",
         SLACK_HITL_LOG_LEVEL="info",
+        SLACK_HITL_CALLBACK_ALLOWED_HOSTS=LOOPBACK_CALLBACKS,  # the receivers listen on loopback
     )
     env.update(extra)
     return env
@@ -83,6 +85,7 @@ def settings_for(emulator: SlackEmulator, database_url: str, **overrides: Any) -
         "api_token": API_TOKEN,
         "sweep_interval_seconds": 0.3,
         "retry_backoff_seconds": 0.3,
+        "callback_allowed_hosts": LOOPBACK_CALLBACKS,
     }
     values.update(overrides)
     return load_settings(**values)
@@ -121,7 +124,7 @@ class ServeProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def wait_ready(self, timeout: float = 20.0) -> None:
+    async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from slack_hitl import Approval
+from slack_hitl import Approval, Question, Requirement
+from slack_hitl.errors import InputProblem
 from slack_hitl.service.app import SlackHitl
 from slack_hitl.service.webhook import verify_signature
 from slack_hitl.testing.emulator import SlackEmulator
@@ -177,3 +178,63 @@ async def test_a_failed_event_leaves_the_approval_retryable_and_retry_resumes_it
         await alice.click(CHANNEL, ts, button_text="Retry")
         final = await hitl.wait(str(created["id"]), timeout=20)
         assert final.status == "approved" and len(receiver.received()) == 2
+
+
+def _survey_too_big_for_a_modal() -> dict[str, object]:
+    """A row whose form needs more than a modal's 100 blocks (50 questions with free text)."""
+    questions = [
+        Question(name=f"q{i}", question="Why?", options=("a", "b"), allow_free_text=True).model_dump(mode="json")
+        for i in range(50)
+    ]
+    return {"id": "survey", "title": "survey", "questions": questions}
+
+
+async def test_a_nested_pause_with_a_row_no_modal_can_hold_is_refused_by_the_check_v1_uses(
+    quick_timeout_service: Running, receiver: CallbackReceiver
+) -> None:
+    service = quick_timeout_service
+    pause = {"type": "nested_pause", "title": "One more thing", "requirements": [_survey_too_big_for_a_modal()]}
+    receiver.answers = [Answer(content_type="application/x-ndjson", chunks=[json.dumps(pause) + "\n"])]
+    created = await open_over_api(
+        service.url, receiver, [{"id": "deploy", "title": "deploy billing", "requires_confirmation": True}]
+    )
+    await service.user("U0ALICE", "alice").click(CHANNEL, str(created["message_ts"]), button_text="Approve")
+
+    async def failed() -> Approval | None:
+        approval = await service.hitl.get(str(created["id"]))
+        return approval if approval.last_error else None
+
+    parent = await eventually(failed)
+    # Refused when the pause is opened, as POST /v1/approvals refuses the same row: nothing
+    # stored or posted for it, and the parent stays retryable with the reason.
+    assert "requirements.0" in str(parent.last_error) and "does not fit a Slack modal" in str(parent.last_error)
+    assert [a.id for a in await service.hitl.store.list_approvals()] == [created["id"]]
+    posted = [call.params.get("text", "") for call in service.emulator.calls_to("chat.postMessage")]
+    assert not any("One more thing" in str(text) for text in posted), posted
+
+
+async def test_the_python_api_refuses_what_v1_refuses_and_stores_nothing(service: Running) -> None:
+    with pytest.raises(InputProblem, match="does not fit a Slack modal"):
+        await service.hitl.open(
+            title="Survey",
+            requirements=[Requirement.model_validate({**_survey_too_big_for_a_modal(), "kind": "user_feedback"})],
+            channel=CHANNEL,
+        )
+    with pytest.raises(InputProblem, match="lone surrogate"):
+        await service.hitl.open(
+            title="Deploy \ud800",
+            requirements=[Requirement(id="deploy", kind="confirmation", title="deploy")],
+            channel=CHANNEL,
+        )
+    with pytest.raises(InputProblem, match="nested deeper than"):
+        deep: dict[str, object] = {}
+        for _ in range(100):
+            deep = {"a": deep}
+        await service.hitl.open(
+            title="Deploy",
+            requirements=[Requirement(id="deploy", kind="confirmation", title="deploy")],
+            channel=CHANNEL,
+            metadata=deep,
+        )
+    assert await service.hitl.store.approval_ids() == []
+    assert service.emulator.calls_to("chat.postMessage") == []

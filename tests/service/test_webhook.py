@@ -24,6 +24,7 @@ from slack_hitl import (
     TextDelta,
     ToolProgress,
 )
+from slack_hitl.service.callback_hosts import CallbackHosts
 from slack_hitl.service.webhook import (
     SignatureInvalid,
     WebhookAdapter,
@@ -33,7 +34,10 @@ from slack_hitl.service.webhook import (
     verify_signature,
     webhook_body,
 )
+from slack_hitl.testing.harness import LOOPBACK_CALLBACKS
 from tests.service.support import CALLBACK_SECRET, Answer, CallbackReceiver, free_port
+
+LOOPBACK = CallbackHosts.parse(LOOPBACK_CALLBACKS)
 
 CALLBACK = {"url": "http://127.0.0.1:9/hook", "secret": CALLBACK_SECRET}
 NOW = dt.datetime(2025, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -196,7 +200,7 @@ async def _resume(adapter: WebhookAdapter, approval: Approval) -> list[Any]:
 async def test_a_2xx_text_answer_streams_as_text_and_the_post_is_signed(receiver: CallbackReceiver) -> None:
     receiver.answers = [Answer(chunks=["Deploying ", "build 42 ", "done."], delay=0.05)]
     approval = decided_approval({"url": receiver.url, "secret": CALLBACK_SECRET})
-    events = await _resume(WebhookAdapter(), approval)
+    events = await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval)
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Deploying build 42 done."
     (call,) = receiver.received()
     verify_signature(CALLBACK_SECRET, call.body, call.headers)
@@ -217,22 +221,22 @@ async def test_an_ndjson_answer_becomes_events_and_a_bad_line_fails_the_resume(r
         Answer(content_type="application/x-ndjson", chunks=['{"type": "text", "text": "a"}\n', "{oops\n"]),
     ]
     approval = decided_approval({"url": receiver.url, "secret": CALLBACK_SECRET})
-    assert await _resume(WebhookAdapter(), approval) == [
+    assert await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval) == [
         Status(text="is deploying..."),
         ToolProgress(name="kubectl", state="started"),
         TextDelta(text="rolled out"),
         Done(summary="ok"),
     ]
     with pytest.raises(WebhookFailed, match=r"line 2 of the callback's answer is not a valid event: not JSON"):
-        await _resume(WebhookAdapter(), approval)
+        await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval)
 
 
 @pytest.mark.anyio
 async def test_a_json_or_empty_answer_is_resumed_without_relaying(receiver: CallbackReceiver) -> None:
     receiver.answers = [Answer(content_type="application/json", chunks=['{"ok": true}']), Answer(status=204)]
     approval = decided_approval({"url": receiver.url, "secret": CALLBACK_SECRET})
-    assert await _resume(WebhookAdapter(), approval) == []
-    assert await _resume(WebhookAdapter(), approval) == []
+    assert await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval) == []
+    assert await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval) == []
     assert len(receiver.received()) == 2
 
 
@@ -246,30 +250,30 @@ async def test_non_2xx_timeouts_and_refused_connections_fail_with_a_clear_messag
     callback = {"url": f"{receiver.url}?token=do-not-show", "secret": CALLBACK_SECRET}
     approval = decided_approval(callback)
     with pytest.raises(WebhookFailed) as refused:
-        await _resume(WebhookAdapter(), approval)
+        await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval)
     assert str(refused.value) == f"the callback {receiver.url} answered HTTP 503: deploy queue full, try later"
     with pytest.raises(WebhookFailed, match="answered HTTP 302"):
-        await _resume(WebhookAdapter(), approval)  # redirects are not followed
+        await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval)  # redirects are not followed
     with pytest.raises(WebhookFailed, match=r"did not answer within 0.5 s"):
-        await _resume(WebhookAdapter(timeout_seconds=0.5), approval)
+        await _resume(WebhookAdapter(timeout_seconds=0.5, allowed_hosts=LOOPBACK), approval)
 
     closed = {"url": f"http://127.0.0.1:{free_port()}/hook", "secret": CALLBACK_SECRET}
-    with pytest.raises(WebhookFailed, match="ConnectError") as unreachable:
-        await _resume(WebhookAdapter(), decided_approval(closed))
+    with pytest.raises(WebhookFailed, match="could not be reached or gave no HTTP answer") as unreachable:
+        await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), decided_approval(closed))
     assert "do-not-show" not in str(refused.value) + str(unreachable.value)
 
 
 @pytest.mark.anyio
 async def test_an_approval_without_callback_resumes_with_nothing_to_call() -> None:
     approval = decided_approval().model_copy(update={"resume_state": {}})
-    assert await _resume(WebhookAdapter(), approval) == []
+    assert await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval) == []
 
 
 @pytest.mark.anyio
 async def test_a_later_attempt_says_so_before_the_answer(receiver: CallbackReceiver) -> None:
     receiver.answers = [Answer(chunks=["ok"])]
     approval = decided_approval({"url": receiver.url, "secret": CALLBACK_SECRET}, attempts=3)
-    events = await _resume(WebhookAdapter(), approval)
+    events = await _resume(WebhookAdapter(allowed_hosts=LOOPBACK), approval)
     assert events[0] == TextDelta(text="_The callback took the decisions on attempt 3._\n")
     assert json.loads(receiver.received()[0].body)["attempt"] == 3
     assert receiver.received()[0].headers["x-slack-hitl-attempt"] == "3"

@@ -194,8 +194,9 @@ function renderToken(body, context) {
   if (target.startsWith("!date^")) {
     const [, seconds, format, link] = target.split("^");
     const text = Number.isFinite(Number(seconds)) ? formatSlackDate(Number(seconds), format || "{date}") : label || "";
-    const node = document.createElement(link ? "a" : "span");
-    if (link) node.href = link;
+    const href = link && safeHref(decodeEntities(link));
+    const node = document.createElement(href ? "a" : "span");
+    if (href) node.href = href;
     node.className = "slack-date";
     node.textContent = text;
     node.title = label || "";
@@ -213,12 +214,29 @@ function renderToken(body, context) {
     span.textContent = "@" + target.slice(1);
     return span;
   }
+  const href = safeHref(decodeEntities(target));
+  if (!href) {
+    // Slack links only http(s) and mailto: anything else (javascript:, data:...) is shown as text.
+    const span = document.createElement("span");
+    span.textContent = decodeEntities(label ? `${label} (${target})` : target);
+    return span;
+  }
   const link = document.createElement("a");
-  link.href = decodeEntities(target);
+  link.href = href;
   link.target = "_blank";
   link.rel = "noopener noreferrer";
   link.textContent = decodeEntities(label || target);
   return link;
+}
+
+// The URL when it is one a link may open (http, https, mailto), else null.
+function safeHref(url) {
+  try {
+    const parsed = new URL(url.trim());
+    return ["http:", "https:", "mailto:"].includes(parsed.protocol) ? url : null;
+  } catch {
+    return null;
+  }
 }
 
 function splitOnce(text, separator) {

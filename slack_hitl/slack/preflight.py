@@ -1,5 +1,8 @@
 """Check that an approval's rows can be decided in Slack before anything is stored or posted.
 
+``SlackPublisher.check_approval`` runs it for every approval the engine opens (the HTTP API,
+the Python API, the adapters and nested pauses alike).
+
 The renderer fits any approval into messages by construction (it cuts texts and splits rows
 into parts), but a row's modal has a hard limit it cannot cut its way out of: 100 blocks, one
 input per field or question. A request with a row whose form would fail when someone clicks
@@ -14,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from slack_sdk.errors import SlackObjectFormationError
 
 from slack_hitl.approvals import Approval, Row
+from slack_hitl.errors import InputProblem, Location
 from slack_hitl.requirements import Requirement
-from slack_hitl.service.inputs import InputProblem, Location
 from slack_hitl.slack.limits import SlackLimitError, validate_view
 from slack_hitl.slack.modals import build_modal
 
