@@ -209,13 +209,8 @@ class Engine:
     async def check_decision(
         self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
     ) -> tuple[Requirement, Decision]:
-        """Find, authorize and validate, without writing: raises what ``decide`` would raise."""
-        requirement, decision, _ = await self._checked(approval_id, row_id, submitted, actor)
-        return requirement, decision
-
-    async def _checked(
-        self, approval_id: str, row_id: str, submitted: DecisionInput, actor: Actor
-    ) -> tuple[Requirement, Decision, int]:
+        """Find, authorize and validate, without writing: raises what ``decide`` would raise. An
+        engine subclass may refuse more here; ``decide`` always asks it."""
         target = await self.store.row_target(approval_id, row_id)  # raises UnknownApproval / UnknownRow
         requirement, policy = target.requirement, target.policy
         if is_refused_requester(requirement, actor, policy.requested_by):
@@ -235,7 +230,7 @@ class Engine:
         if check is not None and not actor.system:
             # A system actor records what was accepted elsewhere; only what people submit is checked.
             check(requirement, decision)
-        return requirement, decision, policy.steps
+        return requirement, decision
 
     async def decide(
         self,
@@ -248,7 +243,8 @@ class Engine:
     ) -> DecideOutcome:
         """Decide one row. Raises UnknownApproval / UnknownRow / NotAllowed / DecisionInvalid /
         AlreadyDecided / ApprovalClosed; a repeated delivery (same ``delivery_key``) is a no-op."""
-        requirement, decision, steps = await self._checked(approval_id, row_id, submitted, actor)
+        requirement, decision = await self.check_decision(approval_id, row_id, submitted, actor)
+        steps = self.store.cached_policy(approval_id).steps  # cached by check_decision's lookup
         command = DecideCommand(approval_id, row_id, decision, actor, delivery_key, requirement.step, steps)
         if requirement.confirmation is not None and requirement.confirmation.is_quorum and not actor.system:
             return await self._vote(command, requirement.confirmation)
