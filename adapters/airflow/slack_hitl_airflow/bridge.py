@@ -378,6 +378,8 @@ class AirflowBridge:
     async def _requester(self, dag_id: str, run_id: str) -> str | None:
         """The Slack user of whoever triggered the run (Airflow's ``triggering_user_name`` through the
         user map); ``None`` for a scheduled run, an unmapped user, or a run Airflow cannot show now."""
+        if not self.settings.policy.users.slack_ids:
+            return None  # no user maps to Slack: the run's trigger user would name nobody, so ask no one
         try:
             run = await self.client.dag_run(dag_id, run_id)
         except AirflowError as error:
