@@ -8,6 +8,7 @@ surrogates, deep JSON), plus arbitrary JSON payloads. No answer is a 5xx, and a 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -72,16 +73,7 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         emulator.add_channel(CHANNEL, "approvals")
         server = ServeProcess(service_env(emulator.base_url, f"sqlite:///{folder / 'hitl.db'}"), folder / "serve.log")
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{server.url}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.process.poll() is not None:
-                    raise AssertionError(f"serve did not start:\n{server.log()}")
-                time.sleep(0.1)
+            asyncio.run(server.wait_ready())
             with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {API_TOKEN}"}) as api:
                 nobody = {"deciders": {"user_ids": ["U0NOBODY"]}}
                 guarded = _open(api, [{**row, **nobody} for row in ROWS])

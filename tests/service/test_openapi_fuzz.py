@@ -4,8 +4,8 @@ schema documents, in the shape it documents."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,16 +36,7 @@ def service_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         emulator.add_channel(CHANNEL, "approvals")
         server = ServeProcess(service_env(emulator.base_url, f"sqlite:///{folder / 'hitl.db'}"), folder / "serve.log")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{server.url}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or server.process.poll() is not None:
-                    raise AssertionError(f"serve did not start:\n{server.log()}")
-                time.sleep(0.1)
+            asyncio.run(server.wait_ready())
             yield server.url
             assert "Traceback" not in server.log(), server.log()
             print(f"/v1 fuzz: {sum(RAN.values())} cases {RAN}")
