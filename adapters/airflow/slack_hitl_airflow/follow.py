@@ -89,6 +89,9 @@ class RunFollower:
                 if ti.id in answered and ti.id not in resumed and ti.state not in WAITING_STATES:
                     resumed.add(ti.id)
                     yield ToolProgress(name=ti.label, state="started", detail="resumed")
+                    # A retried resume may find a task that an earlier attempt's answer already took
+                    # to its end: report where it is now, not only changes after the baseline.
+                    before = None
                 # A resumed HITL task was just reported as such: its "running" says nothing new.
                 quiet = ti.id in answered and ti.state == "running"
                 if ti.state != before and ti.state in _REPORTED and not quiet:
