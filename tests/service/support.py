@@ -331,7 +331,9 @@ class OwnPostgres:
     def _run(self, tool: str, *args: str) -> None:
         command = [str(POSTGRES_BIN / tool), *args]
         if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
+            # runuser lives in /usr/sbin or /sbin, which a PATH like CI's (/usr/bin:/bin) leaves out.
+            runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin") or "runuser"
+            command = [runuser, "-u", "postgres", "--", *command]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     def start(self) -> None:
