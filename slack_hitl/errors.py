@@ -113,6 +113,11 @@ class StoreUnavailable(SlackHitlError):
     """The database cannot be reached (stopped, restarting, the network away): nothing was written.
     The same request may succeed when it is back."""
 
+    @classmethod
+    def because(cls, error: BaseException) -> StoreUnavailable:
+        """Said with the first line of the driver's ``error``."""
+        return cls(f"the database cannot be reached: {type(error).__name__}: {str(error).partition(chr(10))[0]}")
+
 
 class IdempotencyKeyReused(SlackHitlError):
     """An idempotency key was given again with a different request: it names the approval its first

@@ -330,18 +330,20 @@ class Store:
         """Count a vote on a quorum row (each person once); the vote that reaches a count decides the
         row and, when it was the last, tries to win the resume."""
         owner = self.owner if self.claims_resumes else None
-        return await self.database.write(
-            count_vote(command, confirmation, owner, self.lease_seconds, utcnow()), urgent=True
+        return await self.database.write_anew(
+            lambda: count_vote(command, confirmation, owner, self.lease_seconds, utcnow()), urgent=True
         )
 
     async def withdraw(self, approval_id: str, row_id: str, actor: Actor) -> ChangeResult:
         """Withdraw ``actor``'s decision of a row (or vote on a quorum row) while the approval is open
         and another row is undecided; the row is pending again. ``ChangeResult`` says why not."""
-        return await self.database.write(withdraw_decision(approval_id, row_id, actor, utcnow()), urgent=True)
+        return await self.database.write_anew(
+            lambda: withdraw_decision(approval_id, row_id, actor, utcnow()), urgent=True
+        )
 
     async def _write_decisions(self, batch: Batch) -> list[DecideResult]:
         owner = self.owner if self.claims_resumes else None
-        return await self.database.write(batch.transaction(owner, self.lease_seconds), urgent=True)
+        return await self.database.write_anew(lambda: batch.transaction(owner, self.lease_seconds), urgent=True)
 
     # -- resuming ----------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Which database runs the store's transactions, chosen once from the URL when the store opens.
 
-- PostgreSQL: SQLAlchemy's async engine (asyncpg) with a pool; several processes, even hosts,
-  share it.
+- PostgreSQL: ``PostgresDatabase``, the statements on an asyncpg pool of its own; several
+  processes, even hosts, share the database.
 - A SQLite file: ``SqliteFileDatabase``, each transaction one hop to a thread of its own; other
   processes may share the file (a service's web and worker processes do).
 - SQLite in memory (``sqlite://``, ``:memory:``, a ``file:`` URI with ``mode=memory``): SQLAlchemy
@@ -23,6 +23,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from slack_hitl.errors import StoreUnavailable
 from slack_hitl.store import sqlite
+from slack_hitl.store.postgres import PostgresDatabase
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from slack_hitl.store.transactions import NO_ROWS, ConstraintViolated, Database, Rows, Work
 from slack_hitl.store.wakeups import FIFO_SUFFIX, FifoWakeups, PostgresWakeups, Wakeups
@@ -71,6 +72,8 @@ def create_engine(url: str) -> AsyncEngine:
 
 def open_database(engine: AsyncEngine) -> Database:
     """The database the store's transactions run on, for ``engine`` (made by ``create_engine``)."""
+    if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
+        return PostgresDatabase(engine)
     if engine.dialect.name != "sqlite":
         return SqlAlchemyDatabase(engine)
     file = sqlite.SqliteFile.of(engine.url)
@@ -111,7 +114,7 @@ class SqlAlchemyDatabase(Database):
                 return await _run(conn, work)
         except (DBAPIError, OSError) as error:
             if _is_away(error):
-                raise StoreUnavailable(_first_line(error)) from error
+                raise StoreUnavailable.because(error) from error
             raise
 
     async def write(self, work: Work[T], *, urgent: bool = False) -> T:
@@ -120,7 +123,7 @@ class SqlAlchemyDatabase(Database):
                 return await _run(conn, work)
         except (DBAPIError, OSError) as error:
             if _is_away(error):
-                raise StoreUnavailable(_first_line(error)) from error
+                raise StoreUnavailable.because(error) from error
             raise
 
     def connection(self, *, urgent: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:
@@ -137,10 +140,6 @@ class SqlAlchemyDatabase(Database):
 def _is_away(error: DBAPIError | OSError) -> bool:
     """Whether ``error`` says the database cannot be reached (rather than refusing a statement)."""
     return isinstance(error, OSError | OperationalError | InterfaceError) or error.connection_invalidated
-
-
-def _first_line(error: Exception) -> str:
-    return f"the database cannot be reached: {type(error).__name__}: {str(error).partition(chr(10))[0]}"
 
 
 async def _run(conn: AsyncConnection, work: Work[T]) -> T:

@@ -121,7 +121,9 @@ class Batch:
     def row_params(self, size: int) -> dict[str, Any]:
         """The parameters of ``statements.decide_rows(size)``: the decisions, then NULLs."""
         params: dict[str, Any] = {"now": self.now}
-        for i, c in enumerate(self.firsts):
+        # In the order of their rows, not of arrival: PostgreSQL locks the rows in the order it meets
+        # them, and two processes' batches locking shared rows in opposite orders would deadlock.
+        for i, c in enumerate(sorted(self.firsts, key=_row_key)):
             params[f"a{i}"] = c.approval_id
             params[f"r{i}"] = c.row_id
             params[f"o{i}"] = c.decision.outcome
@@ -199,6 +201,10 @@ class Batch:
                 found, repeated = refused[id(command)]
                 final.append(DecideResult(decided=False, repeated=repeated, found=found))
         return final[::-1]
+
+
+def _row_key(command: DecideCommand) -> tuple[str, str]:
+    return command.approval_id, command.row_id
 
 
 def refusal_of(command: DecideCommand, row: dict[str, Any] | None) -> tuple[RowState | None, bool]:

@@ -11,7 +11,7 @@ SQLAlchemy Core objects either way (``statements``).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple, TypeVar
 
@@ -58,6 +58,15 @@ class ConstraintViolated(Exception):
     """A statement broke a unique or foreign key constraint; the transaction was rolled back."""
 
 
+class TransactionConflict(Exception):
+    """The database rolled the transaction back to let another one through (PostgreSQL broke a
+    lock cycle between them): nothing of it was kept, and running it again is safe."""
+
+
+CONFLICT_ATTEMPTS = 5
+"""How many times ``Database.write_anew`` runs a transaction that keeps meeting conflicts."""
+
+
 class Database(ABC):
     """Where the store's transactions run: chosen once, when the store is opened (``database.open_database``)."""
 
@@ -74,6 +83,17 @@ class Database(ABC):
 
         ``urgent`` writes (decisions, which a person's click waits on) go before background writes
         this process has queued."""
+
+    async def write_anew(self, make: Callable[[], Work[T]], *, urgent: bool = False) -> T:
+        """``write(make())``, run again from a new ``make()`` while the database rolls it back in a
+        conflict (``TransactionConflict``); the last conflict is raised."""
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return await self.write(make(), urgent=urgent)
+            except TransactionConflict:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
 
     @abstractmethod
     def connection(self, *, urgent: bool = False) -> AbstractAsyncContextManager[AsyncConnection]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from slack_hitl import Actor, AlreadyDecided, ApprovalClosed, Engine, Store
+from slack_hitl import Actor, AlreadyDecided, ApprovalClosed, Engine, Requirement, Store
 from tests.core.racer import answer
 from tests.core.support import RecordingAdapter
 from tests.support import four_kinds
@@ -124,3 +124,57 @@ async def test_a_resume_killed_mid_way_is_resumed_once_by_the_sweeper(database_u
     events = [e["event"] for e in await store.decision_log(approval_id)]
     assert events.count("resuming") == 1 and events.count("lease_taken_over") == 1
     await store.close()
+
+
+async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_again(postgres_url):
+    """Another transaction holds the second of two rows a batch decides, then waits for the first,
+    which the batch holds: PostgreSQL breaks the cycle by rolling the batch back (its sessions
+    check for deadlocks after 1 s, the other after 10 s). The batch is written again, whole."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from slack_hitl.decisions import Decision
+    from slack_hitl.store import DecideCommand
+
+    store = await Store.open(postgres_url)
+    try:
+        engine = Engine(store, adapters=[RecordingAdapter()])
+        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(3)]
+        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+        url = make_url(postgres_url)
+        other = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+        )
+        try:
+            await other.execute("SET deadlock_timeout = '10s'")
+            holding = other.transaction()
+            await holding.start()
+            await other.execute(
+                "SELECT 1 FROM approval_rows WHERE approval_id = $1 AND row_id = 'r1' FOR UPDATE", approval.id
+            )
+            decide = [
+                asyncio.create_task(
+                    store.decide(
+                        DecideCommand(approval.id, row_id, Decision(outcome="approved"), Actor(id=f"U{row_id}"))
+                    )
+                )
+                for row_id in ("r1", "r0")  # one batch: it takes r0, then waits for r1
+            ]
+            await asyncio.sleep(0.3)
+            waiting_for_r0 = asyncio.create_task(
+                other.execute(
+                    "UPDATE approval_rows SET position = position WHERE approval_id = $1 AND row_id = 'r0'", approval.id
+                )
+            )
+            await asyncio.wait_for(waiting_for_r0, timeout=30)  # it gets r0 when the batch is rolled back
+            await holding.rollback()
+            results = await asyncio.wait_for(asyncio.gather(*decide), timeout=30)
+        finally:
+            await other.close()
+        assert [r.decided for r in results] == [True, True]
+        decided = await store.get(approval.id)
+        assert {row.id: row.decided_by for row in decided.rows} == {"r0": "Ur0", "r1": "Ur1", "r2": None}
+        log = [e["row_id"] for e in await store.decision_log(approval.id) if e["event"] == "decided"]
+        assert sorted(log) == ["r0", "r1"]
+    finally:
+        await store.close()

@@ -10,6 +10,7 @@ from sqlalchemy import event
 
 from slack_hitl import Actor, DecisionInput, Engine, Requirement, Store
 from slack_hitl.store import DecideCommand
+from slack_hitl.store.postgres import PostgresDatabase
 from slack_hitl.store.sqlite_file import SqliteFileDatabase
 from tests.core.support import RecordingAdapter
 
@@ -30,6 +31,8 @@ async def count_row_loads(store: Store) -> list[str]:
 
     if isinstance(store.database, SqliteFileDatabase):  # reads go through the store's own reader connection
         await store.database._reader.run(lambda conn: conn.set_trace_callback(record))
+    elif isinstance(store.database, PostgresDatabase):
+        await store.database.log_queries(record)
     else:
 
         @event.listens_for(store.engine.sync_engine, "before_cursor_execute")
