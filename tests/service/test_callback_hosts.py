@@ -6,6 +6,7 @@ an open one."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slack_hitl.service.callback_hosts import CallbackHosts, is_internal
-from slack_hitl.service.webhook import WebhookAdapter, WebhookFailed
+from slack_hitl.service.callback_hosts import CallbackHosts, checked_transport, is_internal
+from slack_hitl.service.webhook import WebhookAdapter, WebhookFailed, tls_context
 from slack_hitl.testing.emulator import SlackEmulator
 from tests.service.support import (
     CALLBACK_SECRET,
@@ -137,3 +138,20 @@ def test_what_counts_as_internal_and_how_the_setting_reads() -> None:
     )
     with pytest.raises(ValueError, match="not a host name"):
         CallbackHosts.parse("http://x/")
+
+
+def test_a_checked_transport_given_the_shared_tls_context_loads_no_certificates(monkeypatch) -> None:
+    # Loading the CA bundle costs about 16 ms of CPU: a callback's transport must not do it again.
+    context = tls_context()
+    loads: list[object] = []
+    load = ssl.SSLContext.load_verify_locations
+    monkeypatch.setattr(
+        ssl.SSLContext,
+        "load_verify_locations",
+        lambda self, *args, **kwargs: (loads.append(args), load(self, *args, **kwargs))[1],
+    )
+    transport = checked_transport(CallbackHosts(), ssl_context=context)
+    assert loads == []
+    checked_transport(CallbackHosts())  # without one, it makes its own: the spy sees that
+    assert len(loads) == 1
+    assert isinstance(transport, httpx.AsyncHTTPTransport)
