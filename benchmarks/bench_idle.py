@@ -124,6 +124,7 @@ async def measure(url: str, emulator: SlackEmulator, args: argparse.Namespace, w
         SLACK_HITL_API_TOKEN=API_TOKEN,
         SLACK_HITL_WORKERS="1",
         SLACK_HITL_LOG_LEVEL="info",
+        SLACK_HITL_CALLBACK_ALLOWED_HOSTS="127.0.0.1",  # the callback receiver is this process, on loopback
     )
     if args.source:
         env["PYTHONPATH"] = str(Path(args.source).resolve())  # noqa: ASYNC240 - before anything runs
