@@ -7,13 +7,23 @@ authorization, validation, the CAS write and the decision log), on a fresh SQLit
 when given, a PostgreSQL database. Figures are medians over --runs runs. "CPU ms" is this
 process's CPU time per decision, resumes included: steadier than latency on a shared machine
 (the database server's CPU is not in it for PostgreSQL).
+
+On PostgreSQL, each run also measures the database's own floor right after slack_hitl, on the
+same server: pgbench with as many clients as deciders (at most 50), each transaction the floor's one
+conditional UPDATE of a row of its own (prepared, as asyncpg prepares slack_hitl's), for as
+long as slack_hitl's run took. "x pgbench" is slack_hitl's decisions/s over pgbench's tps in
+the same run (median over runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import re
+import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -78,6 +88,41 @@ async def fresh_postgres(base: str) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+FLOOR_ROWS = 1_000_000
+PGBENCH_CLIENTS = 50
+"""pgbench's clients are connections, and the server allows 100 by default: 200 deciders are
+compared with 50 clients (slack_hitl's pool holds at most 30 connections)."""
+FLOOR_UPDATE = """\\set id random(1, {rows})
+UPDATE floor_rows SET status = 'approved', decided_by = 'U1' WHERE id = :id AND status = 'pending';
+"""
+
+
+async def pgbench_floor(url: str, clients: int, seconds: float) -> float:
+    """pgbench's tps for the floor's conditional UPDATE on the database at ``url``, ``clients`` at once."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    found = make_url(url)
+    conn = await asyncpg.connect(
+        host=found.host, port=found.port or 5432, user=found.username, password=found.password, database=found.database
+    )
+    await conn.execute(
+        "CREATE TABLE floor_rows (id integer PRIMARY KEY, status text NOT NULL, decided_by text);"
+        f"INSERT INTO floor_rows SELECT g, 'pending', NULL FROM generate_series(1, {FLOOR_ROWS}) g;"
+    )
+    await conn.execute("VACUUM ANALYZE floor_rows")
+    await conn.close()
+    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+        script.write(FLOOR_UPDATE.format(rows=FLOOR_ROWS))
+        script.flush()
+        command = [shutil.which("pgbench") or "pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2"]
+        command += ["-T", str(max(5, round(seconds))), "-f", script.name, "-h", found.host or "127.0.0.1"]
+        command += ["-p", str(found.port or 5432), "-U", found.username or "postgres", found.database or "postgres"]
+        env = {**os.environ, **({"PGPASSWORD": found.password} if found.password else {})}
+        done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, env=env, check=True)
+    return float(re.search(r"tps = ([0-9.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432/test")
@@ -87,7 +132,8 @@ async def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     backends = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
     print(
-        f"{'backend':<9} {'deciders':>8} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}   (median of {args.runs} runs)"
+        f"{'backend':<9} {'deciders':>8} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}"
+        f" {'pgbench tps':>12} {'x pgbench':>9}   (median of {args.runs} runs)"
     )
     for backend, base in backends:
         for deciders in (1, 50, 200):
@@ -97,9 +143,14 @@ async def main() -> None:
                     url = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
                 else:
                     url = await fresh_postgres(base)
-                runs.append(await one_run(url, deciders, args.decisions))
-            rate, p50, p99, cpu = (statistics.median(r[i] for r in runs) for i in range(4))
-            print(f"{backend:<9} {deciders:>8} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>7.2f}")
+                started = time.perf_counter()
+                figures = await one_run(url, deciders, args.decisions)
+                clients = min(deciders, PGBENCH_CLIENTS)
+                floor = await pgbench_floor(url, clients, time.perf_counter() - started) if base else 0.0
+                runs.append((*figures, floor, figures[0] / floor if floor else 0.0))
+            rate, p50, p99, cpu, floor, ratio = (statistics.median(r[i] for r in runs) for i in range(6))
+            against = f" {floor:>12.0f} {ratio:>8.2f}x" if base else ""
+            print(f"{backend:<9} {deciders:>8} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>7.2f}{against}")
 
 
 if __name__ == "__main__":
