@@ -66,6 +66,8 @@ _AWAY = (
 class PostgresDatabase(Database):
     """The store's transactions on an asyncpg pool of the engine's database."""
 
+    writers_side_by_side = True
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._statements = CompiledStatements.of(engine.dialect)

@@ -72,6 +72,9 @@ class Database(ABC):
 
     engine: AsyncEngine
     """SQLAlchemy's engine on the same database: for migrations and for extensions with tables of their own."""
+    writers_side_by_side = False
+    """Whether write transactions run at once (PostgreSQL's row locks) rather than one at a time
+    (SQLite's one writer): then a write that finds nothing to change holds up no other."""
 
     @abstractmethod
     async def read(self, work: Work[T]) -> T:

@@ -59,10 +59,10 @@ async def test_the_web_process_leaves_the_resume_to_a_worker_which_runs_it_once(
             await store.close()
 
 
-async def test_a_burst_of_approvals_decided_by_the_web_process_is_shared_by_workers(sqlite_url: str) -> None:
-    web_store = await Store.open(sqlite_url, claims_resumes=False)
+async def test_a_burst_of_approvals_decided_by_the_web_process_is_shared_by_workers(database_url: str) -> None:
+    web_store = await Store.open(database_url, claims_resumes=False)
     web = Engine(web_store, adapters=[RecordingAdapter()])
-    worker_stores = [await Store.open(sqlite_url, create=False) for _ in range(2)]
+    worker_stores = [await Store.open(database_url, create=False) for _ in range(2)]
     adapters = [RecordingAdapter(), RecordingAdapter()]
     workers = [Engine(store, adapters=[adapter]) for store, adapter in zip(worker_stores, adapters, strict=True)]
     try:
@@ -87,3 +87,35 @@ async def test_a_burst_of_approvals_decided_by_the_web_process_is_shared_by_work
     finally:
         for store in (web_store, *worker_stores):
             await store.close()
+
+
+async def test_a_worker_claims_the_due_resumes_another_transaction_is_not_holding(postgres_url: str) -> None:
+    """On PostgreSQL one statement finds and claims the due resumes; an approval another transaction
+    holds (a worker's claim in flight) is skipped at once, not waited for, and claimed when free."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    web_store = await Store.open(postgres_url, claims_resumes=False)
+    web = Engine(web_store, adapters=[RecordingAdapter()])
+    worker = await Store.open(postgres_url, create=False)
+    try:
+        opened = [await web.open_approval(title=f"t{n}", requirements=rows(1), adapter="recording") for n in range(3)]
+        for approval in opened:
+            await web.decide(approval.id, "r0", DecisionInput(choices=("approve",)), ALICE)
+        url = make_url(postgres_url)
+        other = await asyncpg.connect(
+            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+        )
+        try:
+            async with other.transaction():
+                await other.execute("SELECT 1 FROM approvals WHERE id = $1 FOR UPDATE", opened[0].id)
+                claimed = await asyncio.wait_for(worker.claim_due_resumes(max_attempts=3), timeout=5)
+                assert claimed == sorted(a.id for a in opened[1:])
+        finally:
+            await other.close()
+        assert await worker.claim_due_resumes(max_attempts=3) == [opened[0].id]
+        assert await worker.claim_due_resumes(max_attempts=3) == []
+        assert {(await worker.get(a.id)).status for a in opened} == {"resuming"}
+    finally:
+        await web_store.close()
+        await worker.close()
