@@ -53,6 +53,10 @@ class RowTarget(NamedTuple):
     policy: ApprovalPolicy = ApprovalPolicy()
 
 
+BATCHES_IN_FLIGHT = 4
+"""How many batches of decisions a process writes at once where writers run side by side."""
+
+
 class Store:
     """The database of approvals. Open with ``await Store.open(url)``; close with ``await store.close()``."""
 
@@ -73,7 +77,9 @@ class Store:
         self._claims_resumes = claims_resumes
         self._requirements = RequirementCache()
         self._loading: dict[str, asyncio.Future[None]] = {}
-        self._decisions = GroupCommit(self._write_decisions, utcnow)
+        self._decisions = GroupCommit(
+            self._write_decisions, utcnow, in_flight=BATCHES_IN_FLIGHT if self.database.writers_side_by_side else 1
+        )
 
     @property
     def lease_seconds(self) -> float:

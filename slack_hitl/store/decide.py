@@ -234,25 +234,36 @@ class _Pending:
 
 
 class GroupCommit:
-    """Decisions queued while a batch is being written go together in the next one (at most ``statements.MAX_BATCH``)."""
+    """Decisions queued while a batch is being written go together in the next one (at most
+    ``statements.MAX_BATCH``). Up to ``in_flight`` batches are written at once: one where the
+    database takes one writer at a time (SQLite), more where writers run side by side
+    (PostgreSQL), so that a decision waits for no other batch's round trips while a connection is free."""
 
-    def __init__(self, write_batch: Callable[[Batch], Awaitable[list[DecideResult]]], now: Callable[[], dt.datetime]):
+    def __init__(
+        self,
+        write_batch: Callable[[Batch], Awaitable[list[DecideResult]]],
+        now: Callable[[], dt.datetime],
+        *,
+        in_flight: int = 1,
+    ):
         self._write_batch = write_batch
         self._now = now
+        self._in_flight = in_flight
         self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: list[asyncio.Task[None]] = []
 
     async def decide(self, command: DecideCommand) -> DecideResult:
         pending = _Pending(command)
         self._queue.append(pending)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+        # A flusher whose loop found the queue empty is done at once (no await between): it is not counted.
+        self._flushers = [flusher for flusher in self._flushers if not flusher.done()]
+        if len(self._flushers) < self._in_flight:
+            self._flushers.append(asyncio.create_task(self._flush()))
         return await pending.future
 
     async def close(self) -> None:
         """Wait for the batches in flight."""
-        if self._flusher is not None:
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        await asyncio.gather(*self._flushers, return_exceptions=True)
 
     async def _flush(self) -> None:
         while self._queue:

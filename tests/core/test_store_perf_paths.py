@@ -174,3 +174,33 @@ async def test_what_the_sqlite_fast_path_writes_reads_back_as_the_sqlalchemy_pat
             await store.close()
     assert seen[0] == seen[1]
     assert seen[0][5] == [True]
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+async def test_group_commit_writes_up_to_in_flight_batches_at_once_and_batches_the_rest(in_flight):
+    import datetime as dt
+
+    from slack_hitl.decisions import Decision
+    from slack_hitl.store.decide import DecideResult, GroupCommit
+
+    batches: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def write_batch(batch):
+        batches.append([c.row_id for c in batch.commands])
+        await release.wait()
+        return [DecideResult(decided=True) for _ in batch.commands]
+
+    commit = GroupCommit(write_batch, lambda: dt.datetime.now(dt.UTC), in_flight=in_flight)
+    commands = [DecideCommand("a", f"r{i}", Decision(outcome="approved"), Actor(id="U1")) for i in range(6)]
+    decided = []
+    for command in commands:  # one at a time, each after the batches before it went out
+        decided.append(asyncio.create_task(commit.decide(command)))
+        await asyncio.sleep(0.01)
+    # The first `in_flight` decisions each went out in a batch of their own; the rest wait, together.
+    assert batches == [[f"r{i}"] for i in range(in_flight)]
+    release.set()
+    assert all(r.decided for r in await asyncio.gather(*decided))
+    assert sorted(row for batch in batches for row in batch) == [f"r{i}" for i in range(6)]
+    assert batches[in_flight:] == [[f"r{i}" for i in range(in_flight, 6)]]
+    await commit.close()
