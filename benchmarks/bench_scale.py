@@ -21,10 +21,10 @@ phase, dropped after), in one run:
    (as its autovacuum would soon do). Then it opens --open approvals as in 1. and measures the same,
    and prints each query's plan (EXPLAIN QUERY PLAN / EXPLAIN), flagging full scans of approvals,
    rows or the log and sorts of every match;
-3. memory: opens --clicks / 40 more approvals (--clicks / 2 rows) and sends --clicks signed clicks
-   in ten rounds, each of new rows and then the same rows again from other people (half the clicks
-   decide a row, half are refused as decided already), sampling the web process's RSS before the
-   first round and after each.
+3. memory: opens --clicks / 80 more approvals (--clicks / 4 rows) and sends --clicks signed clicks
+   in ten rounds, each of new rows and then the same rows again from three other people (a quarter
+   of the clicks decide a row, the rest are refused as decided already), sampling the web
+   process's RSS before the first round and after each.
 
 Prints each figure with its seeded/empty ratio (medians over --runs runs) and the RSS samples with
 their growth. Needs wrk, as bench_interactions.py does.
@@ -73,6 +73,8 @@ MAX_ATTEMPTS = 3
 SEED_CHUNK = 500
 """Approvals inserted per statement batch while seeding."""
 MEMORY_ROUNDS = 10
+REPEATS = 3
+"""Clicks on a decided row per click that decides one, in the memory rounds."""
 API_HEADERS = {"Authorization": "Bearer bench-api-token-0123456789"}
 SCANNED = ("approvals", "approval_rows", "decision_log")
 EMPTY_FINISHED = 100
@@ -383,15 +385,18 @@ def rss_mib(pid: int) -> float:
 def memory_over_clicks(
     emulator: SlackEmulator, url: str, port: int, pid: int, clicks: int, workdir: Path
 ) -> list[float]:
-    """The web process's RSS (MiB) before and after each of ten rounds of clicks: per round, new rows
-    then the same rows clicked again by other people (refused: decided already)."""
-    per_round = clicks // MEMORY_ROUNDS // 2
+    """The web process's RSS (MiB) before and after each of ten rounds of clicks: per round, a quarter
+    of its clicks on new rows, then the same rows clicked by three other people each (refused:
+    decided already)."""
+    per_round = clicks // MEMORY_ROUNDS // (1 + REPEATS)
     shown = asyncio.run(bench.open_approvals(url, emulator, per_round * MEMORY_ROUNDS // ROWS, ROWS))
     rows = clicks_on(emulator, shown)
-    again = clicks_on(emulator, shown, first_user=25)  # another person each: U0025.. instead of U0000..
+    # Other people: U0013.., U0026.., U0039.. where the first clicks came from U0000...
+    again = [clicks_on(emulator, shown, first_user=13 * person) for person in range(1, REPEATS + 1)]
     samples = [rss_mib(pid)]
     for start in range(0, len(rows), per_round):
-        send_once(port, rows[start : start + per_round] + again[start : start + per_round], workdir)
+        new = rows[start : start + per_round]
+        send_once(port, new + [body for bodies in again for body in bodies[start : start + per_round]], workdir)
         samples.append(rss_mib(pid))
     return samples
 
@@ -516,14 +521,18 @@ def report(backend: str, runs: list[tuple[Phase, Phase]], args: argparse.Namespa
                 print(f"      {'!' if step.strip() in plan.scans else ' '} {step}")
     flagged = sorted({name for name, plans in runs[-1][1].plans.items() if any(plan.scans for plan in plans)})
     print(f"  full scans or sorts: {', '.join(flagged) if flagged else 'none'}")
-    print(f"\nweb process RSS over {args.clicks:,} clicks (half decide a row, half repeat a decided one), MiB:")
+    print(
+        f"\nweb process RSS over {args.clicks:,} clicks in {MEMORY_ROUNDS} rounds (a quarter decide a row, the rest "
+        "click a decided one), MiB: before the first round, then after each"
+    )
     for _, seeded in runs:
         samples = seeded.rss
-        growth = samples[-1] - samples[1] if len(samples) > 2 else float("nan")
+        half = MEMORY_ROUNDS // 2
         print(
             "  "
             + " ".join(f"{sample:.1f}" for sample in samples)
-            + f"  (after the first round to the last: {growth:+.1f} MiB)"
+            + f"  (growth: {samples[-1] - samples[1]:+.1f} MiB from round 1 to {MEMORY_ROUNDS}, "
+            f"{samples[-1] - samples[half]:+.1f} MiB from round {half} to {MEMORY_ROUNDS})"
         )
 
 
