@@ -562,15 +562,12 @@ def main() -> None:
         for number in range(USERS):  # a click refused as decided already is answered to its person
             emulator.add_user(f"U{number:04d}", f"user{number}")
         templates = asyncio.run(finished_templates(emulator, Path(tmp)))
-        figures = {}
         for backend, postgres in backends:
             runs = []
             for number in range(args.runs):
                 print(f"{backend}, run {number + 1} of {args.runs}")
                 runs.append(one_run(args, emulator, postgres, templates))
-            figures[backend] = runs
-    for backend, runs in figures.items():
-        report(backend, runs, args)
+            report(backend, runs, args)
 
 
 if __name__ == "__main__":
