@@ -26,16 +26,20 @@ class ApprovalPolicy(NamedTuple):
 
 
 class RequirementCache:
-    """Each known approval's adapter and its rows' requirements as JSON text; the last 1,024 parsed as models.
+    """The adapter and the rows' requirements as JSON text of the approvals added last (10,000 rows
+    of them); the last 1,024 rows used parsed as models.
 
-    Requirements never change, so an approval's rows are read from the database once. Parsed
-    models are kept only for recently used rows: each is a dozen objects that every full garbage
-    collection walks, and with every clicked row kept those walks became the tail of an ack's
-    latency (the p99 of benchmarks/bench_interactions.py). Text costs the collector nothing, and
-    parsing it again is cheap.
+    Requirements never change, so an approval's rows are read from the database once, while it
+    is in the cache. Parsed models are kept only for recently used rows: each is a dozen objects
+    that every full garbage collection walks, and with every clicked row kept those walks became
+    the tail of an ack's latency (the p99 of benchmarks/bench_interactions.py). Text costs the
+    collector nothing, and parsing it again is cheap. The approvals added first leave first: people
+    decide the rows of new messages, and a click on an older one costs one read of its rows. A
+    bound of every row ever clicked grew the web process by half a kilobyte a row
+    (benchmarks/bench_scale.py samples its memory).
     """
 
-    def __init__(self, *, parsed_rows: int = 1024, rows: int = 100_000) -> None:
+    def __init__(self, *, parsed_rows: int = 1024, rows: int = 10_000) -> None:
         self._approvals: dict[str, tuple[str, dict[str, str], ApprovalPolicy]] = {}
         self._parsed: dict[tuple[str, str], Requirement] = {}
         self._parsed_rows = parsed_rows
@@ -88,9 +92,9 @@ class RequirementCache:
     ) -> None:
         """Cache every row of an approval: ``texts`` by row id, and those already ``parsed``."""
         if approval_id not in self._approvals:
-            if self._row_count + len(texts) > self._rows:
-                self._approvals.clear()
-                self._row_count = 0
+            while self._approvals and self._row_count + len(texts) > self._rows:
+                oldest = self._approvals.pop(next(iter(self._approvals)))
+                self._row_count -= len(oldest[1])
             self._approvals[approval_id] = (adapter, dict(texts), policy or ApprovalPolicy())
             self._row_count += len(texts)
         for requirement in parsed:

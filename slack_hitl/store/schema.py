@@ -20,7 +20,7 @@ class ApprovalRecord(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     title: str
-    status: str = Field(index=True, max_length=16)
+    status: str = Field(max_length=16)
     adapter: str = Field(max_length=100)
     resume_state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     channel: str | None = Field(default=None, max_length=64)
@@ -59,11 +59,14 @@ class ApprovalRecord(SQLModel, table=True):
     next_attempt_at: dt.datetime | None = None
     last_error: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
-    created_at: dt.datetime
+    created_at: dt.datetime = Field(index=True)
+    """Pages of approvals are newest first (``GET /v1/approvals``)."""
     updated_at: dt.datetime
     finished_at: dt.datetime | None = None
 
     __table_args__ = (
+        # Lookups by status (the worker's sweeps), and pages of one status newest first.
+        Index("ix_approvals_status_created_at", "status", "created_at"),
         # Out-of-date messages, which a service's workers look for several times a second.
         Index(
             "ix_approvals_out_of_date",

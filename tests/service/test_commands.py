@@ -154,7 +154,7 @@ def test_serve_refuses_a_postgres_database_at_an_older_schema_and_changes_nothin
         assert main(["serve", "--port", str(free_port())]) == 2
     assert _one_line(capsys.readouterr().err) == (
         "slack-hitl serve: the database schema is at revision none (no slack_hitl tables) but this "
-        "slack-hitl needs 0004: run `slack-hitl db upgrade`"
+        "slack-hitl needs 0005: run `slack-hitl db upgrade`"
     )
     assert emulator.calls_to("auth.test") == []  # stopped before talking to Slack
 
@@ -177,9 +177,9 @@ def test_db_upgrade_says_what_it_did_and_refuses_a_schema_from_a_newer_version(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'hitl.db'}"
     assert main(["db", "upgrade", "--database-url", url]) == 0
-    assert capsys.readouterr().out.strip() == f"{url} upgraded from schema revision none to 0004"
+    assert capsys.readouterr().out.strip() == f"{url} upgraded from schema revision none to 0005"
     assert main(["db", "upgrade", "--database-url", url]) == 0
-    assert capsys.readouterr().out.strip() == f"{url} is at schema revision 0004, the newest; nothing to do"
+    assert capsys.readouterr().out.strip() == f"{url} is at schema revision 0005, the newest; nothing to do"
 
     import sqlite3
 
@@ -188,7 +188,7 @@ def test_db_upgrade_says_what_it_did_and_refuses_a_schema_from_a_newer_version(
     assert main(["db", "upgrade", "--database-url", url]) == 2
     assert _one_line(capsys.readouterr().err) == (
         "slack-hitl db upgrade: the database is at schema revision 0099, which this slack-hitl does not know "
-        "(it needs 0004); it was upgraded by a newer slack-hitl: run that version"
+        "(it needs 0005); it was upgraded by a newer slack-hitl: run that version"
     )
 
 

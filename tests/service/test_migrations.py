@@ -54,7 +54,7 @@ async def _open_one(store: Store) -> str:
 async def test_a_fresh_database_gets_exactly_the_schema_of_the_tables_at_the_head_revision(database_url: str) -> None:
     store = await Store.open(database_url)
     try:
-        assert await _revision(store) == head_revision() == "0004"
+        assert await _revision(store) == head_revision() == "0005"
         assert await _schema_differences(store) == []
         await store.check_schema()
         approval_id = await _open_one(store)
@@ -68,7 +68,7 @@ async def test_a_fresh_database_gets_exactly_the_schema_of_the_tables_at_the_hea
 async def test_create_false_touches_nothing_and_check_schema_names_the_command(database_url: str) -> None:
     store = await Store.open(database_url, create=False)
     try:
-        with pytest.raises(SchemaMismatch, match=r"revision none .* needs 0004: run `slack-hitl db upgrade`"):
+        with pytest.raises(SchemaMismatch, match=r"revision none .* needs 0005: run `slack-hitl db upgrade`"):
             await store.check_schema()
         async with store.engine.connect() as conn:
             assert await conn.run_sync(lambda sync: inspect(sync).get_table_names()) == []
@@ -86,7 +86,7 @@ async def test_a_database_from_before_migrations_is_adopted_with_its_data(tmp_pa
 
     adopted = await Store.open(url)
     try:
-        assert await _revision(adopted) == "0004"
+        assert await _revision(adopted) == "0005"
         assert await adopted.approval_ids() == [approval_id]
         assert await _schema_differences(adopted) == []
     finally:
@@ -97,7 +97,7 @@ async def test_a_database_from_before_migrations_is_adopted_with_its_data(tmp_pa
 async def test_processes_opening_one_fresh_postgres_database_at_once_take_turns(postgres_url: str) -> None:
     stores = await asyncio.gather(*(Store.open(postgres_url) for _ in range(4)))
     try:
-        assert {await _revision(store) for store in stores} == {"0004"}
+        assert {await _revision(store) for store in stores} == {"0005"}
         assert await _schema_differences(stores[0]) == []
     finally:
         await asyncio.gather(*(store.close() for store in stores))

@@ -153,7 +153,7 @@ async def test_two_processes_on_one_postgres_database_call_the_webhook_once(
 ) -> None:
     upgraded = await db_upgrade(postgres_url)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "upgraded from schema revision none to 0004" in upgraded.stdout
+    assert "upgraded from schema revision none to 0005" in upgraded.stdout
     assert "postgres@" in upgraded.stdout or "postgresql" in upgraded.stdout
 
     receiver.answers = [Answer(chunks=["Resumed once."], delay=0.2)]
