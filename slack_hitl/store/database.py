@@ -107,6 +107,7 @@ class SqlAlchemyDatabase(Database):
     def __init__(self, engine: AsyncEngine, *, writers: WriterQueue | None = None) -> None:
         self.engine = engine
         self._writers = writers
+        self.writers_side_by_side = engine.dialect.name != "sqlite"
 
     async def read(self, work: Work[T]) -> T:
         try:
