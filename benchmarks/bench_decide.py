@@ -76,16 +76,39 @@ async def one_run(url: str, deciders: int, decisions: int) -> tuple[float, float
     return len(latencies) / elapsed, p50, p99, cpu / len(latencies) * 1000
 
 
-async def fresh_postgres(base: str) -> str:
+async def on_server(base: str, statement: str) -> None:
+    """Run ``statement`` on the PostgreSQL server of ``base`` (a URL), outside any transaction."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
     url = make_url(base)
+    conn = await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def fresh_postgres(base: str) -> str:
+    """A new database on the server of ``base``; ``drop_postgres`` drops it."""
+    from sqlalchemy.engine import make_url
+
     name = f"slack_hitl_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False)
+    await on_server(base, f'CREATE DATABASE "{name}"')
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_postgres(url: str) -> None:
+    """Drop a database ``fresh_postgres`` made, whoever is still connected to it."""
+    from sqlalchemy.engine import make_url
+
+    found = make_url(url)
+    await on_server(
+        found.set(database="postgres").render_as_string(hide_password=False),
+        f'DROP DATABASE IF EXISTS "{found.database}" WITH (FORCE)',
+    )
 
 
 FLOOR_ROWS = 1_000_000
@@ -147,6 +170,8 @@ async def main() -> None:
                 figures = await one_run(url, deciders, args.decisions)
                 clients = min(deciders, PGBENCH_CLIENTS)
                 floor = await pgbench_floor(url, clients, time.perf_counter() - started) if base else 0.0
+                if base:
+                    await drop_postgres(url)
                 runs.append((*figures, floor, figures[0] / floor if floor else 0.0))
             rate, p50, p99, cpu, floor, ratio = (statistics.median(r[i] for r in runs) for i in range(6))
             against = f" {floor:>12.0f} {ratio:>8.2f}x" if base else ""

@@ -213,7 +213,7 @@ async def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    from bench_decide import fresh_postgres
+    from bench_decide import drop_postgres, fresh_postgres
 
     backends = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
     print(f"serve + 1 worker, {args.leave_open} expired leave_open approvals, source {args.source or ROOT}")
@@ -223,7 +223,11 @@ async def main() -> None:
             with tempfile.TemporaryDirectory() as tmp, SlackEmulator() as emulator:
                 emulator.add_channel(CHANNEL, "idle")
                 url = await fresh_postgres(base) if base else f"sqlite:///{Path(tmp) / 'hitl.db'}"
-                runs.append(await measure(url, emulator, args, Path(tmp)))
+                try:
+                    runs.append(await measure(url, emulator, args, Path(tmp)))
+                finally:
+                    if base:
+                        await drop_postgres(url)
         figures = {key: statistics.median(run[key] for run in runs) for key in TARGETS}
         print(
             f"{name:8} idle CPU {figures['idle_cpu_percent']:.2f}% of a core (target < {TARGETS['idle_cpu_percent']}%)"

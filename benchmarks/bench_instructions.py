@@ -66,7 +66,11 @@ def decide_once(deciders: int, decisions: int, postgres: str | None) -> None:
 
     async def run() -> None:
         url = await bench_decide.fresh_postgres(postgres) if postgres else f"sqlite:///{tempfile.mkdtemp()}/b.db"
-        await bench_decide.one_run(url, deciders, decisions)
+        try:
+            await bench_decide.one_run(url, deciders, decisions)
+        finally:
+            if postgres:
+                await bench_decide.drop_postgres(url)
 
     asyncio.run(run())
 

@@ -53,6 +53,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_interactions as bench  # noqa: E402
 import httpx  # noqa: E402
+from bench_decide import on_server  # noqa: E402
 from sqlalchemy import event, insert, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
@@ -194,24 +195,11 @@ def fresh_database(postgres: str | None, workdir: Path, name: str) -> Iterator[s
         yield f"sqlite:///{workdir / f'{name}.db'}"
         return
     database = f"slack_hitl_scale_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_on_server(postgres, f'CREATE DATABASE "{database}"'))
+    asyncio.run(on_server(postgres, f'CREATE DATABASE "{database}"'))
     try:
         yield make_url(postgres).set(database=database).render_as_string(hide_password=False)
     finally:
-        asyncio.run(_on_server(postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-
-
-async def _on_server(postgres: str, statement: str) -> None:
-    import asyncpg
-
-    url = make_url(postgres)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-    )
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+        asyncio.run(on_server(postgres, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
 
 # -- the worker's queries -----------------------------------------------------------------------------
