@@ -17,11 +17,9 @@ the resume fail: the approval stays retryable, the engine retries with backoff, 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
@@ -37,6 +35,7 @@ from slack_hitl.events import ContinuationEvent, Done, Failed, NestedPause, Stat
 from slack_hitl.metrics import CALLBACK_SECONDS
 from slack_hitl.service.callback_hosts import CallbackHostRefused, CallbackHosts, checked_transport
 from slack_hitl.service.inputs import InputProblem, RequirementIn, to_requirements
+from slack_hitl.service.tls import tls_context
 
 log = structlog.get_logger("slack_hitl.service.webhook")
 
@@ -220,14 +219,6 @@ async def _error_snippet(response: httpx.Response) -> str:
             break
     text = " ".join(collected.decode("utf-8", errors="replace").split())
     return text[:ERROR_BODY_CHARS]
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The TLS settings of every callback, made once: httpx loads its certificate bundle again for each
-    client it makes by default, which cost a resume tens of ms of CPU before its callback left
-    (benchmarks/bench_idle.py, last click -> callback)."""
-    return httpx.create_ssl_context()
 
 
 class WebhookAdapter:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import json
-import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from slack_hitl.service.tls import tls_context
 from slack_hitl.slack.documented_limits import slack_length
 from slack_hitl.testing.emulator import EmulatedView, InvalidViewAckError, JSONDict, SlackEmulator
 from slack_hitl.testing.emulator.socket_mode import Acked
@@ -633,7 +632,7 @@ class SlackTestUser:
         # One client per user, per event loop (a client's connections cannot move to another loop).
         loop = asyncio.get_running_loop()
         if self._http is None or self._http.is_closed or self._http_loop is not loop:
-            self._http = httpx.AsyncClient(timeout=self.timeout_seconds, verify=_shared_tls_context())
+            self._http = httpx.AsyncClient(timeout=self.timeout_seconds, verify=tls_context())
             self._http_loop = loop
         return self._http
 
@@ -689,14 +688,6 @@ class SlackTestUser:
             opened = [v.id for v in self.emulator.views(self.user_id)]
             raise ElementNotFoundError(f"{self.user_id} has no open view (views ever opened: {opened})")
         return top
-
-
-@functools.cache
-def _shared_tls_context() -> ssl.SSLContext:
-    # Loading a TLS context parses a whole CA bundle and blocks the event loop the app under test
-    # shares: with one per client, a burst of clicks by 20 people missed Slack's 3 s deadline
-    # (tests/testing/test_slack_user_transport.py holds it to one context).
-    return httpx.create_ssl_context()
 
 
 def _ack_body(response: httpx.Response) -> JSONDict | None:
