@@ -181,6 +181,33 @@ def find_button(
     return matches[0]
 
 
+def block_actions_payload(
+    emulator: SlackEmulator, user: JSONDict, channel: str, message: JSONDict, button: RenderedButton
+) -> JSONDict:
+    """The ``block_actions`` payload Slack sends when ``user`` (``{id, username, name, team_id}``)
+    clicks ``button`` of ``message`` (a ``message_payload``, carried whole as Slack does), with a
+    fresh trigger_id and response_url."""
+    container: JSONDict = {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
+    if message.get("thread_ts"):
+        container["thread_ts"] = message["thread_ts"]
+    return {
+        "type": "block_actions",
+        "user": user,
+        "api_app_id": emulator.app_id,
+        "token": emulator.verification_token,
+        "container": container,
+        "trigger_id": emulator.issue_trigger_id(user["id"]),
+        "team": {"id": user["team_id"], "domain": emulator.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": emulator.channel_name(channel)},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": emulator.issue_response_url(channel, message["ts"], user["id"]),
+        "actions": [button.action()],
+    }
+
+
 # --------------------------------------------------------------------------- filling modals
 
 
@@ -652,30 +679,7 @@ class SlackTestUser:
         return {"id": self.team_id, "domain": self.emulator.team_domain}
 
     def _block_actions_payload(self, channel: str, message: JSONDict, button: RenderedButton) -> JSONDict:
-        container: JSONDict = {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": channel,
-            "is_ephemeral": False,
-        }
-        if message.get("thread_ts"):
-            container["thread_ts"] = message["thread_ts"]
-        return {
-            "type": "block_actions",
-            "user": self._user(),
-            "api_app_id": self.emulator.app_id,
-            "token": self.emulator.verification_token,
-            "container": container,
-            "trigger_id": self.emulator.issue_trigger_id(self.user_id),
-            "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": self.emulator.channel_name(channel)},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": self.emulator.issue_response_url(channel, message["ts"], self.user_id),
-            "actions": [button.action()],
-        }
+        return block_actions_payload(self.emulator, self._user(), channel, message, button)
 
     def _target_view(self, view_id: str | None) -> EmulatedView:
         if view_id is not None:
