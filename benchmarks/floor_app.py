@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import tempfile
 from collections.abc import AsyncIterator
@@ -29,7 +28,7 @@ from typing import Any
 import aiosqlite
 from fastapi import FastAPI, Request, Response
 
-from slack_hitl.slack.endpoint import form_decode
+from slack_hitl.slack.endpoint import form_decode, json_loads
 
 DATABASE = os.environ.get("FLOOR_DB") or os.path.join(tempfile.gettempdir(), "slack_hitl_floor.db")
 SIGNING_SECRET = os.environ.get("FLOOR_SECRET", "floor-secret").encode()
@@ -64,14 +63,14 @@ def signature_holds(body: bytes, timestamp: str, signature: str) -> bool:
 def payload_of(body: bytes) -> Any:
     """The JSON of the one ``payload`` field Slack sends.
 
-    Decoded with slack_hitl's ``form_decode``, the fastest exact form decoding known here: urllib's
-    ``parse_qs`` takes several times longer than all the rest of this ack on a payload carrying a
-    20-row message, and the floor must not be slowed by anything an app need not do.
+    Decoded and parsed as slack_hitl does (``form_decode``, ``json_loads``), the fastest exact ways
+    known here: urllib's ``parse_qs`` alone takes several times longer than all the rest of this ack
+    on a payload carrying a 20-row message, and the floor must not be slowed by what an app need not do.
     """
     name, _, value = body.partition(b"=")
     if name != b"payload":
         raise ValueError("the body has no payload field")
-    return json.loads(form_decode(value))
+    return json_loads(form_decode(value).decode())
 
 
 @app.post("/noop")
