@@ -468,6 +468,13 @@ def one_run(args: argparse.Namespace, emulator: SlackEmulator, workdir: Path) ->
     try:
         calls_before = len(emulator.calls_to("chat.update"))
         app_load = run_wrk(f"http://127.0.0.1:{port}/slack/interactions", clicks, **wrk_settings(args))
+        print(  # at once: the rest of the run waits for every message to be re-rendered
+            f"floor {floor_load.requests_per_second:.0f}/s p99 {floor_load.p99_ms:.1f} ms, "
+            f"slack_hitl {app_load.requests_per_second:.0f}/s p99 {app_load.p99_ms:.1f} ms: "
+            f"{app_load.requests_per_second / floor_load.requests_per_second:.2f}x, "
+            f"{app_load.p99_ms / floor_load.p99_ms:.2f}x",
+            flush=True,
+        )
         decided, caught_up = asyncio.run(settle_after_load(db_url))
         updates_under_load = len(emulator.calls_to("chat.update")) - calls_before
         burst_result = asyncio.run(burst(db_url, emulator, port))
