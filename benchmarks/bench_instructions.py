@@ -116,14 +116,14 @@ def ack_cost(extra: int) -> float:
         with SlackEmulator() as emulator, tempfile.TemporaryDirectory() as workdir:
             emulator.add_channel(bench.CHANNEL, "bench")
             db = f"sqlite:///{workdir}/slack_hitl.db"
-            rows = -(-clicks // bench.ROWS_PER_APPROVAL)
-            shown = asyncio.run(bench.open_approvals(db, emulator, rows, bench.ROWS_PER_APPROVAL))
+            approvals = -(-clicks // bench.ROWS_PER_APPROVAL)
+            shown = asyncio.run(bench.open_approvals(db, emulator, approvals, bench.ROWS_PER_APPROVAL))
             port = bench.free_port()
             serve = [sys.executable, bench.__file__, "serve", "--db", db, "--slack", emulator.base_url]
             web = callgrind([*serve, "--port", str(port), "--workers", "1"])
             bench.wait_for_port(port, web, timeout=1800)
-            pairs = [(approval, row) for approval in shown for row in approval.row_ids][:clicks]
-            bodies = [bench.form(bench.click(emulator, a, r, n)) for n, (a, r) in enumerate(pairs)]
+            clicked = [row for approval in shown for row in approval.rows][:clicks]
+            bodies = [bench.form(bench.click(emulator, row, n)) for n, row in enumerate(clicked)]
 
             asyncio.run(send_clicks(port, bodies))
             web.send_signal(signal.SIGTERM)

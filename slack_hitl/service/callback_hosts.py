@@ -15,7 +15,6 @@ import asyncio
 import ipaddress
 import re
 import socket
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ import httpcore
 import httpx
 
 from slack_hitl.errors import SlackHitlError
+from slack_hitl.service.tls import tls_context
 
 _HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$", re.IGNORECASE)
 
@@ -147,10 +147,10 @@ class _CheckedBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-def checked_transport(hosts: CallbackHosts, *, ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncHTTPTransport:
-    """An httpx transport that connects only where ``hosts`` allows, checked on each connection
-    (``ssl_context``: one shared context, as loading the CA bundle per call costs milliseconds)."""
-    context = ssl_context or httpx.create_ssl_context()
+def checked_transport(hosts: CallbackHosts) -> httpx.AsyncHTTPTransport:
+    """An httpx transport that connects only where ``hosts`` allows, checked on each connection,
+    with the one shared TLS context (``tls.tls_context``)."""
+    context = tls_context()
     # Given the context, httpx does not load the CA bundle again for a pool that is thrown away
     # below (16 ms of CPU per callback, most of a resume's time to its callback under load).
     transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False)

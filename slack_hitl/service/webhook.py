@@ -17,11 +17,9 @@ the resume fail: the approval stays retryable, the engine retries with backoff, 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Annotated, Any, Literal
@@ -222,14 +220,6 @@ async def _error_snippet(response: httpx.Response) -> str:
     return text[:ERROR_BODY_CHARS]
 
 
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The TLS settings of every callback, made once: httpx loads its certificate bundle again for each
-    client it makes by default, which cost a resume tens of ms of CPU before its callback left
-    (benchmarks/bench_idle.py, last click -> callback)."""
-    return httpx.create_ssl_context()
-
-
 class WebhookAdapter:
     """The adapter named ``webhook``: resumes by POSTing the decisions to the approval's callback.
 
@@ -274,7 +264,7 @@ class WebhookAdapter:
                 httpx.AsyncClient(
                     timeout=self.timeout,
                     follow_redirects=False,
-                    transport=checked_transport(self.allowed_hosts, ssl_context=tls_context()),
+                    transport=checked_transport(self.allowed_hosts),
                 ) as client,
                 client.stream("POST", callback["url"], content=body, headers=headers) as response,
             ):

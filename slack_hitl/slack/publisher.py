@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from slack_hitl.approvals import Approval, is_system_actor
 from slack_hitl.background import BackgroundTasks
-from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, ContinuationSink, Publisher
+from slack_hitl.engine import FAILED_SWEEP_PAUSE_SECONDS, TIMER_SLACK_SECONDS, ContinuationSink, Publisher
 from slack_hitl.errors import SlackHitlError, UnknownApproval
 from slack_hitl.requirements import Requirement
 from slack_hitl.slack.client import BotIdentityCache, slack_error
@@ -251,10 +251,11 @@ class SlackPublisher(Publisher):
         ``interval_seconds`` in any case, which catches work other processes dropped and posts what
         Slack refused while it was down."""
         while True:
+            pause = await self._until_unposted_due(interval_seconds)
             if wakeups is None:
-                await asyncio.sleep(interval_seconds)
+                await asyncio.sleep(pause)
             else:
-                await wakeups.wait(interval_seconds)
+                await wakeups.wait(pause)
             try:
                 for approval_id in await self._out_of_date():
                     if not self._workers.running(approval_id):
@@ -262,6 +263,19 @@ class SlackPublisher(Publisher):
             except Exception as error:  # a bad pass must not end the sweeper
                 log.exception("stale_sweep_failed", error=str(error))
                 await asyncio.sleep(FAILED_SWEEP_PAUSE_SECONDS)
+
+    async def _until_unposted_due(self, interval_seconds: float) -> float:
+        """Seconds until the next unposted approval falls due for a sweep to post it (an opener that
+        died before posting leaves one; nothing wakes a worker for it), at most ``interval_seconds``."""
+        now = dt.datetime.now(dt.UTC)
+        try:
+            due = await self.messages.next_unposted_due(now=now, unposted_after=self.unposted_grace.total_seconds())
+        except Exception as error:  # the database is away: the pass after the interval finds out
+            log.warning("unposted_due_unknown", error=f"{type(error).__name__}: {error}")
+            return interval_seconds
+        if due is None:
+            return interval_seconds
+        return min(interval_seconds, (due - now).total_seconds() + TIMER_SLACK_SECONDS)
 
     async def _out_of_date(self) -> list[str]:
         return await self.messages.out_of_date(limit=1000, unposted_after=self.unposted_grace.total_seconds())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import structlog
@@ -29,6 +30,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from slack_hitl.metrics import ACK_SECONDS
 from slack_hitl.slack.events import EventsHandler
 from slack_hitl.slack.interactions import AckBody, InteractionHandler, MalformedPayload, refuse_unstorable_text
 
@@ -113,6 +115,7 @@ class SocketModeConnection:
         log.info("socket_mode_closed")
 
     async def _on_request(self, client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
+        started = time.perf_counter()
         answer = await self.answer(request.type, request.payload, envelope_id=request.envelope_id)
         response = SocketModeResponse(envelope_id=request.envelope_id, payload=answer)
         try:
@@ -121,6 +124,8 @@ class SocketModeConnection:
             # The socket went away before the ack: Slack redelivers the envelope, and the
             # handler recognises the delivery, so the decision stored here is not made twice.
             log.warning("socket_mode_ack_lost", envelope_id=request.envelope_id, error=type(error).__name__)
+            return
+        ACK_SECONDS.labels(_ack_route(request.type)).observe(time.perf_counter() - started)
 
     async def answer(self, kind: str, payload: dict[str, Any], *, envelope_id: str = "") -> AckBody:
         """The ack body for one envelope's payload (``None``: a bare ack)."""
@@ -136,3 +141,8 @@ class SocketModeConnection:
             return None
         log.debug("socket_mode_envelope_ignored", envelope_id=envelope_id, kind=kind)
         return None  # slash_commands and the like: not ours
+
+
+def _ack_route(kind: str) -> str:
+    """The ``route`` label of an envelope's ack: one per kind of envelope slack_hitl answers, a bounded set."""
+    return f"socket_mode:{kind if kind in ('interactive', 'events_api') else 'other'}"

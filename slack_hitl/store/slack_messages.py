@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 from slack_hitl.store.core import Store
 from slack_hitl.store.schema import APPROVALS, table
 from slack_hitl.store.transactions import Work
+from slack_hitl.times import aware
 
 
 class SlackMessageRecord(SQLModel, table=True):
@@ -90,6 +91,17 @@ OUT_OF_DATE = (
     )
     .limit(bindparam("limit"))
 )
+UNPOSTED = (
+    # The pending approvals with no message, oldest first, and the end of their post claims. Every
+    # one is out of date, so ix_approvals_out_of_date narrows the search to the out-of-date few.
+    select(A.c.created_at, A.c.post_claimed_until)
+    .where(A.c.rendered_version < A.c.version, A.c.message_ts.is_(None), A.c.status == "pending")
+    .order_by(A.c.created_at)
+    .limit(bindparam("limit"))
+)
+UNPOSTED_LOOKED_AT = 50
+"""How many of the oldest unposted approvals ``next_unposted_due`` reads: enough that the earliest one
+due is among them unless that many are being posted at once (then it answers later, never earlier)."""
 MARK_RENDERED = (
     update(A)
     .where(A.c.id == bindparam("approval_id"), A.c.rendered_version < bindparam("shown"))
@@ -157,6 +169,13 @@ class SlackMessages:
         now = now or dt.datetime.now(dt.UTC)
         return await self._database.read(_out_of_date(limit, now, now - dt.timedelta(seconds=unposted_after)))
 
+    async def next_unposted_due(self, *, now: dt.datetime, unposted_after: float = 30.0) -> dt.datetime | None:
+        """The first moment after ``now`` when an unposted approval becomes one of ``out_of_date``'s
+        (``unposted_after`` seconds after it was opened, and not before its post claim runs out), so
+        a sweeper can wake then; ``None`` when none will."""
+        found = await self._database.read(_unposted(UNPOSTED_LOOKED_AT))
+        return first_due_after(now, found, dt.timedelta(seconds=unposted_after))
+
     async def mark_rendered(self, approval_id: str, version: int) -> None:
         """The message now shows ``version`` (an older mark never overwrites a newer one)."""
         await self._database.write(_mark_rendered(approval_id, version))
@@ -215,6 +234,27 @@ def _approval_at(channel: str, ts: str) -> Work[str | None]:
 
 def _out_of_date(limit: int, now: dt.datetime, opened_by: dt.datetime) -> Work[list[str]]:
     return (yield OUT_OF_DATE, {"limit": limit, "now": now, "opened_by": opened_by}).scalars()
+
+
+def _unposted(limit: int) -> Work[list[tuple[dt.datetime, dt.datetime | None]]]:
+    found = yield UNPOSTED, {"limit": limit}
+    return [(aware(row["created_at"]), aware(row["post_claimed_until"])) for row in found.mappings()]
+
+
+def first_due_after(
+    now: dt.datetime, unposted: Iterable[tuple[dt.datetime, dt.datetime | None]], grace: dt.timedelta
+) -> dt.datetime | None:
+    """The first moment after ``now`` when one of ``unposted`` ((opened, post claim end), oldest first)
+    is due: ``grace`` after it was opened, and not before its claim ends. What is due already was
+    there for the sweep that just ran (or is being posted): waking for it again would spin."""
+    first = None
+    for opened, claimed_until in unposted:
+        if first is not None and opened + grace >= first:
+            break  # oldest first: none after this one falls due sooner
+        due = max(opened + grace, claimed_until) if claimed_until is not None else opened + grace
+        if due > now and (first is None or due < first):
+            first = due
+    return first
 
 
 def _mark_rendered(approval_id: str, version: int) -> Work[None]:

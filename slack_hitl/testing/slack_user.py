@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import json
-import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
+from slack_hitl.service.tls import tls_context
 from slack_hitl.slack.documented_limits import slack_length
 from slack_hitl.testing.emulator import EmulatedView, InvalidViewAckError, JSONDict, SlackEmulator
 from slack_hitl.testing.emulator.socket_mode import Acked
@@ -180,6 +179,33 @@ def find_button(
         found = "\n".join(f"  - {button.describe()}" for _, button in matches)
         raise AmbiguousElementError(f"{len(matches)} buttons match {wanted}; pass a narrower `near`:\n{found}")
     return matches[0]
+
+
+def block_actions_payload(
+    emulator: SlackEmulator, user: JSONDict, channel: str, message: JSONDict, button: RenderedButton
+) -> JSONDict:
+    """The ``block_actions`` payload Slack sends when ``user`` (``{id, username, name, team_id}``)
+    clicks ``button`` of ``message`` (a ``message_payload``, carried whole as Slack does), with a
+    fresh trigger_id and response_url."""
+    container: JSONDict = {"type": "message", "message_ts": message["ts"], "channel_id": channel, "is_ephemeral": False}
+    if message.get("thread_ts"):
+        container["thread_ts"] = message["thread_ts"]
+    return {
+        "type": "block_actions",
+        "user": user,
+        "api_app_id": emulator.app_id,
+        "token": emulator.verification_token,
+        "container": container,
+        "trigger_id": emulator.issue_trigger_id(user["id"]),
+        "team": {"id": user["team_id"], "domain": emulator.team_domain},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": emulator.channel_name(channel)},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": emulator.issue_response_url(channel, message["ts"], user["id"]),
+        "actions": [button.action()],
+    }
 
 
 # --------------------------------------------------------------------------- filling modals
@@ -633,7 +659,7 @@ class SlackTestUser:
         # One client per user, per event loop (a client's connections cannot move to another loop).
         loop = asyncio.get_running_loop()
         if self._http is None or self._http.is_closed or self._http_loop is not loop:
-            self._http = httpx.AsyncClient(timeout=self.timeout_seconds, verify=_shared_tls_context())
+            self._http = httpx.AsyncClient(timeout=self.timeout_seconds, verify=tls_context())
             self._http_loop = loop
         return self._http
 
@@ -653,30 +679,7 @@ class SlackTestUser:
         return {"id": self.team_id, "domain": self.emulator.team_domain}
 
     def _block_actions_payload(self, channel: str, message: JSONDict, button: RenderedButton) -> JSONDict:
-        container: JSONDict = {
-            "type": "message",
-            "message_ts": message["ts"],
-            "channel_id": channel,
-            "is_ephemeral": False,
-        }
-        if message.get("thread_ts"):
-            container["thread_ts"] = message["thread_ts"]
-        return {
-            "type": "block_actions",
-            "user": self._user(),
-            "api_app_id": self.emulator.app_id,
-            "token": self.emulator.verification_token,
-            "container": container,
-            "trigger_id": self.emulator.issue_trigger_id(self.user_id),
-            "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
-            "channel": {"id": channel, "name": self.emulator.channel_name(channel)},
-            "message": message,
-            "state": {"values": {}},
-            "response_url": self.emulator.issue_response_url(channel, message["ts"], self.user_id),
-            "actions": [button.action()],
-        }
+        return block_actions_payload(self.emulator, self._user(), channel, message, button)
 
     def _target_view(self, view_id: str | None) -> EmulatedView:
         if view_id is not None:
@@ -689,14 +692,6 @@ class SlackTestUser:
             opened = [v.id for v in self.emulator.views(self.user_id)]
             raise ElementNotFoundError(f"{self.user_id} has no open view (views ever opened: {opened})")
         return top
-
-
-@functools.cache
-def _shared_tls_context() -> ssl.SSLContext:
-    # Loading a TLS context parses a whole CA bundle and blocks the event loop the app under test
-    # shares: with one per client, a burst of clicks by 20 people missed Slack's 3 s deadline
-    # (tests/testing/test_slack_user_transport.py holds it to one context).
-    return httpx.create_ssl_context()
 
 
 def _ack_body(response: httpx.Response) -> JSONDict | None:

@@ -248,3 +248,25 @@ async def test_one_process_at_a_time_may_post_an_approval_and_only_the_claim_hol
     finally:
         await second.close()
         await first.close()
+
+
+async def test_an_unposted_approval_falls_due_after_the_grace_or_when_its_post_claim_runs_out(
+    database_url: str,
+) -> None:
+    store = await Store.open(database_url, owner="opener")
+    try:
+        approval = await Engine(store, adapters=[RecordingAdapter()]).open_approval(
+            title="Deploy?", requirements=rows(1), adapter="recording"
+        )
+        messages, opened = SlackMessages(store), approval.created_at
+        seconds = dt.timedelta(seconds=1)
+        assert await messages.next_unposted_due(now=opened, unposted_after=30) == opened + 30 * seconds
+        # A claim that outlasts the grace holds it back: its holder may still post it.
+        await messages.claim_post(approval.id, "opener", seconds=60, now=opened)
+        assert await messages.next_unposted_due(now=opened, unposted_after=30) == opened + 60 * seconds
+        # Due already: the sweep of that moment takes it, so a sweeper does not wait for it again.
+        assert await messages.next_unposted_due(now=opened + 60 * seconds, unposted_after=30) is None
+        assert await messages.record_posted(approval.id, [PostedPart("C0A", "1.000100", 0, 0)], claimed_by="opener")
+        assert await messages.next_unposted_due(now=opened, unposted_after=30) is None
+    finally:
+        await store.close()

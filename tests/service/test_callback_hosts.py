@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from slack_hitl.service.callback_hosts import CallbackHosts, checked_transport, is_internal
-from slack_hitl.service.webhook import WebhookAdapter, WebhookFailed, tls_context
+from slack_hitl.service.tls import tls_context
+from slack_hitl.service.webhook import WebhookAdapter, WebhookFailed
 from slack_hitl.testing.emulator import SlackEmulator
 from tests.service.support import (
     CALLBACK_SECRET,
@@ -140,9 +141,9 @@ def test_what_counts_as_internal_and_how_the_setting_reads() -> None:
         CallbackHosts.parse("http://x/")
 
 
-def test_a_checked_transport_given_the_shared_tls_context_loads_no_certificates(monkeypatch) -> None:
-    # Loading the CA bundle costs about 16 ms of CPU: a callback's transport must not do it again.
-    context = tls_context()
+def test_a_callback_transport_loads_no_certificates_of_its_own(monkeypatch) -> None:
+    # Loading the CA bundle costs about 16 ms of CPU: a callback's transport must use the shared context.
+    tls_context()
     loads: list[object] = []
     load = ssl.SSLContext.load_verify_locations
     monkeypatch.setattr(
@@ -150,8 +151,8 @@ def test_a_checked_transport_given_the_shared_tls_context_loads_no_certificates(
         "load_verify_locations",
         lambda self, *args, **kwargs: (loads.append(args), load(self, *args, **kwargs))[1],
     )
-    transport = checked_transport(CallbackHosts(), ssl_context=context)
+    transport = checked_transport(CallbackHosts())
     assert loads == []
-    checked_transport(CallbackHosts())  # without one, it makes its own: the spy sees that
+    httpx.AsyncHTTPTransport(trust_env=False)  # what it was built on: that loads the bundle, the spy sees it
     assert len(loads) == 1
-    assert isinstance(transport, httpx.AsyncHTTPTransport)
+    assert transport._pool._ssl_context is tls_context()

@@ -13,8 +13,10 @@ from slack_hitl.service.health import Readiness
 from slack_hitl.slack.client import build_slack_client
 from slack_hitl.store import Store
 from slack_hitl.testing.emulator import SlackEmulator
+from slack_hitl.testing.slack_user import SlackTestUser
 from tests.service.support import (
     CHANNEL,
+    SIGNING_SECRET,
     Answer,
     CallbackReceiver,
     eventually,
@@ -108,6 +110,29 @@ async def test_metrics_add_up_the_web_process_and_the_worker_and_readyz_checks_s
         # Read from the database when asked.
         assert figure(text, "slack_hitl_approvals_pending") == 0
         assert figure(text, "slack_hitl_oldest_due_resume_age_seconds") == 0
+        assert await server.stop() == 0
+
+
+async def test_socket_mode_acks_are_in_the_ack_histogram(
+    emulator: SlackEmulator, receiver: CallbackReceiver, tmp_path: Path
+) -> None:
+    env = service_env(emulator.base_url, f"sqlite:///{tmp_path / 'hitl.db'}", SLACK_APP_TOKEN="xapp-service-test")
+    async with (
+        serving(env, tmp_path / "serve.log", args=["--socket-mode"]) as server,
+        httpx.AsyncClient(base_url=server.url) as http,
+    ):
+        await emulator.socket_mode.wait_for_connections(1)
+        created = await open_over_api(server.url, receiver, ROW)
+        alice = SlackTestUser(emulator, "", SIGNING_SECRET, "U0ALICE", "alice", transport="socket_mode")
+        assert (await alice.click(CHANNEL, str(created["message_ts"]), button_text="Approve")).is_success
+        assert (await alice.open_app_home()).is_success
+
+        text = (await http.get("/metrics")).text
+        assert figure(text, "slack_hitl_ack_seconds_count", route="socket_mode:interactive") == 1
+        assert figure(text, "slack_hitl_ack_seconds_count", route="socket_mode:events_api") == 1
+        assert (
+            figure(text, "slack_hitl_ack_seconds_count", route="/slack/interactions") is None
+        )  # no click came by HTTP
         assert await server.stop() == 0
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from slack_hitl.approvals import Actor
+from slack_hitl import Requirement
+from slack_hitl.approvals import SYSTEM, Actor
 from slack_hitl.decisions import Decision
+from slack_hitl.slack.publisher import UNPOSTED_GRACE_SECONDS
 from slack_hitl.store import DecideCommand, Store
 from slack_hitl.store.wakeups import FIFO_SUFFIX, FifoWakeups, PostgresWakeups, Subscription
 from slack_hitl.testing.emulator import SlackEmulator
@@ -72,6 +75,41 @@ async def test_a_click_wakes_the_worker_which_resumes_and_re_renders_without_wai
         await eventually(lambda: "Approved." in message_text(emulator.message(CHANNEL, ts)), timeout=20)
         assert await server.stop() == 0
     assert len(receiver.received()) == 1
+
+
+async def test_an_approval_its_opener_never_posted_is_posted_when_due_by_the_workers_timer(
+    emulator: SlackEmulator, service_database: str, tmp_path: Path
+) -> None:
+    # An opener that stored it, woke the workers (as a web process's engine does) and died before
+    # posting: a worker may post it only once it is old enough that its opener would have (the grace),
+    # and no wake-up comes then.
+    env = service_env(emulator.base_url, service_database, SLACK_HITL_SWEEP_INTERVAL_SECONDS=NEVER_SECONDS)
+    async with serving(env, tmp_path / "serve.log") as server:
+        await eventually(lambda: worker_started(server))
+        store = await Store.open(service_database, claims_resumes=False)  # a web process's
+        try:
+            await store.insert_approval(
+                title="Release billing 2.3",
+                requirements=[Requirement(id="deploy", kind="confirmation", title="deploy billing")],
+                adapter="webhook",
+                resume_state={},
+                channel=CHANNEL,
+                thread_ts=None,
+                parent_id=None,
+                expires_at=None,
+                expiry_policy="reject",
+                idempotency_key=None,
+                actor=SYSTEM,
+            )
+            opened = time.monotonic()
+            store.wake_workers()
+            await asyncio.sleep(0.5)  # the wake-up is sent
+        finally:
+            await store.close()
+        await eventually(lambda: len(emulator.messages(CHANNEL)) == 1, timeout=UNPOSTED_GRACE_SECONDS + 20)
+        assert time.monotonic() - opened > UNPOSTED_GRACE_SECONDS - 1  # not while its opener might still post it
+        assert "deploy billing" in message_text(emulator.messages(CHANNEL)[0])
+        assert await server.stop() == 0
 
 
 async def test_a_failed_callback_is_retried_when_due_by_the_workers_timer(

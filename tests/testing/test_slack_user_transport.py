@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from slack_hitl.service import callback_hosts
+from slack_hitl.service.tls import tls_context
 from slack_hitl.testing import BackgroundServer, SlackEmulator, SlackTestUser, listening_socket
-from slack_hitl.testing.slack_user import _shared_tls_context
 
 SIGNING_SECRET = "transport-secret"
 
@@ -82,7 +83,7 @@ async def test_twenty_people_clicking_at_once_share_one_tls_context(
 ) -> None:
     # Loading a TLS context parses a whole CA bundle on the event loop the app under test shares:
     # one per client made twenty people clicking at once miss Slack's 3 s deadline.
-    _shared_tls_context.cache_clear()
+    tls_context.cache_clear()
     people = [_user(slack_emulator, interactions_url, f"U0P{index:02d}") for index in range(20)]
     try:
         answers = await asyncio.gather(*(person.send_payload({"type": "block_actions"}) for person in people))
@@ -92,8 +93,9 @@ async def test_twenty_people_clicking_at_once_share_one_tls_context(
 
     assert [answer.status_code for answer in answers] == [200] * 20
     assert len(set(ports.ports)) == 20  # twenty clients, twenty connections
-    loaded = _shared_tls_context.cache_info()
+    loaded = tls_context.cache_info()
     assert (loaded.misses, loaded.hits) == (1, 19)
+    assert callback_hosts.tls_context is tls_context  # the callbacks' context is the same one, written once
 
 
 @pytest.mark.anyio
