@@ -34,7 +34,6 @@ from slack_hitl.store.decide import (
     DecideResult,
     GroupCommit,
     RetryClaim,
-    claim_due_resumes,
     claim_resumes,
     claim_retry,
 )
@@ -369,11 +368,6 @@ class Store:
         """Claim, for this process, the resumes that are due: pending approvals with every row decided,
         never tried (their last row was decided by a process that does not claim) or due for a retry."""
         now = utcnow()
-        if self.database.writers_side_by_side:
-            # One statement finds and claims them; a write that finds nothing holds up nobody.
-            return sorted(
-                await self.database.write(claim_due_resumes(max_attempts, limit, self.owner, self.lease_seconds, now))
-            )
         # Read without the write lock, then a short CAS: a worker never holds up a click's write.
         due = await self.database.read(
             _scalars(sql.DUE_RESUMES, {"max_attempts": max_attempts, "now": now, "limit": limit})

@@ -65,15 +65,6 @@ def claim_resumes(approval_ids: list[str], owner: str, lease_seconds: float, now
     return (yield from _logged_claims(set(claimed.scalars()), owner, now))
 
 
-def claim_due_resumes(
-    max_attempts: int, limit: int, owner: str, lease_seconds: float, now: dt.datetime
-) -> Work[set[str]]:
-    """The resume CAS for up to ``limit`` due resumes, found by the same statement, logged; the ids it won."""
-    lease = {"owner": owner, "lease_expires_at": now + dt.timedelta(seconds=lease_seconds), "now": now}
-    claimed = yield sql.CLAIM_DUE_RESUMES, {"max_attempts": max_attempts, "limit": limit, **lease}
-    return (yield from _logged_claims(set(claimed.scalars()), owner, now))
-
-
 def _logged_claims(won: set[str], owner: str, now: dt.datetime) -> Work[set[str]]:
     if won:
         yield sql.INSERT_LOG, [sql.log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)]

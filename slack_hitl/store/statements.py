@@ -408,18 +408,6 @@ def _due_resumes(table: Any) -> Select[Any]:
 
 
 DUE_RESUMES = _due_resumes(A)
-CLAIM_DUE_RESUMES = (
-    # The resume CAS for the due resumes, found by the same statement: one round trip where writers
-    # run side by side (PostgreSQL). Another worker's claim in flight is skipped, not waited for.
-    update(A)
-    .where(
-        A.c.id.in_(_due_resumes(A.alias("due")).with_for_update(skip_locked=True).scalar_subquery()),
-        A.c.status == "pending",
-        _NO_PENDING_ROW,
-    )
-    .values(**_CLAIM)
-    .returning(A.c.id)
-)
 PENDING_COUNT = select(func.count()).select_from(A).where(A.c.status == "pending")
 OLDEST_DUE_RESUME = (
     # Since when the longest-waiting due resume has been due (its retry time, or its last change).
