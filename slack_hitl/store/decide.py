@@ -60,12 +60,16 @@ class DecideResult:
 
 def claim_resumes(approval_ids: list[str], owner: str, lease_seconds: float, now: dt.datetime) -> Work[set[str]]:
     """The resume CAS for each approval, for ``owner``, logged; the ids it won."""
-    lease = {"owner": owner, "lease_expires_at": now + dt.timedelta(seconds=lease_seconds), "now": now}
-    claimed = yield sql.CLAIM_RESUMES, {"ids": approval_ids, **lease}
-    return (yield from _logged_claims(set(claimed.scalars()), owner, now))
-
-
-def _logged_claims(won: set[str], owner: str, now: dt.datetime) -> Work[set[str]]:
+    claimed = yield (
+        sql.CLAIM_RESUMES,
+        {
+            "ids": approval_ids,
+            "owner": owner,
+            "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
+            "now": now,
+        },
+    )
+    won = set(claimed.scalars())
     if won:
         yield sql.INSERT_LOG, [sql.log_entry(a, "resuming", None, now, data={"owner": owner}) for a in sorted(won)]
     return won

@@ -17,7 +17,6 @@ from sqlalchemy import (
     JSON,
     BindParameter,
     Column,
-    Select,
     String,
     Text,
     bindparam,
@@ -347,12 +346,12 @@ VOTES = (
 APPROVAL_FOR_CHANGE = (
     # Locked after the row (the order every decide takes: row, then approval), so a change and the
     # decide of the last other row are serialised: whichever commits second sees the first.
-    select(A.c.status, A.c.expired).where(A.c.id == bindparam("approval_id")).with_for_update(skip_locked=True)
+    select(A.c.status, A.c.expired).where(A.c.id == bindparam("approval_id")).with_for_update()
 )
 ROW_FOR_CHANGE = (
     select(R.c.status, R.c.outcome, R.c.decision, R.c.decided_by, R.c.decided_by_name)
     .where(R.c.approval_id == bindparam("approval_id"), R.c.row_id == bindparam("row_id"))
-    .with_for_update(skip_locked=True)
+    .with_for_update()
 )
 OTHER_PENDING_ROWS = select(func.count()).where(
     R.c.approval_id == bindparam("approval_id"), R.c.row_id != bindparam("row_id"), R.c.status == "pending"
@@ -375,39 +374,32 @@ DELETE_VOTE = delete(V).where(
 
 # -- resuming ----------------------------------------------------------------------------------
 
-_CLAIM = dict(
-    status="resuming",
-    lease_owner=_param(A.c.lease_owner, "owner"),
-    lease_expires_at=_param(A.c.lease_expires_at),
-    attempts=A.c.attempts + 1,
-    version=A.c.version + 1,
-    updated_at=_param(A.c.updated_at, "now"),
-)
 CLAIM_RESUMES = (
     # The resume CAS: pending -> resuming with a lease, only for approvals with no undecided row.
     update(A)
     .where(A.c.id.in_(bindparam("ids", expanding=True)), A.c.status == "pending", _NO_PENDING_ROW)
-    .values(**_CLAIM)
+    .values(
+        status="resuming",
+        lease_owner=_param(A.c.lease_owner, "owner"),
+        lease_expires_at=_param(A.c.lease_expires_at),
+        attempts=A.c.attempts + 1,
+        version=A.c.version + 1,
+        updated_at=_param(A.c.updated_at, "now"),
+    )
     .returning(A.c.id)
 )
-
-
-def _due_resumes(table: Any) -> Select[Any]:
+DUE_RESUMES = (
     # Pending approvals with every row decided: never tried (decided by a process that does not
     # claim resumes) or due for a retry.
-    return (
-        select(table.c.id)
-        .where(
-            table.c.status == "pending",
-            ~exists().where(R.c.approval_id == table.c.id, R.c.status == "pending"),
-            table.c.attempts < bindparam("max_attempts"),
-            table.c.next_attempt_at.is_(None) | (table.c.next_attempt_at <= _param(A.c.next_attempt_at, "now")),
-        )
-        .limit(bindparam("limit"))
+    select(A.c.id)
+    .where(
+        A.c.status == "pending",
+        _NO_PENDING_ROW,
+        A.c.attempts < bindparam("max_attempts"),
+        A.c.next_attempt_at.is_(None) | (A.c.next_attempt_at <= _param(A.c.next_attempt_at, "now")),
     )
-
-
-DUE_RESUMES = _due_resumes(A)
+    .limit(bindparam("limit"))
+)
 PENDING_COUNT = select(func.count()).select_from(A).where(A.c.status == "pending")
 OLDEST_DUE_RESUME = (
     # Since when the longest-waiting due resume has been due (its retry time, or its last change).
