@@ -237,6 +237,31 @@ async def test_a_refused_write_leaves_the_approval_retryable_and_the_retry_write
     assert sorted(written) == ["task_0", "task_1", "task_2"]  # each once, the retry only wrote task_1
 
 
+async def test_a_retry_reports_what_the_first_attempt_s_answers_set_going_in_between(
+    fake_airflow, make_bridge, engine, publisher
+):
+    """Seen on Airflow 3.3: one PATCH outwaited SQLite's lock, the other answers were written and the
+    tasks downstream of them finished before the retry. The retry's thread must still tell of them."""
+    for request in run_of("release", RUN_ID, 3):
+        fake_airflow.add(request)
+    report = fake_airflow.add_task("report", dag_id="release", run_id=RUN_ID)
+    fake_airflow.patch_failures["task_1"] = 500
+    approval_id = (await make_bridge().poll_once()).opened[0]
+    await decide_all(engine, approval_id)
+    await engine.drain()
+    assert (await engine.store.get(approval_id)).last_error
+    # Between the attempts, the task downstream of task_0 and task_2 runs to its end.
+    now = iso(dt.datetime.now(dt.UTC))
+    report.update(state="success", start_date=now, end_date=now)
+    del fake_airflow.patch_failures["task_1"]
+    assert await engine.retry(approval_id)
+    final = await engine.wait_until_final(approval_id, timeout=10)
+    assert final.status == "approved"
+    progress = [(e.name, e.state, e.detail) for e in publisher.events[approval_id] if isinstance(e, ToolProgress)]
+    assert ("report", "finished", "") in progress
+    assert ("task_0", "started", "resumed") in progress and ("task_1", "started", "resumed") in progress
+
+
 async def test_a_request_answered_in_airflow_just_before_the_write_is_reported_not_overwritten(
     fake_airflow, make_bridge, engine, publisher
 ):

@@ -130,7 +130,8 @@ class AirflowAdapter:
             yield Status(text="is waiting until Airflow can take the answers without failing a task…")
         await self.gate.wait(self.client, readings)
         follower = RunFollower(self.client, dag_id, run_id, interval=self.follow_interval, timeout=self.follow_timeout)
-        baseline = await follower.snapshot()
+        earlier = [p.request.responded_at for p in plans if p.already_written and p.request.responded_at]
+        baseline = await follower.snapshot(since=min(earlier, default=None))
         await self._write(plans, bound)
         for plan in plans:
             yield self._answer_event(plan)

@@ -12,6 +12,7 @@ Airflow's scheduler failed it over a stale executor report ("state mismatch", th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -58,10 +59,17 @@ class RunFollower:
         self.failures: dict[str, dict[str, Any]] = {}
         """Answered task instances that failed: id -> their state and, when Airflow's log tells, why."""
 
-    async def snapshot(self) -> dict[tuple[str, int], str | None]:
-        """The state of every task of the run now: take it before writing answers, so no change is missed."""
+    async def snapshot(self, *, since: dt.datetime | None = None) -> dict[tuple[str, int], str | None]:
+        """The state of every task of the run now: take it before writing answers, so no change is missed.
+
+        ``since``: when an earlier attempt of this resume wrote its first answer (Airflow's clock). Tasks
+        that started or ended since then are left out, so following reports where they are now: what
+        that attempt's answers set going reaches the thread although it happened between the attempts.
+        """
         return {
-            (ti.task_id, ti.map_index): ti.state for ti in await self.client.task_instances(self.dag_id, self.run_id)
+            (ti.task_id, ti.map_index): ti.state
+            for ti in await self.client.task_instances(self.dag_id, self.run_id)
+            if since is None or not _moved_since(ti, since)
         }
 
     async def follow(
@@ -150,3 +158,7 @@ class RunFollower:
             return []  # cheap check first: deferred sensors are common, HITL requests less so
         requests = await self.client.run_requests(self.dag_id, self.run_id)
         return [r.task_instance.label for r in requests if r.waiting and r.task_instance.id not in answered]
+
+
+def _moved_since(ti: TaskInstance, since: dt.datetime) -> bool:
+    return any(at is not None and at >= since for at in (ti.start_date, ti.end_date))
