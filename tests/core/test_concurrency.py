@@ -130,9 +130,6 @@ async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_a
     """Another transaction holds the second of two rows a batch decides, then waits for the first,
     which the batch holds: PostgreSQL breaks the cycle by rolling the batch back (its sessions
     check for deadlocks after 1 s, the other after 10 s). The batch is written again, whole."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
     from slack_hitl.decisions import Decision
     from slack_hitl.store import DecideCommand
 
@@ -141,10 +138,7 @@ async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_a
         engine = Engine(store, adapters=[RecordingAdapter()])
         rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(3)]
         approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
-        url = make_url(postgres_url)
-        other = await asyncpg.connect(
-            host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
-        )
+        other = await another_session(postgres_url)
         try:
             await other.execute("SET deadlock_timeout = '10s'")
             holding = other.transaction()
@@ -176,5 +170,84 @@ async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_a
         assert {row.id: row.decided_by for row in decided.rows} == {"r0": "Ur0", "r1": "Ur1", "r2": None}
         log = [e["row_id"] for e in await store.decision_log(approval.id) if e["event"] == "decided"]
         assert sorted(log) == ["r0", "r1"]
+    finally:
+        await store.close()
+
+
+async def another_session(postgres_url: str):
+    """A connection of its own to the test's database, for a transaction the store must wait for."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    return await asyncpg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    )
+
+
+async def test_a_withdrawal_waits_for_the_decide_of_the_last_other_row_and_then_refuses(postgres_url):
+    """Another transaction decides the last undecided row and holds it and its approval (as a decide's
+    batch does until commit). A withdrawal meanwhile must wait for it, not skip what is locked, and
+    then refuse: the approval's rows are all decided, the resume may be claimed."""
+    store = await Store.open(postgres_url)
+    alice = Actor(id="UALICE", name="alice")
+    try:
+        engine = Engine(store, adapters=[RecordingAdapter()])
+        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(2)]
+        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+        await engine.decide(approval.id, "r0", answer(approval.rows[0]), alice)
+        other = await another_session(postgres_url)
+        try:
+            deciding = other.transaction()
+            await deciding.start()
+            await other.execute(
+                "UPDATE approval_rows SET status = 'decided', outcome = 'approved', decided_by = 'UBOB' "
+                "WHERE approval_id = $1 AND row_id = 'r1'",
+                approval.id,
+            )
+            await other.execute("UPDATE approvals SET version = version + 1 WHERE id = $1", approval.id)
+            withdrawal = asyncio.create_task(store.withdraw(approval.id, "r0", alice))
+            await asyncio.sleep(0.5)
+            assert not withdrawal.done()  # it waits for the approval the decide holds
+            await deciding.commit()
+            result = await asyncio.wait_for(withdrawal, timeout=30)
+        finally:
+            await other.close()
+        assert not result.withdrawn and result.refusal == "last_row"
+        kept = await store.get(approval.id)
+        assert {row.id: row.decided_by for row in kept.rows} == {"r0": "UALICE", "r1": "UBOB"}
+        assert "withdrawn" not in [e["event"] for e in await store.decision_log(approval.id)]
+    finally:
+        await store.close()
+
+
+async def test_a_withdrawal_waits_for_another_that_holds_its_row_and_then_finds_nothing_to_withdraw(postgres_url):
+    """The same person's second withdrawal (a double click) meets the first holding the row: it waits,
+    then finds the row pending again and says so; it neither skips the row nor withdraws twice."""
+    store = await Store.open(postgres_url)
+    alice = Actor(id="UALICE", name="alice")
+    try:
+        engine = Engine(store, adapters=[RecordingAdapter()])
+        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(2)]
+        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+        await engine.decide(approval.id, "r0", answer(approval.rows[0]), alice)
+        other = await another_session(postgres_url)
+        try:
+            first = other.transaction()
+            await first.start()
+            await other.execute(
+                "UPDATE approval_rows SET status = 'pending', outcome = NULL, decision = NULL, decided_by = NULL, "
+                "decided_by_name = NULL, decided_at = NULL WHERE approval_id = $1 AND row_id = 'r0'",
+                approval.id,
+            )
+            second = asyncio.create_task(store.withdraw(approval.id, "r0", alice))
+            await asyncio.sleep(0.5)
+            assert not second.done()  # it waits for the row the first withdrawal holds
+            await first.commit()
+            result = await asyncio.wait_for(second, timeout=30)
+        finally:
+            await other.close()
+        assert not result.withdrawn and result.refusal == "not_decided"
+        assert "withdrawn" not in [e["event"] for e in await store.decision_log(approval.id)]
     finally:
         await store.close()
