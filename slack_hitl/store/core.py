@@ -451,8 +451,11 @@ class Store:
         return await self.database.read(_scalars(sql.DUE_FOR_EXPIRY, {"now": utcnow()}))
 
     async def expire(self, approval_id: str, decisions: dict[str, Decision], actor: Actor) -> bool:
-        """Mark an approval expired and decide its undecided rows as given (one transaction); then try the resume."""
-        return await self.database.write(self._expire(approval_id, decisions, actor, utcnow()))
+        """Mark an approval expired and decide its undecided rows as given (one transaction); then try the resume.
+
+        It locks the approval before its rows, a decide its rows before the approval: when PostgreSQL
+        rolls the expiry back to break that cycle, it is written again."""
+        return await self.database.write_anew(lambda: self._expire(approval_id, decisions, actor, utcnow()))
 
     def _expire(self, approval_id: str, decisions: dict[str, Decision], actor: Actor, now: dt.datetime) -> Work[bool]:
         marked = yield sql.MARK_EXPIRED, {"approval_id": approval_id, "now": now}

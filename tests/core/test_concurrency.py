@@ -251,3 +251,45 @@ async def test_a_withdrawal_waits_for_another_that_holds_its_row_and_then_finds_
         assert "withdrawn" not in [e["event"] for e in await store.decision_log(approval.id)]
     finally:
         await store.close()
+
+
+async def test_an_expiry_that_postgres_rolls_back_to_break_a_deadlock_is_written_again(postgres_url):
+    """An expiry locks the approval, then its rows; a decide locks its row, then the approval. Another
+    session stands in for that decide: it holds a row the expiry needs, then waits for the approval.
+    PostgreSQL rolls the expiry back (it checks after 1 s, the other after 10 s); it is written again."""
+    from slack_hitl.decisions import Decision
+
+    store = await Store.open(postgres_url)
+    try:
+        engine = Engine(store, adapters=[RecordingAdapter()])
+        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(2)]
+        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+        other = await another_session(postgres_url)
+        try:
+            await other.execute("SET deadlock_timeout = '10s'")
+            holding = other.transaction()
+            await holding.start()
+            await other.execute(
+                "SELECT 1 FROM approval_rows WHERE approval_id = $1 AND row_id = 'r1' FOR UPDATE", approval.id
+            )
+            rejected = {row_id: Decision(outcome="rejected", reason="expired") for row_id in ("r0", "r1")}
+            expiry = asyncio.create_task(store.expire(approval.id, rejected, Actor(id="slack_hitl:expiry")))
+            await asyncio.sleep(0.3)
+            waiting_for_approval = asyncio.create_task(
+                other.execute("UPDATE approvals SET version = version + 1 WHERE id = $1", approval.id)
+            )
+            await asyncio.wait_for(waiting_for_approval, timeout=30)  # it gets it when the expiry is rolled back
+            await holding.rollback()
+            won = await asyncio.wait_for(expiry, timeout=30)
+        finally:
+            await other.close()
+        assert won
+        expired = await store.get(approval.id)
+        assert expired.expired and {row.id: row.decided_by for row in expired.rows} == {
+            "r0": "slack_hitl:expiry",
+            "r1": "slack_hitl:expiry",
+        }
+        events = [e["event"] for e in await store.decision_log(approval.id)]
+        assert events.count("expired") == 1 and events.count("decided") == 2 and events.count("resuming") == 1
+    finally:
+        await store.close()
