@@ -1,6 +1,6 @@
 """Row decisions per second and p50/p99 decide latency at 1, 50 and 200 concurrent deciders.
 
-usage: python benchmarks/bench_decide.py [--postgres URL] [--decisions N] [--runs R]
+usage: python benchmarks/bench_decide.py [--postgres URL] [--decisions N] [--runs R] [--no-freeze]
 
 Each decider decides distinct rows of many open approvals through Engine.decide (lookup,
 authorization, validation, the CAS write and the decision log), on a fresh SQLite file and,
@@ -13,6 +13,9 @@ same server: pgbench with as many clients as deciders (at most 50), each transac
 conditional UPDATE of a row of its own (prepared, as asyncpg prepares slack_hitl's), for as
 long as slack_hitl's run took. "x pgbench" is slack_hitl's decisions/s over pgbench's tps in
 the same run (median over runs).
+
+The process leaves its start-up objects out of later garbage collections, as ``slack-hitl serve``
+does once started (``serving.freeze_startup_objects``); --no-freeze measures without that.
 """
 
 from __future__ import annotations
@@ -151,8 +154,14 @@ async def main() -> None:
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-freeze", action="store_true", help="collect start-up objects too, unlike serve")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    if not args.no_freeze:
+        import slack_hitl.store.postgres  # noqa: F401  # loaded on first use: serve has it by the freeze
+        from slack_hitl.service.serving import freeze_startup_objects
+
+        freeze_startup_objects()
     backends = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
     print(
         f"{'backend':<9} {'deciders':>8} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}"

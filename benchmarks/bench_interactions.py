@@ -60,6 +60,7 @@ import structlog  # noqa: E402
 
 from slack_hitl import Done, Engine, Requirement, Store  # noqa: E402
 from slack_hitl.service.app import SlackHitl  # noqa: E402
+from slack_hitl.service.serving import freeze_startup_objects  # noqa: E402
 from slack_hitl.service.settings import Settings, load_settings  # noqa: E402
 from slack_hitl.service.workers import until_orphaned  # noqa: E402
 from slack_hitl.slack.client import build_slack_client  # noqa: E402
@@ -124,6 +125,7 @@ async def serve(db_url: str, slack_url: str, port: int, workers: int) -> None:
     quiet_logs()
     settings = app_settings(db_url, slack_url, workers)
     hitl = await SlackHitl.connect(settings, adapters=[FinishingAdapter()], role="web" if workers else "all")
+    freeze_startup_objects()
     config = uvicorn.Config(
         hitl.app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False
     )
@@ -141,6 +143,7 @@ async def work(db_url: str, slack_url: str) -> None:
     settings = app_settings(db_url, slack_url, workers=1)
     parent = os.getppid()
     async with SlackHitl.from_settings(settings, adapters=[FinishingAdapter()], role="worker"):
+        freeze_startup_objects()
         orphaned = asyncio.create_task(until_orphaned(parent))
         await asyncio.wait([orphaned, asyncio.create_task(stopped.wait())], return_when=asyncio.FIRST_COMPLETED)
         orphaned.cancel()

@@ -53,10 +53,11 @@ async def _serve_until_stopped(settings: Settings, host: str, port: int) -> int:
     import uvicorn
 
     from slack_hitl.service.app import SlackHitl
-    from slack_hitl.service.serving import AppServer
+    from slack_hitl.service.serving import AppServer, freeze_startup_objects
     from slack_hitl.service.workers import WorkerProcesses
 
     hitl = await SlackHitl.connect(settings, role="web" if settings.workers else "all")
+    freeze_startup_objects()
     # Started once the store is open: a SQLite file has been brought to the newest schema.
     workers = WorkerProcesses(settings.workers, stop_grace_seconds=settings.shutdown_grace_seconds)
     try:
@@ -113,6 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _work_until_stopped(settings: Settings, parent_pid: int | None) -> int:
     from slack_hitl.service.app import SlackHitl
+    from slack_hitl.service.serving import freeze_startup_objects
     from slack_hitl.service.workers import until_orphaned
 
     stopped = asyncio.Event()
@@ -120,6 +122,7 @@ async def _work_until_stopped(settings: Settings, parent_pid: int | None) -> int
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopped.set)
     async with SlackHitl.from_settings(settings, role="worker"):
+        freeze_startup_objects()
         waits: list[asyncio.Task[Any]] = [asyncio.create_task(stopped.wait())]
         if parent_pid is not None:
             waits.append(asyncio.create_task(until_orphaned(parent_pid)))
