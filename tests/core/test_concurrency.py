@@ -126,18 +126,17 @@ async def test_a_resume_killed_mid_way_is_resumed_once_by_the_sweeper(database_u
     await store.close()
 
 
-async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_again(postgres_url):
-    """Another transaction holds the second of two rows a batch decides, then waits for the first,
-    which the batch holds: PostgreSQL breaks the cycle by rolling the batch back (its sessions
-    check for deadlocks after 1 s, the other after 10 s). The batch is written again, whole."""
-    from slack_hitl.decisions import Decision
-    from slack_hitl.store import DecideCommand
-
+async def rolled_back_in_a_deadlock(postgres_url: str, rows: int, write, waits_for: str):
+    """Another session holds row r1 of a new approval while ``write(store, approval_id)`` starts and
+    waits for it; then it runs ``waits_for`` (with the approval id as $1), which needs what ``write``
+    holds. PostgreSQL breaks the cycle by rolling ``write`` back: the store's sessions check for
+    deadlocks after 1 s, the other after 10 s. The other session rolls back, and ``write`` must
+    still end. ``write``'s result, the approval after, and its log."""
     store = await Store.open(postgres_url)
     try:
         engine = Engine(store, adapters=[RecordingAdapter()])
-        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(3)]
-        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
+        requirements = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(rows)]
+        approval = await engine.open_approval(title="t", requirements=requirements, adapter="recording")
         other = await another_session(postgres_url)
         try:
             await other.execute("SET deadlock_timeout = '10s'")
@@ -146,32 +145,42 @@ async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_a
             await other.execute(
                 "SELECT 1 FROM approval_rows WHERE approval_id = $1 AND row_id = 'r1' FOR UPDATE", approval.id
             )
-            decide = [
-                asyncio.create_task(
-                    store.decide(
-                        DecideCommand(approval.id, row_id, Decision(outcome="approved"), Actor(id=f"U{row_id}"))
-                    )
-                )
-                for row_id in ("r1", "r0")  # one batch: it takes r0, then waits for r1
-            ]
+            writing = asyncio.ensure_future(write(store, approval.id))
             await asyncio.sleep(0.3)
-            waiting_for_r0 = asyncio.create_task(
-                other.execute(
-                    "UPDATE approval_rows SET position = position WHERE approval_id = $1 AND row_id = 'r0'", approval.id
-                )
-            )
-            await asyncio.wait_for(waiting_for_r0, timeout=30)  # it gets r0 when the batch is rolled back
+            # It gets what it waits for when ``write`` is rolled back.
+            await asyncio.wait_for(other.execute(waits_for, approval.id), timeout=30)
             await holding.rollback()
-            results = await asyncio.wait_for(asyncio.gather(*decide), timeout=30)
+            result = await asyncio.wait_for(writing, timeout=30)
         finally:
             await other.close()
-        assert [r.decided for r in results] == [True, True]
-        decided = await store.get(approval.id)
-        assert {row.id: row.decided_by for row in decided.rows} == {"r0": "Ur0", "r1": "Ur1", "r2": None}
-        log = [e["row_id"] for e in await store.decision_log(approval.id) if e["event"] == "decided"]
-        assert sorted(log) == ["r0", "r1"]
+        return result, await store.get(approval.id), await store.decision_log(approval.id)
     finally:
         await store.close()
+
+
+async def test_a_batch_that_postgres_rolls_back_to_break_a_deadlock_is_written_again(postgres_url):
+    """The batch decides r0 and r1: it takes r0, then waits for r1, which another transaction holds
+    until it waits for r0. The batch is rolled back and written again, whole."""
+    from slack_hitl.decisions import Decision
+    from slack_hitl.store import DecideCommand
+
+    def decide_r1_and_r0(store: Store, approval_id: str):
+        return asyncio.gather(
+            *(
+                store.decide(DecideCommand(approval_id, row_id, Decision(outcome="approved"), Actor(id=f"U{row_id}")))
+                for row_id in ("r1", "r0")  # one batch
+            )
+        )
+
+    results, decided, log = await rolled_back_in_a_deadlock(
+        postgres_url,
+        3,
+        decide_r1_and_r0,
+        "UPDATE approval_rows SET position = position WHERE approval_id = $1 AND row_id = 'r0'",
+    )
+    assert [r.decided for r in results] == [True, True]
+    assert {row.id: row.decided_by for row in decided.rows} == {"r0": "Ur0", "r1": "Ur1", "r2": None}
+    assert sorted(e["row_id"] for e in log if e["event"] == "decided") == ["r0", "r1"]
 
 
 async def another_session(postgres_url: str):
@@ -185,10 +194,10 @@ async def another_session(postgres_url: str):
     )
 
 
-async def test_a_withdrawal_waits_for_the_decide_of_the_last_other_row_and_then_refuses(postgres_url):
-    """Another transaction decides the last undecided row and holds it and its approval (as a decide's
-    batch does until commit). A withdrawal meanwhile must wait for it, not skip what is locked, and
-    then refuse: the approval's rows are all decided, the resume may be claimed."""
+async def withdrawal_meeting(postgres_url: str, *held: str):
+    """Alice decides r0 of two rows, then withdraws it while another session holds a transaction that
+    ran ``held`` (statements with the approval id as $1). The withdrawal must wait for it, not skip
+    what is locked; it is then committed. The withdrawal's result, the approval and its log's events."""
     store = await Store.open(postgres_url)
     alice = Actor(id="UALICE", name="alice")
     try:
@@ -198,98 +207,62 @@ async def test_a_withdrawal_waits_for_the_decide_of_the_last_other_row_and_then_
         await engine.decide(approval.id, "r0", answer(approval.rows[0]), alice)
         other = await another_session(postgres_url)
         try:
-            deciding = other.transaction()
-            await deciding.start()
-            await other.execute(
-                "UPDATE approval_rows SET status = 'decided', outcome = 'approved', decided_by = 'UBOB' "
-                "WHERE approval_id = $1 AND row_id = 'r1'",
-                approval.id,
-            )
-            await other.execute("UPDATE approvals SET version = version + 1 WHERE id = $1", approval.id)
+            holding = other.transaction()
+            await holding.start()
+            for statement in held:
+                await other.execute(statement, approval.id)
             withdrawal = asyncio.create_task(store.withdraw(approval.id, "r0", alice))
             await asyncio.sleep(0.5)
-            assert not withdrawal.done()  # it waits for the approval the decide holds
-            await deciding.commit()
+            assert not withdrawal.done()  # it waits for what the other transaction holds
+            await holding.commit()
             result = await asyncio.wait_for(withdrawal, timeout=30)
         finally:
             await other.close()
-        assert not result.withdrawn and result.refusal == "last_row"
-        kept = await store.get(approval.id)
-        assert {row.id: row.decided_by for row in kept.rows} == {"r0": "UALICE", "r1": "UBOB"}
-        assert "withdrawn" not in [e["event"] for e in await store.decision_log(approval.id)]
+        return result, await store.get(approval.id), [e["event"] for e in await store.decision_log(approval.id)]
     finally:
         await store.close()
+
+
+async def test_a_withdrawal_waits_for_the_decide_of_the_last_other_row_and_then_refuses(postgres_url):
+    """Another transaction decides the last undecided row and holds it and its approval (as a decide's
+    batch does until commit). The withdrawal then refuses: every row is decided, the resume may be claimed."""
+    result, approval, events = await withdrawal_meeting(
+        postgres_url,
+        "UPDATE approval_rows SET status = 'decided', outcome = 'approved', decided_by = 'UBOB' "
+        "WHERE approval_id = $1 AND row_id = 'r1'",
+        "UPDATE approvals SET version = version + 1 WHERE id = $1",
+    )
+    assert not result.withdrawn and result.refusal == "last_row"
+    assert {row.id: row.decided_by for row in approval.rows} == {"r0": "UALICE", "r1": "UBOB"}
+    assert "withdrawn" not in events
 
 
 async def test_a_withdrawal_waits_for_another_that_holds_its_row_and_then_finds_nothing_to_withdraw(postgres_url):
-    """The same person's second withdrawal (a double click) meets the first holding the row: it waits,
-    then finds the row pending again and says so; it neither skips the row nor withdraws twice."""
-    store = await Store.open(postgres_url)
-    alice = Actor(id="UALICE", name="alice")
-    try:
-        engine = Engine(store, adapters=[RecordingAdapter()])
-        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(2)]
-        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
-        await engine.decide(approval.id, "r0", answer(approval.rows[0]), alice)
-        other = await another_session(postgres_url)
-        try:
-            first = other.transaction()
-            await first.start()
-            await other.execute(
-                "UPDATE approval_rows SET status = 'pending', outcome = NULL, decision = NULL, decided_by = NULL, "
-                "decided_by_name = NULL, decided_at = NULL WHERE approval_id = $1 AND row_id = 'r0'",
-                approval.id,
-            )
-            second = asyncio.create_task(store.withdraw(approval.id, "r0", alice))
-            await asyncio.sleep(0.5)
-            assert not second.done()  # it waits for the row the first withdrawal holds
-            await first.commit()
-            result = await asyncio.wait_for(second, timeout=30)
-        finally:
-            await other.close()
-        assert not result.withdrawn and result.refusal == "not_decided"
-        assert "withdrawn" not in [e["event"] for e in await store.decision_log(approval.id)]
-    finally:
-        await store.close()
+    """The same person's first withdrawal (a double click) holds the row: the second finds the row
+    pending again and says so; it neither skips the row nor withdraws twice."""
+    result, approval, events = await withdrawal_meeting(
+        postgres_url,
+        "UPDATE approval_rows SET status = 'pending', outcome = NULL, decision = NULL, decided_by = NULL, "
+        "decided_by_name = NULL, decided_at = NULL WHERE approval_id = $1 AND row_id = 'r0'",
+    )
+    assert not result.withdrawn and result.refusal == "not_decided"
+    assert approval.rows[0].decided_by is None and "withdrawn" not in events
 
 
 async def test_an_expiry_that_postgres_rolls_back_to_break_a_deadlock_is_written_again(postgres_url):
-    """An expiry locks the approval, then its rows; a decide locks its row, then the approval. Another
-    session stands in for that decide: it holds a row the expiry needs, then waits for the approval.
-    PostgreSQL rolls the expiry back (it checks after 1 s, the other after 10 s); it is written again."""
+    """An expiry locks the approval, then its rows; a decide locks its row, then the approval. The
+    other session stands in for that decide: it holds r1, then waits for the approval. The expiry
+    is rolled back and written again."""
     from slack_hitl.decisions import Decision
 
-    store = await Store.open(postgres_url)
-    try:
-        engine = Engine(store, adapters=[RecordingAdapter()])
-        rows = [Requirement(id=f"r{i}", kind="confirmation", title=f"tool {i}") for i in range(2)]
-        approval = await engine.open_approval(title="t", requirements=rows, adapter="recording")
-        other = await another_session(postgres_url)
-        try:
-            await other.execute("SET deadlock_timeout = '10s'")
-            holding = other.transaction()
-            await holding.start()
-            await other.execute(
-                "SELECT 1 FROM approval_rows WHERE approval_id = $1 AND row_id = 'r1' FOR UPDATE", approval.id
-            )
-            rejected = {row_id: Decision(outcome="rejected", reason="expired") for row_id in ("r0", "r1")}
-            expiry = asyncio.create_task(store.expire(approval.id, rejected, Actor(id="slack_hitl:expiry")))
-            await asyncio.sleep(0.3)
-            waiting_for_approval = asyncio.create_task(
-                other.execute("UPDATE approvals SET version = version + 1 WHERE id = $1", approval.id)
-            )
-            await asyncio.wait_for(waiting_for_approval, timeout=30)  # it gets it when the expiry is rolled back
-            await holding.rollback()
-            won = await asyncio.wait_for(expiry, timeout=30)
-        finally:
-            await other.close()
-        assert won
-        expired = await store.get(approval.id)
-        assert expired.expired and {row.id: row.decided_by for row in expired.rows} == {
-            "r0": "slack_hitl:expiry",
-            "r1": "slack_hitl:expiry",
-        }
-        events = [e["event"] for e in await store.decision_log(approval.id)]
-        assert events.count("expired") == 1 and events.count("decided") == 2 and events.count("resuming") == 1
-    finally:
-        await store.close()
+    rejected = {row_id: Decision(outcome="rejected", reason="expired") for row_id in ("r0", "r1")}
+    won, expired, log = await rolled_back_in_a_deadlock(
+        postgres_url,
+        2,
+        lambda store, approval_id: store.expire(approval_id, rejected, Actor(id="slack_hitl:expiry")),
+        "UPDATE approvals SET version = version + 1 WHERE id = $1",
+    )
+    assert won and expired.expired
+    assert {row.id: row.decided_by for row in expired.rows} == {"r0": "slack_hitl:expiry", "r1": "slack_hitl:expiry"}
+    events = [e["event"] for e in log]
+    assert events.count("expired") == 1 and events.count("decided") == 2 and events.count("resuming") == 1
