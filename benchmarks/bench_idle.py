@@ -16,7 +16,8 @@ What it does, per database:
    click's start to the callback's arrival: printed as p50 / p90 in ms.
 
 --source runs serve from another checkout of slack_hitl (e.g. `git archive main | tar -x -C DIR`),
-for a before/after figure in one run. Figures are medians over --runs runs.
+for a before/after figure in one run; that checkout also opens the preloaded approvals, so the
+database is at its schema (its worker refuses a newer one). Figures are medians over --runs runs.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+SOURCE_VARIABLE = "BENCH_IDLE_SOURCE"
+"""Set for the preload process of --source: slack_hitl is imported from that checkout."""
+sys.path.insert(0, os.environ.get(SOURCE_VARIABLE) or str(ROOT))
 
 import httpx  # noqa: E402
 import structlog  # noqa: E402
@@ -95,9 +98,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def preload(url: str, emulator: SlackEmulator, count: int) -> None:
+async def preload(url: str, slack_url: str, count: int) -> None:
     store = await Store.open(url)
-    publisher = SlackPublisher(build_slack_client("xoxb-bench", base_url=emulator.base_url), store, channel=CHANNEL)
+    publisher = SlackPublisher(build_slack_client("xoxb-bench", base_url=slack_url), store, channel=CHANNEL)
     engine = Engine(store, publisher=publisher)
     expired = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     for index in range(count):
@@ -112,8 +115,17 @@ async def preload(url: str, emulator: SlackEmulator, count: int) -> None:
     await store.close()
 
 
+def preload_from(source: str, url: str, emulator: SlackEmulator, count: int) -> None:
+    """``preload`` by the checkout at ``source``, in a process of its own."""
+    command = [sys.executable, __file__, "--preload", url, "--slack-url", emulator.base_url, "--leave-open", str(count)]
+    subprocess.run(command, env={**os.environ, SOURCE_VARIABLE: str(Path(source).resolve())}, check=True)
+
+
 async def measure(url: str, emulator: SlackEmulator, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    await preload(url, emulator, args.leave_open)
+    if args.source:
+        await asyncio.to_thread(preload_from, args.source, url, emulator, args.leave_open)
+    else:
+        await preload(url, emulator.base_url, args.leave_open)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env.update(
@@ -210,8 +222,13 @@ async def main() -> None:
     parser.add_argument("--leave-open", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--source", default=None, help="run serve from this checkout of slack_hitl instead")
+    parser.add_argument("--preload", metavar="DATABASE_URL", help="(internal) only open the approvals, in --source")
+    parser.add_argument("--slack-url", help="(internal) the emulator --preload posts to")
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.preload:
+        await preload(args.preload, args.slack_url, args.leave_open)
+        return
 
     from bench_decide import drop_postgres, fresh_postgres
 
