@@ -12,7 +12,9 @@ On PostgreSQL, each run also measures the database's own floor right after slack
 same server: pgbench with as many clients as deciders (at most 50), each transaction the floor's one
 conditional UPDATE of a row of its own (prepared, as asyncpg prepares slack_hitl's), for as
 long as slack_hitl's run took. "x pgbench" is slack_hitl's decisions/s over pgbench's tps in
-the same run (median over runs).
+the same run (median over runs). Then the same UPDATE is sent from this process, by as many asyncio
+tasks on asyncpg connections: "x asyncpg" is slack_hitl's rate over that one, the part of what
+Python and asyncpg can do at all that slack_hitl's own work leaves.
 
 The process leaves its start-up objects out of later garbage collections, as ``slack-hitl serve``
 does once started (``serving.freeze_startup_objects``); --no-freeze measures without that.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import shutil
 import statistics
@@ -30,6 +33,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from typing import Any
 
 import structlog
 
@@ -79,15 +83,19 @@ async def one_run(url: str, deciders: int, decisions: int) -> tuple[float, float
     return len(latencies) / elapsed, p50, p99, cpu / len(latencies) * 1000
 
 
-async def on_server(base: str, statement: str) -> None:
-    """Run ``statement`` on the PostgreSQL server of ``base`` (a URL), outside any transaction."""
+async def connect(url: str) -> Any:
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    url = make_url(base)
-    conn = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username, password=url.password, database=url.database
+    found = make_url(url)
+    return await asyncpg.connect(
+        host=found.host, port=found.port or 5432, user=found.username, password=found.password, database=found.database
     )
+
+
+async def on_server(base: str, statement: str) -> None:
+    """Run ``statement`` on the PostgreSQL server of ``base`` (a URL), outside any transaction."""
+    conn = await connect(base)
     try:
         await conn.execute(statement)
     finally:
@@ -123,21 +131,25 @@ UPDATE floor_rows SET status = 'approved', decided_by = 'U1' WHERE id = :id AND 
 """
 
 
+async def floor_table(url: str, name: str) -> None:
+    """A table of FLOOR_ROWS pending rows for the floor's UPDATE."""
+    conn = await connect(url)
+    try:
+        await conn.execute(
+            f"CREATE TABLE {name} (id integer PRIMARY KEY, status text NOT NULL, decided_by text);"
+            f"INSERT INTO {name} SELECT g, 'pending', NULL FROM generate_series(1, {FLOOR_ROWS}) g;"
+        )
+        await conn.execute(f"VACUUM ANALYZE {name}")
+    finally:
+        await conn.close()
+
+
 async def pgbench_floor(url: str, clients: int, seconds: float) -> float:
     """pgbench's tps for the floor's conditional UPDATE on the database at ``url``, ``clients`` at once."""
-    import asyncpg
     from sqlalchemy.engine import make_url
 
     found = make_url(url)
-    conn = await asyncpg.connect(
-        host=found.host, port=found.port or 5432, user=found.username, password=found.password, database=found.database
-    )
-    await conn.execute(
-        "CREATE TABLE floor_rows (id integer PRIMARY KEY, status text NOT NULL, decided_by text);"
-        f"INSERT INTO floor_rows SELECT g, 'pending', NULL FROM generate_series(1, {FLOOR_ROWS}) g;"
-    )
-    await conn.execute("VACUUM ANALYZE floor_rows")
-    await conn.close()
+    await floor_table(url, "floor_rows")
     with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
         script.write(FLOOR_UPDATE.format(rows=FLOOR_ROWS))
         script.flush()
@@ -149,23 +161,55 @@ async def pgbench_floor(url: str, clients: int, seconds: float) -> float:
     return float(re.search(r"tps = ([0-9.]+)", done.stdout).group(1))  # type: ignore[union-attr]
 
 
+async def asyncpg_floor(url: str, clients: int, seconds: float) -> float:
+    """The same UPDATE sent by this Python process: ``clients`` tasks, each on an asyncpg connection of
+    its own (the statement prepared once, as asyncpg prepares slack_hitl's), for ``seconds``. What one
+    process on asyncio and asyncpg does before any work of slack_hitl's: updates per second."""
+    await floor_table(url, "floor_rows_python")
+    conns = [await connect(url) for _ in range(clients)]
+    update = "UPDATE floor_rows_python SET status = 'approved', decided_by = 'U1' WHERE id = $1 AND status = 'pending'"
+    done = 0
+    ends = time.perf_counter() + max(5.0, seconds)
+
+    async def client(conn: Any, ids: random.Random) -> None:
+        nonlocal done
+        while time.perf_counter() < ends:
+            await conn.execute(update, ids.randint(1, FLOOR_ROWS))
+            done += 1
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(client(conn, random.Random(n)) for n, conn in enumerate(conns)))
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
+    return done / (time.perf_counter() - started)
+
+
+async def started_as_serve_is() -> None:
+    """Freeze what start-up made, as serve does once its store is open (the migrations run, their
+    modules loaded): a store is opened first, on a scratch file."""
+    import slack_hitl.store.postgres  # noqa: F401  # loaded when serve opens a PostgreSQL store
+    from slack_hitl.service.serving import freeze_startup_objects
+
+    await (await Store.open(f"sqlite:///{tempfile.mkdtemp()}/start.db")).close()
+    freeze_startup_objects()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--postgres", default=None, help="e.g. postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--decisions", type=int, default=10_000, help="long enough for full collections to come")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-freeze", action="store_true", help="collect start-up objects too, unlike serve")
     args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    # As serve configures it: a module's logger is bound once, not at every call.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40), cache_logger_on_first_use=True)
     if not args.no_freeze:
-        import slack_hitl.store.postgres  # noqa: F401  # loaded on first use: serve has it by the freeze
-        from slack_hitl.service.serving import freeze_startup_objects
-
-        freeze_startup_objects()
+        await started_as_serve_is()
     backends = [("sqlite", None)] + ([("postgres", args.postgres)] if args.postgres else [])
     print(
         f"{'backend':<9} {'deciders':>8} {'decisions/s':>12} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}"
-        f" {'pgbench tps':>12} {'x pgbench':>9}   (median of {args.runs} runs)"
+        f" {'pgbench tps':>12} {'x pgbench':>9} {'asyncpg/s':>10} {'x asyncpg':>9}   (median of {args.runs} runs)"
     )
     for backend, base in backends:
         for deciders in (1, 50, 200):
@@ -177,13 +221,17 @@ async def main() -> None:
                     url = await fresh_postgres(base)
                 started = time.perf_counter()
                 figures = await one_run(url, deciders, args.decisions)
-                clients = min(deciders, PGBENCH_CLIENTS)
-                floor = await pgbench_floor(url, clients, time.perf_counter() - started) if base else 0.0
+                clients, took = min(deciders, PGBENCH_CLIENTS), time.perf_counter() - started
+                floor = python = 0.0
                 if base:
+                    floor = await pgbench_floor(url, clients, took)
+                    python = await asyncpg_floor(url, clients, took)
                     await drop_postgres(url)
-                runs.append((*figures, floor, figures[0] / floor if floor else 0.0))
-            rate, p50, p99, cpu, floor, ratio = (statistics.median(r[i] for r in runs) for i in range(6))
-            against = f" {floor:>12.0f} {ratio:>8.2f}x" if base else ""
+                runs.append((*figures, floor, figures[0] / (floor or 1), python, figures[0] / (python or 1)))
+            rate, p50, p99, cpu, floor, ratio, python, to_python = (
+                statistics.median(r[i] for r in runs) for i in range(8)
+            )
+            against = f" {floor:>12.0f} {ratio:>8.2f}x {python:>10.0f} {to_python:>8.2f}x" if base else ""
             print(f"{backend:<9} {deciders:>8} {rate:>12.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>7.2f}{against}")
 
 

@@ -62,7 +62,7 @@ def decide_once(deciders: int, decisions: int, postgres: str | None) -> None:
     sys.path.insert(0, str(HERE))
     import bench_decide
 
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40), cache_logger_on_first_use=True)
 
     async def run() -> None:
         url = await bench_decide.fresh_postgres(postgres) if postgres else f"sqlite:///{tempfile.mkdtemp()}/b.db"
