@@ -27,8 +27,8 @@ def freeze_startup_objects() -> None:
 
     They live as long as the process, yet each full collection walks them: about 150,000 objects
     in the web process, 46 ms, a pause that every request and decision in flight waits through. In
-    ``benchmarks/bench_decide.py`` on PostgreSQL at 50 deciders, a full collection took 45 ms
-    without the freeze and 11 ms with it."""
+    ``benchmarks/bench_decide.py``'s runs on PostgreSQL at 50 deciders, full collections took 49-64
+    ms without the freeze and 11-20 ms with it."""
     gc.collect()
     gc.freeze()
 
